@@ -1,0 +1,125 @@
+//! Attribute reading shared by every element type.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use minidom::Element;
+
+use crate::error::{Error, Reader, Rule, rules};
+
+/// Attributes that the model does not know, kept in document order so that nothing is lost.
+pub type ExtraAttributes = Vec<(String, String)>;
+
+pub(crate) fn require<'a>(el: &'a Element, name: &'static str, attr: &'static str) -> Result<&'a str, Error> {
+    el.attr(attr).ok_or(Error::MissingAttribute { element: name, attribute: attr, rule: rules::SCHEMA_REQUIRED })
+}
+
+pub(crate) fn parse_num<T: FromStr>(
+    name: &'static str,
+    attr: &'static str,
+    value: &str,
+    rule: Rule,
+) -> Result<T, Error> {
+    // XML Schema integers allow surrounding whitespace and a leading '+'; deployed clients send
+    // neither, and `FromStr` for integers accepts '+'. Refuse anything but digits.
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::invalid(name, attr, value, rule));
+    }
+    value.parse().map_err(|_| Error::invalid(name, attr, value, rule))
+}
+
+pub(crate) fn parse_ip(name: &'static str, attr: &'static str, value: &str) -> Result<IpAddr, Error> {
+    value.parse().map_err(|_| Error::invalid(name, attr, value, rules::IP_ADDRESS))
+}
+
+pub(crate) fn parse_bool(name: &'static str, attr: &'static str, value: &str) -> Result<bool, Error> {
+    match value {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(Error::invalid(name, attr, value, rules::BOOLEAN)),
+    }
+}
+
+pub(crate) fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if c.is_alphabetic() || c == '_' => {}
+        _ => return false,
+    }
+    chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// `ice-char = ALPHA / DIGIT / "+" / "/"` (RFC 8839 §5.1).
+pub(crate) fn is_ice_chars(s: &str, min: usize, max: usize) -> bool {
+    (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// A string attribute bounded by [`crate::Limits::max_string_len`].
+pub(crate) fn bounded(
+    reader: &Reader,
+    name: &'static str,
+    attr: &'static str,
+    value: &str,
+) -> Result<String, Error> {
+    let limit = reader.limits().max_string_len;
+    if value.len() > limit {
+        return Err(Error::TooMany { element: name, child: attr, limit, rule: rules::LIMIT });
+    }
+    Ok(value.to_owned())
+}
+
+/// Reports every attribute of `el` not in `known` (forgiven as "kept" in the lenient reading)
+/// and returns them.
+pub(crate) fn unknown_attributes(
+    el: &Element,
+    name: &'static str,
+    known: &[&str],
+    reader: &mut Reader,
+) -> Result<ExtraAttributes, Error> {
+    let mut extra = Vec::new();
+    for ((ns, attr), value) in el.attrs().iter() {
+        let attr: &str = attr.as_ref();
+        // Attributes in a namespace (xml:lang, extensions) are outside every schema here.
+        if !ns.is_none() || known.contains(&attr) {
+            continue;
+        }
+        let limit = reader.limits().max_unknown_attributes;
+        if extra.len() >= limit {
+            return Err(Error::TooMany { element: name, child: "unknown attribute", limit, rule: rules::LIMIT });
+        }
+        reader.forgive(
+            Error::UnknownAttribute { element: name, attribute: attr.to_owned(), rule: rules::UNKNOWN_ATTRIBUTE },
+            "kept",
+        )?;
+        extra.push((attr.to_owned(), bounded(reader, name, "unknown attribute", value)?));
+    }
+    Ok(extra)
+}
+
+/// Text content is not allowed: the schema's `empty` type. Whitespace is tolerated.
+pub(crate) fn no_text(el: &Element, name: &'static str, reader: &mut Reader) -> Result<(), Error> {
+    if el.texts().any(|t| !t.trim().is_empty()) {
+        reader.forgive(Error::InvalidText { element: name, rule: rules::UNKNOWN_CHILD }, "ignored")?;
+    }
+    Ok(())
+}
+
+/// Sets attribute `name` when `value` is `Some`; names that are not NCNames (only possible for
+/// unknown attributes built by hand) are skipped.
+pub(crate) fn attr<V: minidom::IntoAttributeValue>(
+    builder: minidom::ElementBuilder,
+    name: &str,
+    value: V,
+) -> minidom::ElementBuilder {
+    match minidom::rxml::NcName::try_from(name) {
+        Ok(name) => builder.attr(name, value),
+        Err(_) => builder,
+    }
+}
+
+pub(crate) fn set_extra(mut builder: minidom::ElementBuilder, extra: &ExtraAttributes) -> minidom::ElementBuilder {
+    for (k, v) in extra {
+        builder = attr(builder, k, v.as_str());
+    }
+    builder
+}

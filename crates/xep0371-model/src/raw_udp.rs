@@ -1,0 +1,129 @@
+//! The Raw UDP transport of XEP-0177, as far as the fallback of XEP-0371 §6 uses it.
+
+use std::net::{IpAddr, SocketAddr};
+
+use minidom::Element;
+
+use crate::attrs::{self, ExtraAttributes};
+use crate::candidate::CandidateType;
+use crate::error::{Error, FromXml, Reader, rules};
+use crate::ns;
+
+/// A Raw UDP candidate (XEP-0177 §5). All attributes but `type` are required by the schema;
+/// `component` is an `Option` because the lenient reading forgives its absence (the listings of
+/// XEP-0371 §6 omit it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawUdpCandidate {
+    /// Component ID.
+    pub component: Option<u8>,
+    /// Generation.
+    pub generation: u8,
+    /// Unique identifier.
+    pub id: String,
+    /// Address.
+    pub ip: IpAddr,
+    /// Port.
+    pub port: u16,
+    /// Candidate type, optional.
+    pub type_: Option<CandidateType>,
+    /// Attributes the schema does not define, kept by the lenient reading.
+    pub extra: ExtraAttributes,
+}
+
+impl RawUdpCandidate {
+    /// The candidate's transport address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+
+    fn read(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
+        const N: &str = "candidate";
+        let component = match el.attr("component") {
+            Some(v) => {
+                let c: u8 = attrs::parse_num(N, "component", v, rules::UNSIGNED_BYTE)?;
+                if c == 0 {
+                    return Err(Error::invalid(N, "component", v, rules::COMPONENT_RANGE));
+                }
+                Some(c)
+            }
+            None => {
+                reader.forgive(
+                    Error::MissingAttribute { element: N, attribute: "component", rule: rules::RAW_UDP_REQUIRED },
+                    "read as absent",
+                )?;
+                None
+            }
+        };
+        let generation = attrs::parse_num(N, "generation", attrs::require(el, N, "generation")?, rules::UNSIGNED_BYTE)?;
+        let id = attrs::bounded(reader, N, "id", attrs::require(el, N, "id")?)?;
+        if !attrs::is_ncname(&id) {
+            reader.forgive(Error::invalid(N, "id", &id, rules::NCNAME), "kept")?;
+        }
+        let ip = attrs::parse_ip(N, "ip", attrs::require(el, N, "ip")?)?;
+        let port = attrs::parse_num(N, "port", attrs::require(el, N, "port")?, rules::UNSIGNED_SHORT)?;
+        let type_ = el.attr("type").map(str::parse).transpose()?;
+        let extra = attrs::unknown_attributes(el, N, &["component", "generation", "id", "ip", "port", "type"], reader)?;
+        attrs::no_text(el, N, reader)?;
+        Ok(RawUdpCandidate { component, generation, id, ip, port, type_, extra })
+    }
+
+    fn to_element(&self) -> Element {
+        let mut b = Element::builder("candidate", ns::JINGLE_RAW_UDP);
+        b = attrs::attr(b, "component", self.component);
+        b = attrs::attr(b, "generation", self.generation);
+        b = attrs::attr(b, "id", self.id.as_str());
+        b = attrs::attr(b, "ip", self.ip.to_string());
+        b = attrs::attr(b, "port", self.port);
+        b = attrs::attr(b, "type", self.type_.map(CandidateType::as_str));
+        attrs::set_extra(b, &self.extra).build()
+    }
+}
+
+/// The Raw UDP `<transport/>` (XEP-0177).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawUdpTransport {
+    /// Candidates, typically one per component.
+    pub candidates: Vec<RawUdpCandidate>,
+}
+
+impl FromXml for RawUdpTransport {
+    fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
+        const N: &str = "transport";
+        if !el.is(N, ns::JINGLE_RAW_UDP) {
+            return Err(Error::Mismatch { expected: N, expected_ns: ns::JINGLE_RAW_UDP, element: Box::new(el.clone()) });
+        }
+        attrs::unknown_attributes(el, N, &[], reader)?;
+        attrs::no_text(el, N, reader)?;
+        let mut candidates = Vec::new();
+        let max = reader.limits().max_candidates;
+        for child in el.children() {
+            if child.is("candidate", ns::JINGLE_RAW_UDP) {
+                if candidates.len() >= max {
+                    return Err(Error::TooMany { element: N, child: "candidate", limit: max, rule: rules::LIMIT });
+                }
+                candidates.push(RawUdpCandidate::read(child, reader)?);
+            } else {
+                reader.forgive(
+                    Error::UnexpectedChild {
+                        element: N,
+                        child: child.name().into(),
+                        child_ns: child.ns(),
+                        rule: rules::UNKNOWN_CHILD,
+                    },
+                    "ignored",
+                )?;
+            }
+        }
+        Ok(RawUdpTransport { candidates })
+    }
+}
+
+impl From<&RawUdpTransport> for Element {
+    fn from(t: &RawUdpTransport) -> Element {
+        Element::builder("transport", ns::JINGLE_RAW_UDP)
+            .append_all(t.candidates.iter().map(RawUdpCandidate::to_element))
+            .build()
+    }
+}
+
+crate::error::impl_try_from!(RawUdpTransport);
