@@ -6,9 +6,12 @@ use minidom::Element;
 
 /// A normative rule of a specification, cited by every rejection and every diagnostic.
 ///
-/// `source` names the document and section (`"XEP-0371 §5.3"`), `text` states the rule.
+/// `id` is stable and short (`"candidate.priority-range"`), `source` names the document and
+/// section (`"XEP-0371 §5.3"`), `text` states the rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rule {
+    /// Stable identifier, used by the conformance suite's errata list.
+    pub id: &'static str,
     /// Where the rule is written, e.g. `"RFC 8445 §5.1.2.1"`.
     pub source: &'static str,
     /// The rule, stated briefly.
@@ -17,7 +20,7 @@ pub struct Rule {
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.source, self.text)
+        write!(f, "{} [{}]: {}", self.source, self.id, self.text)
     }
 }
 
@@ -27,86 +30,89 @@ pub mod rules {
     use super::Rule;
 
     macro_rules! rules {
-        ($($(#[$m:meta])* $name:ident = $source:literal, $text:literal;)*) => {
-            $($(#[$m])* pub const $name: Rule = Rule { source: $source, text: $text };)*
+        ($($(#[$m:meta])* $name:ident = $id:literal, $source:literal, $text:literal;)*) => {
+            $($(#[$m])* pub const $name: Rule = Rule { id: $id, source: $source, text: $text };)*
+
+            /// Every rule above.
+            pub const ALL: &[Rule] = &[$($name),*];
         };
     }
 
     rules! {
         /// A required attribute of a schema.
-        SCHEMA_REQUIRED = "schema", "the attribute is required by the schema";
+        SCHEMA_REQUIRED = "schema.required", "schema", "the attribute is required by the schema";
         /// `xs:unsignedByte`.
-        UNSIGNED_BYTE = "XML Schema xs:unsignedByte", "an integer from 0 to 255";
+        UNSIGNED_BYTE = "xsd.unsigned-byte", "XML Schema xs:unsignedByte", "an integer from 0 to 255";
         /// `xs:unsignedShort`.
-        UNSIGNED_SHORT = "XML Schema xs:unsignedShort", "an integer from 0 to 65535";
+        UNSIGNED_SHORT = "xsd.unsigned-short", "XML Schema xs:unsignedShort", "an integer from 0 to 65535";
         /// `xs:boolean`.
-        BOOLEAN = "XML Schema xs:boolean", "one of true, false, 1, 0";
+        BOOLEAN = "xsd.boolean", "XML Schema xs:boolean", "one of true, false, 1, 0";
         /// `xs:NCName` identifiers.
-        NCNAME = "XML Schema xs:NCName", "a name without colons or spaces that does not start with a digit";
+        NCNAME = "xsd.ncname", "XML Schema xs:NCName", "a name without colons or spaces that does not start with a digit";
         /// Component ID range.
-        COMPONENT_RANGE = "RFC 8445 §5.1.1.1", "a component ID is a positive integer from 1 to 256";
+        COMPONENT_RANGE = "candidate.component-range", "RFC 8445 §5.1.1.1", "a component ID is a positive integer from 1 to 256";
         /// Priority range.
-        PRIORITY_RANGE = "RFC 8445 §5.1.2.1", "the priority is a positive integer from 1 to 2^31-1";
+        PRIORITY_RANGE = "candidate.priority-range", "RFC 8445 §5.1.2.1", "the priority is a positive integer from 1 to 2^31-1";
         /// Priority as an unsigned 32-bit integer at all.
-        PRIORITY_U32 = "RFC 8445 §5.1.2.1", "the priority fits a 32-bit unsigned integer";
+        PRIORITY_U32 = "candidate.priority-u32", "RFC 8445 §5.1.2.1", "the priority fits a 32-bit unsigned integer";
         /// Foundation grammar.
-        FOUNDATION_GRAMMAR = "RFC 8839 §5.1", "a foundation is 1 to 32 ice-chars (ALPHA / DIGIT / '+' / '/')";
+        FOUNDATION_GRAMMAR = "candidate.foundation-grammar", "RFC 8839 §5.1", "a foundation is 1 to 32 ice-chars (ALPHA / DIGIT / '+' / '/')";
         /// ufrag grammar.
-        UFRAG_GRAMMAR = "RFC 8839 §5.4", "ice-ufrag is 4 to 256 ice-chars";
+        UFRAG_GRAMMAR = "transport.ufrag-grammar", "RFC 8839 §5.4", "ice-ufrag is 4 to 256 ice-chars";
         /// pwd grammar.
-        PWD_GRAMMAR = "RFC 8839 §5.4", "ice-pwd is 22 to 256 ice-chars";
+        PWD_GRAMMAR = "transport.pwd-grammar", "RFC 8839 §5.4", "ice-pwd is 22 to 256 ice-chars";
         /// Credentials with candidates.
-        CREDENTIALS_WITH_CANDIDATES = "XEP-0371 §5.3", "pwd and ufrag MUST be included whenever one or more candidates are sent";
+        CREDENTIALS_WITH_CANDIDATES = "transport.credentials-with-candidates", "XEP-0371 §5.3", "pwd and ufrag MUST be included whenever one or more candidates are sent";
         /// IP literal.
-        IP_ADDRESS = "XEP-0371 §5.3", "ip is an IPv4 or IPv6 address";
+        IP_ADDRESS = "candidate.ip", "XEP-0371 §5.3", "ip is an IPv4 or IPv6 address";
         /// Candidate type enumeration.
-        CANDIDATE_TYPE = "XEP-0371 §5.3", "type is one of host, prflx, relay, srflx";
+        CANDIDATE_TYPE = "candidate.type", "XEP-0371 §5.3", "type is one of host, prflx, relay, srflx";
         /// Protocol enumeration.
-        PROTOCOL = "XEP-0371 §5.3", "protocol is udp or tcp, in lower case";
+        PROTOCOL = "candidate.protocol", "XEP-0371 §5.3", "protocol is udp or tcp, in lower case";
         /// tcptype enumeration.
-        TCPTYPE = "XEP-0371 §5.3", "tcptype is one of active, passive, so";
+        TCPTYPE = "candidate.tcptype", "XEP-0371 §5.3", "tcptype is one of active, passive, so";
         /// tcptype only with tcp.
-        TCPTYPE_WITH_TCP = "RFC 6544 §4.5", "tcptype is given for TCP candidates and only for them";
+        TCPTYPE_WITH_TCP = "candidate.tcptype-with-tcp", "RFC 6544 §4.5", "tcptype is given for TCP candidates and only for them";
         /// tcptype not in ice-udp:1.
-        TCPTYPE_ICE_UDP = "XEP-0176 §13", "the ice-udp:1 schema has no tcptype attribute";
+        TCPTYPE_ICE_UDP = "ice-udp.no-tcptype", "XEP-0176 §13", "the ice-udp:1 schema has no tcptype attribute";
         /// Related address for non-host candidates.
-        RELATED_ADDRESS = "RFC 8839 §5.1", "rel-addr and rel-port MUST be present for srflx, prflx and relay candidates";
+        RELATED_ADDRESS = "candidate.related-address", "RFC 8839 §5.1", "rel-addr and rel-port MUST be present for srflx, prflx and relay candidates";
         /// rel-addr and rel-port go together.
-        RELATED_PAIR = "RFC 8839 §5.1", "rel-addr and rel-port are given together";
+        RELATED_PAIR = "candidate.related-pair", "RFC 8839 §5.1", "rel-addr and rel-port are given together";
         /// The transport's content model.
-        TRANSPORT_CONTENT = "XEP-0371 §13", "a transport holds candidates, or remote-candidates, or elements of other namespaces";
+        TRANSPORT_CONTENT = "transport.content-model", "XEP-0371 §13", "a transport holds candidates, or remote-candidates, or elements of other namespaces";
         /// One remote-candidate in ice-udp:1.
-        ICE_UDP_ONE_REMOTE = "XEP-0176 §13", "the ice-udp:1 transport holds at most one remote-candidate";
+        ICE_UDP_ONE_REMOTE = "ice-udp.one-remote-candidate", "XEP-0176 §13", "the ice-udp:1 transport holds at most one remote-candidate";
         /// gathering-complete is an ice:0 element.
-        GATHERING_COMPLETE_NS = "XEP-0371 §7", "gathering-complete is defined in the ice:0 namespace only";
+        GATHERING_COMPLETE_NS = "ice-udp.no-gathering-complete", "XEP-0371 §7", "gathering-complete is defined in the ice:0 namespace only";
         /// Unknown attribute.
-        UNKNOWN_ATTRIBUTE = "schema", "the schema defines no such attribute";
+        UNKNOWN_ATTRIBUTE = "schema.unknown-attribute", "schema", "the schema defines no such attribute";
         /// Unknown child in our own namespace.
-        UNKNOWN_CHILD = "schema", "the schema defines no such child element";
+        UNKNOWN_CHILD = "schema.unknown-child", "schema", "the schema defines no such child element";
         /// Jingle action enumeration.
-        JINGLE_ACTION = "XEP-0166 §7.2", "action is one of the fifteen Jingle actions";
+        JINGLE_ACTION = "jingle.action", "XEP-0166 §7.2", "action is one of the fifteen Jingle actions";
         /// Content creator enumeration.
-        CONTENT_CREATOR = "XEP-0166 §7.3", "creator is initiator or responder";
+        CONTENT_CREATOR = "jingle.creator", "XEP-0166 §7.3", "creator is initiator or responder";
         /// Content senders enumeration.
-        CONTENT_SENDERS = "XEP-0166 §7.3", "senders is one of both, initiator, none, responder";
+        CONTENT_SENDERS = "jingle.senders", "XEP-0166 §7.3", "senders is one of both, initiator, none, responder";
         /// JIDs.
-        JID = "RFC 7622", "a well-formed JID";
+        JID = "xmpp.jid", "RFC 7622", "a well-formed JID";
         /// IQ types.
-        IQ_TYPE = "RFC 6120 §8.2.3", "an IQ has type get, set, result or error";
+        IQ_TYPE = "iq.type", "RFC 6120 §8.2.3", "an IQ has type get, set, result or error";
         /// IQ id.
-        IQ_ID = "RFC 6120 §8.1.3", "an IQ MUST have an id";
+        IQ_ID = "iq.id", "RFC 6120 §8.1.3", "an IQ MUST have an id";
         /// IQ payload count.
-        IQ_PAYLOAD = "RFC 6120 §8.2.3", "a get or set IQ carries exactly one payload; a result at most one";
+        IQ_PAYLOAD = "iq.payload", "RFC 6120 §8.2.3", "a get or set IQ carries exactly one payload; a result at most one";
         /// Stanza error shape.
-        STANZA_ERROR = "RFC 6120 §8.3.2", "an error has a type and one defined condition";
+        STANZA_ERROR = "iq.error", "RFC 6120 §8.3.2", "an error has a type and one defined condition";
         /// Raw UDP requires all attributes.
-        RAW_UDP_REQUIRED = "XEP-0177 §5", "all attributes of a Raw UDP candidate are REQUIRED (type is optional in the schema)";
+        RAW_UDP_REQUIRED = "raw-udp.required", "XEP-0177 §5", "all attributes of a Raw UDP candidate are REQUIRED (type is optional in the schema)";
         /// Limits.
-        LIMIT = "xep0371-model limits", "hostile input is bounded";
+        LIMIT = "limit", "xep0371-model limits", "hostile input is bounded";
         /// A listing must be well-formed XML.
-        WELL_FORMED = "XML 1.0 §2.1", "a document is well-formed";
+        WELL_FORMED = "xml.well-formed", "XML 1.0 §2.1", "a document is well-formed";
         /// SDP grammar for a=candidate.
-        SDP_CANDIDATE = "RFC 8839 §5.1", "candidate-attribute grammar";
+        SDP_CANDIDATE = "sdp.candidate", "RFC 8839 §5.1", "candidate-attribute grammar";
     }
 }
 
