@@ -1,1 +1,106 @@
-fn main() {}
+//! `jingle-ice-conformance`: the front end of the conformance suite.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use jingle_ice_conformance::listings::{self, Paths};
+use jingle_ice_conformance::{check, report};
+
+mod flags {
+    use std::path::PathBuf;
+
+    xflags::xflags! {
+        /// The Jingle ICE conformance suite.
+        cmd jingle-ice-conformance {
+            /// Replay every spec listing, check it against the specs' rules and the known
+            /// errata, and print a line per case and a summary. Exit 0 only if every case passed.
+            cmd run {
+                /// One JSON object per line and case on stdout; the summary goes to stderr.
+                optional --json
+                /// Only the cases whose name or file contains this text.
+                optional --filter filter: String
+                /// The conformance directory (manifest, errata, snapshots); default: this tree's.
+                optional --dir dir: PathBuf
+            }
+            /// Read a Jingle IQ or a bare transport element from FILE ('-' for stdin), print its
+            /// candidates as a=candidate lines, the lenient reading's diagnostics and the strict
+            /// reading's verdict. Exit 0 when the lenient reading accepts it, 1 otherwise.
+            cmd check {
+                required file: PathBuf
+                /// One JSON object on stdout.
+                optional --json
+            }
+            /// Print the errata found, as the Markdown table of docs/CONFORMANCE.md.
+            cmd errata {
+                optional --dir dir: PathBuf
+            }
+        }
+    }
+}
+
+fn paths(dir: Option<PathBuf>) -> Paths {
+    dir.map_or_else(Paths::default_tree, |d| Paths::under(&d))
+}
+
+fn run(flags: flags::Run) -> Result<ExitCode> {
+    let paths = paths(flags.dir);
+    let suite = listings::run(&paths, flags.filter.as_deref())?;
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr().lock();
+    for o in &suite.outcomes {
+        if flags.json {
+            writeln!(stdout, "{}", report::json_line(o))?;
+        } else {
+            writeln!(stdout, "{}", report::progress_line(o))?;
+            if !o.passed() {
+                write!(stdout, "{}", report::failure_details(o))?;
+                writeln!(
+                    stdout,
+                    "    replay: cargo xtask conformance --filter '{}'",
+                    o.listing.file
+                )?;
+            }
+        }
+    }
+    let summary = report::summary(&suite);
+    if flags.json {
+        write!(stderr, "{summary}")?;
+    } else {
+        write!(stdout, "{summary}")?;
+    }
+    Ok(if suite.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn main() -> Result<ExitCode> {
+    match flags::JingleIceConformance::from_env_or_exit().subcommand {
+        flags::JingleIceConformanceCmd::Run(f) => run(f),
+        flags::JingleIceConformanceCmd::Check(f) => {
+            let bytes = if f.file.as_os_str() == "-" {
+                check::read_bounded(std::io::stdin().lock())
+            } else {
+                std::fs::File::open(&f.file).and_then(check::read_bounded)
+            }
+            .with_context(|| format!("reading {}", f.file.display()))?;
+            let r = check::check(&bytes);
+            if f.json {
+                println!("{}", r.json);
+            } else {
+                print!("{}", r.text);
+            }
+            Ok(ExitCode::from(u8::try_from(r.code).unwrap_or(1)))
+        }
+        flags::JingleIceConformanceCmd::Errata(f) => {
+            let paths = paths(f.dir);
+            let suite = listings::run(&paths, None)?;
+            let known = listings::errata(&paths)?;
+            print!("{}", listings::errata_markdown(&suite, &known));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

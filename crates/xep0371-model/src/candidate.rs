@@ -271,7 +271,8 @@ impl Candidate {
             .map(|v| attrs::parse_num(N, "rel-port", v, rules::UNSIGNED_SHORT))
             .transpose()?;
         if rel_addr.is_some() != rel_port.is_some() {
-            reader.forgive(Error::Violation { element: N, rule: rules::RELATED_PAIR }, "kept")?;
+            let attribute = if rel_addr.is_none() { "rel-addr" } else { "rel-port" };
+            reader.forgive(Error::MissingAttribute { element: N, attribute, rule: rules::RELATED_PAIR }, "kept")?;
         }
         let tcptype = el.attr("tcptype").map(TcpType::from_str).transpose()?;
         if tcptype.is_some() && ns == IceNamespace::IceUdp1 {
@@ -281,11 +282,23 @@ impl Candidate {
             )?;
         }
         if tcptype.is_some() != (protocol == Protocol::Tcp) {
-            reader.forgive(Error::Violation { element: N, rule: rules::TCPTYPE_WITH_TCP }, "kept")?;
+            let attribute = if tcptype.is_some() { "tcptype" } else { "protocol" };
+            reader.forgive(
+                Error::InvalidAttribute {
+                    element: N,
+                    attribute: attribute.into(),
+                    value: if tcptype.is_some() { protocol.as_str().into() } else { "tcp".into() },
+                    rule: rules::TCPTYPE_WITH_TCP,
+                },
+                "kept",
+            )?;
         }
         let type_: CandidateType = attrs::require(el, N, "type")?.parse()?;
-        if type_ != CandidateType::Host && (rel_addr.is_none() || rel_port.is_none()) {
-            reader.forgive(Error::Violation { element: N, rule: rules::RELATED_ADDRESS }, "kept")?;
+        if type_ != CandidateType::Host && rel_addr.is_none() && rel_port.is_none() {
+            reader.forgive(
+                Error::MissingAttribute { element: N, attribute: "rel-addr", rule: rules::RELATED_ADDRESS },
+                "kept",
+            )?;
         }
         let extra = attrs::unknown_attributes(el, N, Self::KNOWN, reader)?;
         attrs::no_text(el, N, reader)?;

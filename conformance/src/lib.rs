@@ -1,0 +1,12 @@
+//! The Jingle ICE conformance suite: the spec listings replayed through the model and checked
+//! against the specs' rules, and the `check` command. The binary `jingle-ice-conformance` is the
+//! front end; `cargo xtask conformance` runs it.
+
+pub mod check;
+pub mod checker;
+pub mod listings;
+pub mod render;
+pub mod report;
+pub mod sic;
+pub mod stanza;
+pub mod xmlcmp;
