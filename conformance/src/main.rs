@@ -77,11 +77,29 @@ fn run(flags: flags::Run) -> Result<ExitCode> {
     })
 }
 
+/// xflags reads a lone `-` as a flag; it names standard input here.
+const STDIN: &str = "\u{0}stdin";
+
 fn main() -> Result<ExitCode> {
-    match flags::JingleIceConformance::from_env_or_exit().subcommand {
+    let args = std::env::args_os()
+        .skip(1)
+        .map(|a| if a == "-" { STDIN.into() } else { a })
+        .collect();
+    let flags = match flags::JingleIceConformance::from_vec(args) {
+        Ok(f) => f,
+        Err(e) if e.is_help() => {
+            println!("{e}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    match flags.subcommand {
         flags::JingleIceConformanceCmd::Run(f) => run(f),
         flags::JingleIceConformanceCmd::Check(f) => {
-            let bytes = if f.file.as_os_str() == "-" {
+            let bytes = if f.file.as_os_str() == STDIN {
                 check::read_bounded(std::io::stdin().lock())
             } else {
                 std::fs::File::open(&f.file).and_then(check::read_bounded)

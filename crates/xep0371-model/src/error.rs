@@ -428,8 +428,15 @@ pub fn parse_element(xml: &str, max_len: usize) -> Result<Element, Error> {
     if xml.len() > max_len {
         return Err(Error::TooMany { element: "document", child: "byte", limit: max_len, rule: rules::LIMIT });
     }
-    Element::from_reader_with_prefixes(xml.as_bytes(), Some(crate::ns::CLIENT.to_owned()))
-        .map_err(Error::from)
+    Element::from_reader_with_prefixes(xml.as_bytes(), Some(crate::ns::CLIENT.to_owned())).map_err(|e| {
+        // RFC 6120 §11.1: XMPP forbids DTDs; the parser refuses them, with a message about
+        // syntax. Say why instead.
+        if xml.contains("<!DOCTYPE") {
+            Error::Xml("a document type declaration (DTD) is not allowed in XMPP (RFC 6120 §11.1); entities are never expanded".into())
+        } else {
+            Error::from(e)
+        }
+    })
 }
 
 /// The strict reading behind every `TryFrom<Element>`: a [`Error::Mismatch`] hands the element
