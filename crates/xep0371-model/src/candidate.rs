@@ -6,7 +6,8 @@ use std::str::FromStr;
 use minidom::Element;
 
 use crate::attrs::{self, ExtraAttributes};
-use crate::error::{Error, Reader, rules};
+use crate::error::{Error, FromXml, Reader, rules};
+use crate::ns;
 use crate::transport::IceNamespace;
 
 macro_rules! string_enum {
@@ -348,6 +349,46 @@ impl Candidate {
         b = attrs::attr(b, "tcptype", self.tcptype.map(TcpType::as_str));
         b = attrs::attr(b, "type", self.type_.as_str());
         attrs::set_extra(b, &self.extra).build()
+    }
+}
+
+/// Reads a `<candidate/>` in whichever ICE namespace it is.
+impl FromXml for Candidate {
+    fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
+        match IceNamespace::from_uri(&el.ns()) {
+            Some(ns) => Candidate::read_in(el, ns, reader),
+            None => Err(Error::Mismatch { expected: "candidate", expected_ns: ns::JINGLE_ICE, element: Box::new(el.clone()) }),
+        }
+    }
+}
+
+impl TryFrom<Element> for Candidate {
+    type Error = Error;
+    /// The strict reading, in the element's namespace.
+    fn try_from(el: Element) -> Result<Self, Error> {
+        crate::error::try_from_strict(el)
+    }
+}
+
+/// Reads a `<remote-candidate/>` in whichever ICE namespace it is.
+impl FromXml for RemoteCandidate {
+    fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
+        match IceNamespace::from_uri(&el.ns()) {
+            Some(ns) => RemoteCandidate::read_in(el, ns, reader),
+            None => Err(Error::Mismatch {
+                expected: "remote-candidate",
+                expected_ns: ns::JINGLE_ICE,
+                element: Box::new(el.clone()),
+            }),
+        }
+    }
+}
+
+impl TryFrom<Element> for RemoteCandidate {
+    type Error = Error;
+    /// The strict reading, in the element's namespace.
+    fn try_from(el: Element) -> Result<Self, Error> {
+        crate::error::try_from_strict(el)
     }
 }
 

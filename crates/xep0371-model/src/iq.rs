@@ -357,3 +357,74 @@ impl From<&StanzaError> for Element {
 }
 
 crate::error::impl_try_from!(StanzaError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_element;
+
+    fn request() -> Iq {
+        let j = crate::Jingle::new(crate::Action::TransportInfo, "a73sjjvkla37jfea");
+        Iq::set(Some("juliet@capulet.lit/balcony".parse().unwrap()), Some("romeo@montague.lit/orchard".parse().unwrap()), "hb2f164w", &j)
+    }
+
+    /// XEP-0166 §7.2.16 (tie-break), example "Initiator returns conflict error on tie-break".
+    #[test]
+    fn xep0166_example_tie_break() {
+        let spec = "<iq from='romeo@montague.lit/orchard' id='hb2f164w' to='juliet@capulet.lit/balcony' type='error'>
+  <error type='cancel'>
+    <conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>
+    <tie-break xmlns='urn:xmpp:jingle:errors:1'/>
+  </error>
+</iq>";
+        let from_spec = Iq::try_from(parse_element(spec, 1 << 16).unwrap()).unwrap();
+        let built = request().error_reply(StanzaError::jingle(JingleCondition::TieBreak));
+        assert_eq!(built, from_spec);
+        assert!(request().is_answered_by(&built));
+        assert_eq!(Iq::try_from(Element::from(&built)).unwrap(), built);
+    }
+
+    /// XEP-0166 §6.7, example "Unknown-session error".
+    #[test]
+    fn xep0166_example_unknown_session() {
+        let spec = "<iq from='romeo@montague.lit/orchard' id='ur71vs62' to='juliet@capulet.lit/balcony' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><unknown-session xmlns='urn:xmpp:jingle:errors:1'/></error></iq>";
+        let iq = Iq::try_from(parse_element(spec, 1 << 16).unwrap()).unwrap();
+        match iq.payload {
+            IqPayload::Error { error, original: None } => {
+                assert_eq!(error, StanzaError::jingle(JingleCondition::UnknownSession));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_jingle_condition_round_trips() {
+        for c in JingleCondition::ALL {
+            let e = StanzaError::jingle(*c);
+            assert_eq!(StanzaError::try_from(Element::from(&e)).unwrap(), e);
+        }
+        let e = StanzaError::bad_request(Some("bad candidate".into()));
+        assert_eq!(StanzaError::try_from(Element::from(&e)).unwrap(), e);
+    }
+
+    #[test]
+    fn replies_and_malformed_iqs() {
+        let r = request().result_reply();
+        assert!(request().is_answered_by(&r));
+        let mut other = r.clone();
+        other.id = "x".into();
+        assert!(!request().is_answered_by(&other));
+        for (xml, attr) in [
+            ("<iq type='set'><a xmlns='x'/></iq>", Some("id")),
+            ("<iq id='1' type='set'/>", None),
+            ("<iq id='1' type='sideways'/>", Some("type")),
+            ("<iq id='1' type='result' to='@@'/>", Some("to")),
+            ("<iq id='1' type='get'><a xmlns='x'/><b xmlns='x'/></iq>", None),
+            ("<iq id='1' type='error'/>", None),
+        ] {
+            let e = Iq::try_from(parse_element(xml, 1 << 16).unwrap()).unwrap_err();
+            assert_eq!(e.attribute(), attr, "{xml}: {e}");
+            assert_eq!(e.element(), Some("iq"), "{xml}: {e}");
+        }
+    }
+}
