@@ -9,4 +9,5 @@ pub mod render;
 pub mod report;
 pub mod sic;
 pub mod stanza;
+pub mod stun;
 pub mod xmlcmp;

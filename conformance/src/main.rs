@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use jingle_ice_conformance::listings::{self, Paths};
-use jingle_ice_conformance::{check, report};
+use jingle_ice_conformance::{check, report, stun};
 
 mod flags {
     use std::path::PathBuf;
@@ -31,6 +31,21 @@ mod flags {
                 required file: PathBuf
                 /// One JSON object on stdout.
                 optional --json
+            }
+            /// STUN tools.
+            cmd stun {
+                /// Decode a STUN message given in hex: class, method, transaction id, each
+                /// attribute, and the state of MESSAGE-INTEGRITY and FINGERPRINT. Exit 0 when it
+                /// decodes and no check fails, 1 otherwise.
+                cmd decode {
+                    required hex: String
+                    /// Verify MESSAGE-INTEGRITY with this short-term password (the ICE pwd).
+                    optional --password password: String
+                    /// Verify MESSAGE-INTEGRITY with a long-term key.
+                    optional --long-term user_realm_pwd: String
+                    /// One JSON object on stdout.
+                    optional --json
+                }
             }
             /// Print the errata found, as the Markdown table of docs/CONFORMANCE.md.
             cmd errata {
@@ -106,6 +121,23 @@ fn main() -> Result<ExitCode> {
             }
             .with_context(|| format!("reading {}", f.file.display()))?;
             let r = check::check(&bytes);
+            if f.json {
+                println!("{}", r.json);
+            } else {
+                print!("{}", r.text);
+            }
+            Ok(ExitCode::from(u8::try_from(r.code).unwrap_or(1)))
+        }
+        flags::JingleIceConformanceCmd::Stun(flags::Stun {
+            subcommand: flags::StunCmd::Decode(f),
+        }) => {
+            let key = match (f.password, f.long_term) {
+                (Some(_), Some(_)) => anyhow::bail!("give --password or --long-term, not both"),
+                (Some(p), None) => Some(stun::KeyArg::ShortTerm(p)),
+                (None, Some(l)) => Some(stun::KeyArg::long_term(&l).map_err(anyhow::Error::msg)?),
+                (None, None) => None,
+            };
+            let r = stun::decode(&f.hex, key.as_ref());
             if f.json {
                 println!("{}", r.json);
             } else {
