@@ -1,1 +1,299 @@
-fn main() {}
+//! `cargo xtask`: the project's tasks written in Rust (the pattern of rust-analyzer's xtask).
+//!
+//! `.cargo/config.toml` aliases `cargo xtask` to `cargo run --package xtask --quiet --`, so the
+//! commands work from anywhere in the repository with nothing installed but a Rust toolchain.
+//! `cargo xtask --help` lists them; [`flags`] declares them.
+//!
+//! Every command runs in the workspace root, found from `CARGO_MANIFEST_DIR` (the parent of
+//! `xtask/`), and echoes each command line it runs.
+
+mod flags;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use xshell::{Shell, cmd};
+
+/// The benchmarks `cargo xtask bench` runs: (package, bench target). Add new ones here.
+const BENCHES: &[(&str, &str)] = &[("xep0371-model", "parse")];
+
+/// What `cargo xtask ci` gives each fuzz target when `--fuzz-seconds` is not given.
+const CI_FUZZ_SECONDS: u64 = 20;
+
+/// What `cargo xtask fuzz` gives its target when `--seconds` is not given.
+const FUZZ_SECONDS: u64 = 300;
+
+/// libFuzzer's memory limit for every run (its default, 2048 MB, said out loud).
+const FUZZ_RSS_LIMIT_MB: u64 = 2048;
+
+fn main() -> ExitCode {
+    let flags = match flags::Xtask::from_vec(args()) {
+        Ok(flags) => flags,
+        Err(err) => err.exit(),
+    };
+    match run(flags) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The command line without the program name. After `conformance` a `--` is inserted, so that
+/// xflags takes everything that follows (`--json`, `--help`, ...) as arguments to forward rather
+/// than as flags of its own.
+fn args() -> Vec<OsString> {
+    let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args.first().is_some_and(|a| a == "conformance") {
+        args.insert(1, "--".into());
+    }
+    args
+}
+
+fn run(flags: flags::Xtask) -> Result<ExitCode> {
+    let sh = Shell::new()?;
+    let root = project_root();
+    sh.change_dir(&root);
+    match flags.subcommand {
+        flags::XtaskCmd::Ci(ci) => {
+            let seconds = ci.fuzz_seconds.unwrap_or(CI_FUZZ_SECONDS);
+            ci_all(&sh, &root, !ci.skip_fuzz, seconds)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        flags::XtaskCmd::Conformance(c) => conformance(&sh, &c.args),
+        flags::XtaskCmd::Fuzz(f) => {
+            match f.target {
+                Some(target) => {
+                    let fuzz = Fuzz::prepare(&sh, &root)?;
+                    fuzz.build(&sh, Some(&target))?;
+                    fuzz.run(&sh, &target, f.seconds.unwrap_or(FUZZ_SECONDS))?;
+                }
+                None => fuzz_all(&sh, &root, f.seconds.unwrap_or(CI_FUZZ_SECONDS))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        flags::XtaskCmd::Bench(_) => {
+            for (package, bench) in BENCHES {
+                cmd!(sh, "cargo bench -p {package} --bench {bench}").run()?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory. `cargo run` sets
+/// `CARGO_MANIFEST_DIR` at run time; the value from build time is the fallback for a binary
+/// started by hand.
+fn project_root() -> PathBuf {
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or(manifest_dir)
+}
+
+/// `cargo xtask ci`: each step under a header, stopping at the first failure.
+fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result<()> {
+    type StepFn<'a> = Box<dyn Fn() -> Result<()> + 'a>;
+    let mut steps: Vec<(&str, StepFn<'_>)> = vec![
+        (
+            "fmt: cargo fmt --all -- --check (and the fuzz crate)",
+            Box::new(|| {
+                cmd!(sh, "cargo fmt --all -- --check").run()?;
+                // `fuzz/` is its own workspace, outside `--all`.
+                cmd!(sh, "cargo fmt --manifest-path fuzz/Cargo.toml -- --check").run()?;
+                Ok(())
+            }),
+        ),
+        (
+            "clippy: cargo clippy --workspace --all-targets -- -D warnings",
+            // Warnings are denied here, not in the source (house style). `-D warnings` after
+            // `--` reaches only the workspace's crates, so dependencies stay built as for the
+            // other steps (RUSTFLAGS would rebuild them all).
+            Box::new(|| {
+                Ok(cmd!(sh, "cargo clippy --workspace --all-targets -- -D warnings").run()?)
+            }),
+        ),
+        (
+            "test: cargo test --workspace --all-targets",
+            Box::new(|| Ok(cmd!(sh, "cargo test --workspace --all-targets").run()?)),
+        ),
+        (
+            "doctest: cargo test --workspace --doc",
+            Box::new(|| Ok(cmd!(sh, "cargo test --workspace --doc").run()?)),
+        ),
+        (
+            "doc: cargo doc --workspace --no-deps (RUSTDOCFLAGS=-D warnings)",
+            Box::new(|| {
+                Ok(cmd!(sh, "cargo doc --workspace --no-deps")
+                    .env("RUSTDOCFLAGS", "-D warnings")
+                    .run()?)
+            }),
+        ),
+        (
+            "conformance: cargo run -p jingle-ice-conformance --quiet -- run",
+            Box::new(|| Ok(cmd!(sh, "cargo run -p jingle-ice-conformance --quiet -- run").run()?)),
+        ),
+    ];
+    if with_fuzz {
+        steps.push((
+            "fuzz: every target built, then run briefly (RUSTC_BOOTSTRAP=1)",
+            Box::new(move || fuzz_all(sh, root, fuzz_seconds)),
+        ));
+    }
+
+    let total = steps.len();
+    let started = now();
+    for (i, (name, step)) in steps.iter().enumerate() {
+        let step_started = now();
+        println!("\n==> [{}/{total}] {name}", i + 1);
+        if let Err(err) = step() {
+            println!(
+                "==> FAILED [{}/{total}] {name} after {}",
+                i + 1,
+                secs(step_started.elapsed())
+            );
+            return Err(err.context(format!("ci step {}/{total} ({name}) failed", i + 1)));
+        }
+        println!(
+            "==> ok [{}/{total}] {name} in {}",
+            i + 1,
+            secs(step_started.elapsed())
+        );
+    }
+    if !with_fuzz {
+        println!("\n==> fuzz step skipped (--skip-fuzz)");
+    }
+    println!("==> ci passed in {}", secs(started.elapsed()));
+    Ok(())
+}
+
+/// The fuzz step of `ci`: every target built, then each run for `seconds`.
+fn fuzz_all(sh: &Shell, root: &Path, seconds: u64) -> Result<()> {
+    let fuzz = Fuzz::prepare(sh, root)?;
+    fuzz.build(sh, None)?;
+    for target in fuzz.targets(sh)? {
+        fuzz.run(sh, &target, seconds)?;
+    }
+    Ok(())
+}
+
+/// `cargo xtask conformance ARGS...`: the suite's exit code becomes ours.
+fn conformance(sh: &Shell, args: &[OsString]) -> Result<ExitCode> {
+    let cmd = cmd!(
+        sh,
+        "cargo run -p jingle-ice-conformance --quiet -- run {args...}"
+    );
+    eprintln!("$ {cmd}");
+    let status = std::process::Command::from(cmd)
+        .status()
+        .context("running cargo")?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        // Killed by a signal.
+        None => ExitCode::FAILURE,
+    })
+}
+
+/// cargo-fuzz on the stable toolchain: `RUSTC_BOOTSTRAP=1` lets it pass its `-Z` flags
+/// (`-Zsanitizer=address` among them; the address sanitizer's runtime ships with stable's
+/// rust-std for x86_64-unknown-linux-gnu, so the default sanitizer is kept). Builds go to
+/// `target/fuzz` so that they are shared between runs and kept apart from the workspace's.
+struct Fuzz {
+    target_dir: PathBuf,
+    root: PathBuf,
+}
+
+impl Fuzz {
+    fn prepare(sh: &Shell, root: &Path) -> Result<Fuzz> {
+        if cmd!(sh, "cargo fuzz --version")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr()
+            .run()
+            .is_err()
+        {
+            println!("cargo-fuzz is missing; installing it");
+            cmd!(sh, "cargo install cargo-fuzz --locked").run()?;
+        }
+        cmd!(sh, "cargo fuzz --version").run()?;
+        Ok(Fuzz {
+            target_dir: root.join("target").join("fuzz"),
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn cmd<'a>(&self, cmd: xshell::Cmd<'a>) -> xshell::Cmd<'a> {
+        cmd.env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_TARGET_DIR", &self.target_dir)
+    }
+
+    /// The targets declared in `fuzz/Cargo.toml`.
+    fn targets(&self, sh: &Shell) -> Result<Vec<String>> {
+        let list = self.cmd(cmd!(sh, "cargo fuzz list")).read()?;
+        let targets: Vec<String> = list
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        if targets.is_empty() {
+            bail!("`cargo fuzz list` found no fuzz targets");
+        }
+        Ok(targets)
+    }
+
+    /// Builds one target, or all of them.
+    fn build(&self, sh: &Shell, target: Option<&str>) -> Result<()> {
+        self.cmd(cmd!(sh, "cargo fuzz build {target...}")).run()?;
+        Ok(())
+    }
+
+    /// Runs `target` for `seconds` on its committed corpus, if it has one. New inputs that
+    /// libFuzzer finds land in that directory too; `fuzz/.gitignore` keeps all but the
+    /// committed `seed-*` files out of git.
+    fn run(&self, sh: &Shell, target: &str, seconds: u64) -> Result<()> {
+        let corpus = self.root.join("fuzz").join("corpus").join(target);
+        let corpus = corpus.is_dir().then(|| format!("fuzz/corpus/{target}"));
+        let max_time = format!("-max_total_time={seconds}");
+        let rss = format!("-rss_limit_mb={FUZZ_RSS_LIMIT_MB}");
+        let started = now();
+        let result = self
+            .cmd(cmd!(
+                sh,
+                "cargo fuzz run {target} {corpus...} -- {max_time} {rss}"
+            ))
+            .run();
+        if result.is_err() {
+            println!(
+                "==> fuzz target {target} failed; the input is under fuzz/artifacts/{target}/. \
+                 Reproduce with: RUSTC_BOOTSTRAP=1 cargo fuzz run {target} fuzz/artifacts/{target}/<file>"
+            );
+        }
+        result?;
+        println!(
+            "==> fuzz target {target}: no failure in {}",
+            secs(started.elapsed())
+        );
+        Ok(())
+    }
+}
+
+#[allow(
+    clippy::disallowed_methods,
+    reason = "xtask is a driver: it times the steps it runs"
+)]
+fn now() -> Instant {
+    Instant::now()
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}

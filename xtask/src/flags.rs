@@ -1,0 +1,41 @@
+//! The command line, declared with xflags; `cargo xtask --help` prints it.
+
+#![allow(
+    unreachable_pub,
+    reason = "xflags generates `pub` items inside this private module"
+)]
+
+use std::ffi::OsString;
+
+xflags::xflags! {
+    /// The project's tasks, run from anywhere in the repository as `cargo xtask COMMAND`.
+    cmd xtask {
+        /// Everything CI runs, in order, stopping at the first failure with a non-zero exit:
+        /// fmt, clippy (warnings denied), tests, doctests, docs (warnings denied), the
+        /// conformance suite, and each fuzz target built and run briefly. `.ci/run` calls this.
+        cmd ci {
+            /// Leave out the fuzz step, for quick local runs (CI never passes it).
+            optional --skip-fuzz
+            /// How long each fuzz target runs, in seconds (default 20).
+            optional --fuzz-seconds seconds: u64
+        }
+        /// The conformance suite: `jingle-ice-conformance run ARGS...`. Every argument after
+        /// `conformance`, flags included (`--json`, `--filter TEXT`, `--topology FILE`, `--help`),
+        /// goes to the suite unchanged, and the exit code is the suite's.
+        cmd conformance {
+            /// Arguments for `jingle-ice-conformance run`.
+            repeated args: OsString
+        }
+        /// One fuzz target, for longer: builds it and runs it on `fuzz/corpus/TARGET`
+        /// (with RUSTC_BOOTSTRAP=1 on the stable toolchain; installs cargo-fuzz if missing).
+        /// Without TARGET: the fuzz step of `ci` alone (every target built, each run 20 s).
+        cmd fuzz {
+            /// The target, one of `cargo fuzz list`.
+            optional target: String
+            /// How long to run, in seconds (default 300 for one target, 20 each for all).
+            optional --seconds seconds: u64
+        }
+        /// The benchmarks (criterion), one after another.
+        cmd bench {}
+    }
+}
