@@ -268,6 +268,10 @@ fn replay(paths: &Paths, listing: &Listing, flow: &mut FlowChecker) -> Result<Ou
                 f.message = d.to_string();
                 out.findings.push(f);
             }
+            for d in &parsed.value.sic_diagnostics {
+                out.findings
+                    .push(finding_of(&name, &stanza::ReadFailure::Sic(d.0.clone())));
+            }
             let rendering = match &parsed.value.iq {
                 Some(iq) => render::iq(iq, &parsed.value.payload),
                 None => render::payload(&parsed.value.payload, 0),

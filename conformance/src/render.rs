@@ -109,11 +109,17 @@ pub fn payload(p: &Payload, depth: usize) -> String {
             );
             others(&mut s, &d.others, depth + 1);
         }
-        Payload::Sic(Sic::Request { ns }) => {
-            let _ = writeln!(s, "{pad}sic request ns={ns}");
+        Payload::Sic(Sic::Request(r)) => {
+            let _ = writeln!(s, "{pad}sic request ns={}", r.version.namespace());
         }
-        Payload::Sic(Sic::Response { ns, ip, port }) => {
-            let _ = writeln!(s, "{pad}sic response ns={ns} ip={ip} port={}", opt(port));
+        Payload::Sic(Sic::Address(a)) => {
+            let _ = writeln!(
+                s,
+                "{pad}sic response ns={} ip={} port={}",
+                a.version.namespace(),
+                a.ip,
+                opt(&a.port)
+            );
         }
         Payload::Transport(t) => ice(&mut s, t, depth),
         Payload::Other(e) => {

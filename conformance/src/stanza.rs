@@ -17,6 +17,8 @@ pub struct Stanza {
     pub iq: Option<Iq>,
     /// The payload (of the IQ, or the root itself).
     pub payload: Payload,
+    /// What the lenient reading of a Server IP Check payload forgave.
+    pub sic_diagnostics: Vec<xmpp_sic::Diagnostic>,
 }
 
 /// Why a stanza could not be read.
@@ -24,8 +26,8 @@ pub struct Stanza {
 pub enum ReadFailure {
     /// The model rejected it.
     Model(Error),
-    /// The Server IP Check reader rejected it: (rule id, section, message).
-    Sic(sic::SicError),
+    /// The Server IP Check reader rejected it.
+    Sic(xmpp_sic::Error),
 }
 
 impl ReadFailure {
@@ -33,7 +35,7 @@ impl ReadFailure {
     pub fn rule_id(&self) -> &str {
         match self {
             ReadFailure::Model(e) => e.rule().map_or("model", |r| r.id),
-            ReadFailure::Sic((id, _, _)) => id,
+            ReadFailure::Sic(e) => sic::rule_id(e),
         }
     }
 
@@ -41,7 +43,7 @@ impl ReadFailure {
     pub fn section(&self) -> &str {
         match self {
             ReadFailure::Model(e) => e.rule().map_or("", |r| r.source),
-            ReadFailure::Sic((_, section, _)) => section,
+            ReadFailure::Sic(_) => "XEP-0279 §2",
         }
     }
 
@@ -54,7 +56,7 @@ impl ReadFailure {
                 (None, Some(a)) => a.to_owned(),
                 (None, None) => "document".to_owned(),
             },
-            ReadFailure::Sic((id, _, _)) => id.trim_start_matches("sic.").to_owned(),
+            ReadFailure::Sic(e) => sic::rule_id(e).trim_start_matches("sic.").to_owned(),
         }
     }
 }
@@ -63,7 +65,7 @@ impl std::fmt::Display for ReadFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReadFailure::Model(e) => write!(f, "{e}"),
-            ReadFailure::Sic((id, section, msg)) => write!(f, "{msg} ({section} [{id}])"),
+            ReadFailure::Sic(e) => write!(f, "{e} (XEP-0279 §2 [{}])", sic::rule_id(e)),
         }
     }
 }
@@ -74,7 +76,11 @@ impl From<Error> for ReadFailure {
     }
 }
 
-fn read_payload(el: &Element, reader: &mut Reader) -> Result<Payload, ReadFailure> {
+fn read_payload(
+    el: &Element,
+    reader: &mut Reader,
+    sic_diagnostics: &mut Vec<xmpp_sic::Diagnostic>,
+) -> Result<Payload, ReadFailure> {
     let name = el.name();
     let ns = el.ns();
     Ok(if name == "jingle" && ns == ns::JINGLE {
@@ -83,7 +89,8 @@ fn read_payload(el: &Element, reader: &mut Reader) -> Result<Payload, ReadFailur
         Payload::Disco(DiscoInfo::read_with(el, reader)?)
     } else if name == "transport" && IceNamespace::from_uri(&ns).is_some() {
         Payload::Transport(IceTransport::read_with(el, reader)?)
-    } else if let Some(s) = sic::read(el).map_err(ReadFailure::Sic)? {
+    } else if let Some((s, d)) = sic::read(el, reader.reading()).map_err(ReadFailure::Sic)? {
+        sic_diagnostics.extend(d);
         Payload::Sic(s)
     } else {
         Payload::Other(el.clone())
@@ -93,20 +100,24 @@ fn read_payload(el: &Element, reader: &mut Reader) -> Result<Payload, ReadFailur
 /// Reads `el` under `reading`: an `<iq/>` with its payload, or a bare payload element.
 pub fn read(el: &Element, reading: Reading) -> Result<Parsed<Stanza>, ReadFailure> {
     let mut reader = Reader::new(reading);
+    let mut sic_diagnostics = Vec::new();
     let stanza = if el.name() == "iq" {
         let iq = Iq::read_with(el, &mut reader)?;
         let payload = match iq.payload.element() {
-            Some(p) => read_payload(p, &mut reader)?,
+            Some(p) => read_payload(p, &mut reader, &mut sic_diagnostics)?,
             None => Payload::None,
         };
         Stanza {
             iq: Some(iq),
             payload,
+            sic_diagnostics,
         }
     } else {
+        let payload = read_payload(el, &mut reader, &mut sic_diagnostics)?;
         Stanza {
             iq: None,
-            payload: read_payload(el, &mut reader)?,
+            payload,
+            sic_diagnostics,
         }
     };
     Ok(Parsed {
@@ -120,8 +131,8 @@ fn payload_element(p: &Payload) -> Option<Element> {
         Payload::Jingle(j) => Some(j.into()),
         Payload::Disco(d) => Some(d.into()),
         Payload::Transport(t) => Some(t.into()),
-        // The Server IP Check reader is a checker, not a model: its elements are kept as read.
-        Payload::Sic(_) | Payload::Other(_) | Payload::None => None,
+        Payload::Sic(s) => Some(s.to_element()),
+        Payload::Other(_) | Payload::None => None,
     }
 }
 
