@@ -10,8 +10,16 @@ use crate::error::{Error, Reader, Rule, rules};
 /// Attributes that the model does not know, kept in document order so that nothing is lost.
 pub type ExtraAttributes = Vec<(String, String)>;
 
-pub(crate) fn require<'a>(el: &'a Element, name: &'static str, attr: &'static str) -> Result<&'a str, Error> {
-    el.attr(attr).ok_or(Error::MissingAttribute { element: name, attribute: attr, rule: rules::SCHEMA_REQUIRED })
+pub(crate) fn require<'a>(
+    el: &'a Element,
+    name: &'static str,
+    attr: &'static str,
+) -> Result<&'a str, Error> {
+    el.attr(attr).ok_or(Error::MissingAttribute {
+        element: name,
+        attribute: attr,
+        rule: rules::SCHEMA_REQUIRED,
+    })
 }
 
 pub(crate) fn parse_num<T: FromStr>(
@@ -25,14 +33,26 @@ pub(crate) fn parse_num<T: FromStr>(
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::invalid(name, attr, value, rule));
     }
-    value.parse().map_err(|_| Error::invalid(name, attr, value, rule))
+    value
+        .parse()
+        .map_err(|_| Error::invalid(name, attr, value, rule))
 }
 
-pub(crate) fn parse_ip(name: &'static str, attr: &'static str, value: &str) -> Result<IpAddr, Error> {
-    value.parse().map_err(|_| Error::invalid(name, attr, value, rules::IP_ADDRESS))
+pub(crate) fn parse_ip(
+    name: &'static str,
+    attr: &'static str,
+    value: &str,
+) -> Result<IpAddr, Error> {
+    value
+        .parse()
+        .map_err(|_| Error::invalid(name, attr, value, rules::IP_ADDRESS))
 }
 
-pub(crate) fn parse_bool(name: &'static str, attr: &'static str, value: &str) -> Result<bool, Error> {
+pub(crate) fn parse_bool(
+    name: &'static str,
+    attr: &'static str,
+    value: &str,
+) -> Result<bool, Error> {
     match value {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
@@ -51,7 +71,9 @@ pub(crate) fn is_ncname(s: &str) -> bool {
 
 /// `ice-char = ALPHA / DIGIT / "+" / "/"` (RFC 8839 §5.1).
 pub(crate) fn is_ice_chars(s: &str, min: usize, max: usize) -> bool {
-    (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    (min..=max).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 /// A string attribute bounded by [`crate::Limits::max_string_len`].
@@ -63,7 +85,12 @@ pub(crate) fn bounded(
 ) -> Result<String, Error> {
     let limit = reader.limits().max_string_len;
     if value.len() > limit {
-        return Err(Error::TooMany { element: name, child: attr, limit, rule: rules::LIMIT });
+        return Err(Error::TooMany {
+            element: name,
+            child: attr,
+            limit,
+            rule: rules::LIMIT,
+        });
     }
     Ok(value.to_owned())
 }
@@ -85,13 +112,25 @@ pub(crate) fn unknown_attributes(
         }
         let limit = reader.limits().max_unknown_attributes;
         if extra.len() >= limit {
-            return Err(Error::TooMany { element: name, child: "unknown attribute", limit, rule: rules::LIMIT });
+            return Err(Error::TooMany {
+                element: name,
+                child: "unknown attribute",
+                limit,
+                rule: rules::LIMIT,
+            });
         }
         reader.forgive(
-            Error::UnknownAttribute { element: name, attribute: attr.to_owned(), rule: rules::UNKNOWN_ATTRIBUTE },
+            Error::UnknownAttribute {
+                element: name,
+                attribute: attr.to_owned(),
+                rule: rules::UNKNOWN_ATTRIBUTE,
+            },
             "kept",
         )?;
-        extra.push((attr.to_owned(), bounded(reader, name, "unknown attribute", value)?));
+        extra.push((
+            attr.to_owned(),
+            bounded(reader, name, "unknown attribute", value)?,
+        ));
     }
     Ok(extra)
 }
@@ -99,7 +138,13 @@ pub(crate) fn unknown_attributes(
 /// Text content is not allowed: the schema's `empty` type. Whitespace is tolerated.
 pub(crate) fn no_text(el: &Element, name: &'static str, reader: &mut Reader) -> Result<(), Error> {
     if el.texts().any(|t| !t.trim().is_empty()) {
-        reader.forgive(Error::InvalidText { element: name, rule: rules::UNKNOWN_CHILD }, "ignored")?;
+        reader.forgive(
+            Error::InvalidText {
+                element: name,
+                rule: rules::UNKNOWN_CHILD,
+            },
+            "ignored",
+        )?;
     }
     Ok(())
 }
@@ -117,7 +162,10 @@ pub(crate) fn attr<V: minidom::IntoAttributeValue>(
     }
 }
 
-pub(crate) fn set_extra(mut builder: minidom::ElementBuilder, extra: &ExtraAttributes) -> minidom::ElementBuilder {
+pub(crate) fn set_extra(
+    mut builder: minidom::ElementBuilder,
+    extra: &ExtraAttributes,
+) -> minidom::ElementBuilder {
     for (k, v) in extra {
         builder = attr(builder, k, v.as_str());
     }

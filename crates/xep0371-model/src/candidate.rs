@@ -100,7 +100,9 @@ string_enum!(
 /// RFC 8445 §5.1.2.1: `priority = 2^24 * type preference + 2^8 * local preference + (256 -
 /// component ID)`.
 pub fn compute_priority(type_preference: u8, local_preference: u16, component: u8) -> u32 {
-    (u32::from(type_preference) << 24) + (u32::from(local_preference) << 8) + (256 - u32::from(component))
+    (u32::from(type_preference) << 24)
+        + (u32::from(local_preference) << 8)
+        + (256 - u32::from(component))
 }
 
 /// A transport candidate (XEP-0371 §5.3), the same in the `ice:0` and `ice-udp:1` namespaces.
@@ -198,23 +200,43 @@ impl Candidate {
     pub fn read_in(el: &Element, ns: IceNamespace, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "candidate";
         if !el.is(N, ns.as_str()) {
-            return Err(Error::Mismatch { expected: N, expected_ns: ns.as_str(), element: Box::new(el.clone()) });
+            return Err(Error::Mismatch {
+                expected: N,
+                expected_ns: ns.as_str(),
+                element: Box::new(el.clone()),
+            });
         }
-        let component: u8 =
-            attrs::parse_num(N, "component", attrs::require(el, N, "component")?, rules::UNSIGNED_BYTE)?;
+        let component: u8 = attrs::parse_num(
+            N,
+            "component",
+            attrs::require(el, N, "component")?,
+            rules::UNSIGNED_BYTE,
+        )?;
         if component == 0 {
             return Err(Error::invalid(N, "component", "0", rules::COMPONENT_RANGE));
         }
-        let foundation = attrs::bounded(reader, N, "foundation", attrs::require(el, N, "foundation")?)?;
+        let foundation = attrs::bounded(
+            reader,
+            N,
+            "foundation",
+            attrs::require(el, N, "foundation")?,
+        )?;
         if !attrs::is_ice_chars(&foundation, 1, 32) {
-            reader.forgive(Error::invalid(N, "foundation", &foundation, rules::FOUNDATION_GRAMMAR), "kept")?;
+            reader.forgive(
+                Error::invalid(N, "foundation", &foundation, rules::FOUNDATION_GRAMMAR),
+                "kept",
+            )?;
         }
         let generation = match el.attr("generation") {
             Some(v) => Some(attrs::parse_num(N, "generation", v, rules::UNSIGNED_BYTE)?),
             None => {
                 if ns == IceNamespace::IceUdp1 {
                     reader.forgive(
-                        Error::MissingAttribute { element: N, attribute: "generation", rule: rules::SCHEMA_REQUIRED },
+                        Error::MissingAttribute {
+                            element: N,
+                            attribute: "generation",
+                            rule: rules::SCHEMA_REQUIRED,
+                        },
                         "read as absent",
                     )?;
                 }
@@ -231,7 +253,11 @@ impl Candidate {
             None => {
                 if ns == IceNamespace::IceUdp1 {
                     reader.forgive(
-                        Error::MissingAttribute { element: N, attribute: "id", rule: rules::SCHEMA_REQUIRED },
+                        Error::MissingAttribute {
+                            element: N,
+                            attribute: "id",
+                            rule: rules::SCHEMA_REQUIRED,
+                        },
                         "read as absent",
                     )?;
                 }
@@ -244,51 +270,92 @@ impl Candidate {
             None => {
                 if ns == IceNamespace::Ice0 {
                     reader.forgive(
-                        Error::MissingAttribute { element: N, attribute: "network", rule: rules::SCHEMA_REQUIRED },
+                        Error::MissingAttribute {
+                            element: N,
+                            attribute: "network",
+                            rule: rules::SCHEMA_REQUIRED,
+                        },
                         "read as absent",
                     )?;
                 }
                 None
             }
         };
-        let port = attrs::parse_num(N, "port", attrs::require(el, N, "port")?, rules::UNSIGNED_SHORT)?;
+        let port = attrs::parse_num(
+            N,
+            "port",
+            attrs::require(el, N, "port")?,
+            rules::UNSIGNED_SHORT,
+        )?;
         let priority_str = attrs::require(el, N, "priority")?;
         let priority: u32 = attrs::parse_num(N, "priority", priority_str, rules::PRIORITY_U32)?;
         if priority == 0 || priority > 0x7fff_ffff {
-            reader.forgive(Error::invalid(N, "priority", priority_str, rules::PRIORITY_RANGE), "kept")?;
+            reader.forgive(
+                Error::invalid(N, "priority", priority_str, rules::PRIORITY_RANGE),
+                "kept",
+            )?;
         }
         let protocol_str = attrs::require(el, N, "protocol")?;
         let protocol = match protocol_str.parse::<Protocol>() {
             Ok(p) => p,
             Err(e) => {
-                let p = protocol_str.to_ascii_lowercase().parse::<Protocol>().map_err(|_| e.clone())?;
+                let p = protocol_str
+                    .to_ascii_lowercase()
+                    .parse::<Protocol>()
+                    .map_err(|_| e.clone())?;
                 reader.forgive(e, "read as lower case")?;
                 p
             }
         };
-        let rel_addr = el.attr("rel-addr").map(|v| attrs::parse_ip(N, "rel-addr", v)).transpose()?;
+        let rel_addr = el
+            .attr("rel-addr")
+            .map(|v| attrs::parse_ip(N, "rel-addr", v))
+            .transpose()?;
         let rel_port = el
             .attr("rel-port")
             .map(|v| attrs::parse_num(N, "rel-port", v, rules::UNSIGNED_SHORT))
             .transpose()?;
         if rel_addr.is_some() != rel_port.is_some() {
-            let attribute = if rel_addr.is_none() { "rel-addr" } else { "rel-port" };
-            reader.forgive(Error::MissingAttribute { element: N, attribute, rule: rules::RELATED_PAIR }, "kept")?;
+            let attribute = if rel_addr.is_none() {
+                "rel-addr"
+            } else {
+                "rel-port"
+            };
+            reader.forgive(
+                Error::MissingAttribute {
+                    element: N,
+                    attribute,
+                    rule: rules::RELATED_PAIR,
+                },
+                "kept",
+            )?;
         }
         let tcptype = el.attr("tcptype").map(TcpType::from_str).transpose()?;
         if tcptype.is_some() && ns == IceNamespace::IceUdp1 {
             reader.forgive(
-                Error::UnknownAttribute { element: N, attribute: "tcptype".into(), rule: rules::TCPTYPE_ICE_UDP },
+                Error::UnknownAttribute {
+                    element: N,
+                    attribute: "tcptype".into(),
+                    rule: rules::TCPTYPE_ICE_UDP,
+                },
                 "kept",
             )?;
         }
         if tcptype.is_some() != (protocol == Protocol::Tcp) {
-            let attribute = if tcptype.is_some() { "tcptype" } else { "protocol" };
+            let attribute = if tcptype.is_some() {
+                "tcptype"
+            } else {
+                "protocol"
+            };
             reader.forgive(
                 Error::InvalidAttribute {
                     element: N,
                     attribute: attribute.into(),
-                    value: if tcptype.is_some() { protocol.as_str().into() } else { "tcp".into() },
+                    value: if tcptype.is_some() {
+                        protocol.as_str().into()
+                    } else {
+                        "tcp".into()
+                    },
                     rule: rules::TCPTYPE_WITH_TCP,
                 },
                 "kept",
@@ -297,7 +364,11 @@ impl Candidate {
         let type_: CandidateType = attrs::require(el, N, "type")?.parse()?;
         if type_ != CandidateType::Host && rel_addr.is_none() && rel_port.is_none() {
             reader.forgive(
-                Error::MissingAttribute { element: N, attribute: "rel-addr", rule: rules::RELATED_ADDRESS },
+                Error::MissingAttribute {
+                    element: N,
+                    attribute: "rel-addr",
+                    rule: rules::RELATED_ADDRESS,
+                },
                 "kept",
             )?;
         }
@@ -357,7 +428,11 @@ impl FromXml for Candidate {
     fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         match IceNamespace::from_uri(&el.ns()) {
             Some(ns) => Candidate::read_in(el, ns, reader),
-            None => Err(Error::Mismatch { expected: "candidate", expected_ns: ns::JINGLE_ICE, element: Box::new(el.clone()) }),
+            None => Err(Error::Mismatch {
+                expected: "candidate",
+                expected_ns: ns::JINGLE_ICE,
+                element: Box::new(el.clone()),
+            }),
         }
     }
 }
@@ -413,19 +488,36 @@ impl RemoteCandidate {
     pub fn read_in(el: &Element, ns: IceNamespace, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "remote-candidate";
         if !el.is(N, ns.as_str()) {
-            return Err(Error::Mismatch { expected: N, expected_ns: ns.as_str(), element: Box::new(el.clone()) });
+            return Err(Error::Mismatch {
+                expected: N,
+                expected_ns: ns.as_str(),
+                element: Box::new(el.clone()),
+            });
         }
-        let component: u8 =
-            attrs::parse_num(N, "component", attrs::require(el, N, "component")?, rules::UNSIGNED_BYTE)?;
+        let component: u8 = attrs::parse_num(
+            N,
+            "component",
+            attrs::require(el, N, "component")?,
+            rules::UNSIGNED_BYTE,
+        )?;
         if component == 0 {
             return Err(Error::invalid(N, "component", "0", rules::COMPONENT_RANGE));
         }
         let ip = attrs::parse_ip(N, "ip", attrs::require(el, N, "ip")?)?;
-        let port = attrs::parse_num(N, "port", attrs::require(el, N, "port")?, rules::UNSIGNED_SHORT)?;
+        let port = attrs::parse_num(
+            N,
+            "port",
+            attrs::require(el, N, "port")?,
+            rules::UNSIGNED_SHORT,
+        )?;
         // Unknown attributes are reported but not kept: the value is a plain address triple.
         attrs::unknown_attributes(el, N, &["component", "ip", "port"], reader)?;
         attrs::no_text(el, N, reader)?;
-        Ok(RemoteCandidate { component, ip, port })
+        Ok(RemoteCandidate {
+            component,
+            ip,
+            port,
+        })
     }
 
     /// Writes the element in namespace `ns`.

@@ -74,22 +74,55 @@ impl FromXml for DiscoInfo {
     fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "query";
         if !el.is(N, ns::DISCO_INFO) {
-            return Err(Error::Mismatch { expected: N, expected_ns: ns::DISCO_INFO, element: Box::new(el.clone()) });
+            return Err(Error::Mismatch {
+                expected: N,
+                expected_ns: ns::DISCO_INFO,
+                element: Box::new(el.clone()),
+            });
         }
-        let node = el.attr("node").map(|v| attrs::bounded(reader, N, "node", v)).transpose()?;
+        let node = el
+            .attr("node")
+            .map(|v| attrs::bounded(reader, N, "node", v))
+            .transpose()?;
         attrs::unknown_attributes(el, N, &["node"], reader)?;
-        let mut d = DiscoInfo { node, ..DiscoInfo::default() };
+        let mut d = DiscoInfo {
+            node,
+            ..DiscoInfo::default()
+        };
         let max = reader.limits().max_candidates;
         for c in el.children() {
             if d.features.len() + d.identities.len() >= max {
-                return Err(Error::TooMany { element: N, child: "feature", limit: max, rule: rules::LIMIT });
+                return Err(Error::TooMany {
+                    element: N,
+                    child: "feature",
+                    limit: max,
+                    rule: rules::LIMIT,
+                });
             }
             if c.is("feature", ns::DISCO_INFO) {
-                d.features.push(attrs::bounded(reader, "feature", "var", attrs::require(c, "feature", "var")?)?);
+                d.features.push(attrs::bounded(
+                    reader,
+                    "feature",
+                    "var",
+                    attrs::require(c, "feature", "var")?,
+                )?);
             } else if c.is("identity", ns::DISCO_INFO) {
-                let cat = attrs::bounded(reader, "identity", "category", attrs::require(c, "identity", "category")?)?;
-                let typ = attrs::bounded(reader, "identity", "type", attrs::require(c, "identity", "type")?)?;
-                let name = c.attr("name").map(|v| attrs::bounded(reader, "identity", "name", v)).transpose()?;
+                let cat = attrs::bounded(
+                    reader,
+                    "identity",
+                    "category",
+                    attrs::require(c, "identity", "category")?,
+                )?;
+                let typ = attrs::bounded(
+                    reader,
+                    "identity",
+                    "type",
+                    attrs::require(c, "identity", "type")?,
+                )?;
+                let name = c
+                    .attr("name")
+                    .map(|v| attrs::bounded(reader, "identity", "name", v))
+                    .transpose()?;
                 d.identities.push((cat, typ, name));
             } else {
                 d.others.push(c.clone());
@@ -111,7 +144,14 @@ impl From<&DiscoInfo> for Element {
             b = b.append(i.build());
         }
         for f in &d.features {
-            b = b.append(attrs::attr(Element::builder("feature", ns::DISCO_INFO), "var", f.as_str()).build());
+            b = b.append(
+                attrs::attr(
+                    Element::builder("feature", ns::DISCO_INFO),
+                    "var",
+                    f.as_str(),
+                )
+                .build(),
+            );
         }
         b.append_all(d.others.iter().cloned()).build()
     }

@@ -147,7 +147,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_candidates: 256, max_contents: 64, max_unknown_attributes: 32, max_string_len: 1024 }
+        Limits {
+            max_candidates: 256,
+            max_contents: 64,
+            max_unknown_attributes: 32,
+            max_string_len: 1024,
+        }
     }
 }
 
@@ -284,9 +289,8 @@ impl Error {
     pub fn attribute(&self) -> Option<&str> {
         match self {
             Error::MissingAttribute { attribute, .. } => Some(attribute),
-            Error::InvalidAttribute { attribute, .. } | Error::UnknownAttribute { attribute, .. } => {
-                Some(attribute)
-            }
+            Error::InvalidAttribute { attribute, .. }
+            | Error::UnknownAttribute { attribute, .. } => Some(attribute),
             Error::Sdp { field, .. } => Some(field),
             _ => None,
         }
@@ -365,7 +369,11 @@ pub struct Reader {
 impl Reader {
     /// A reader for `reading` with default [`Limits`].
     pub fn new(reading: Reading) -> Self {
-        Reader { reading, limits: Limits::default(), diagnostics: Vec::new() }
+        Reader {
+            reading,
+            limits: Limits::default(),
+            diagnostics: Vec::new(),
+        }
     }
 
     /// The same reader with other limits.
@@ -415,7 +423,10 @@ pub trait FromXml: Sized {
     fn read(element: &Element, reading: Reading) -> Result<Parsed<Self>, Error> {
         let mut reader = Reader::new(reading);
         let value = Self::read_with(element, &mut reader)?;
-        Ok(Parsed { value, diagnostics: reader.take_diagnostics() })
+        Ok(Parsed {
+            value,
+            diagnostics: reader.take_diagnostics(),
+        })
     }
 }
 
@@ -426,7 +437,12 @@ pub trait FromXml: Sized {
 /// `max_len` bytes are refused before parsing.
 pub fn parse_element(xml: &str, max_len: usize) -> Result<Element, Error> {
     if xml.len() > max_len {
-        return Err(Error::TooMany { element: "document", child: "byte", limit: max_len, rule: rules::LIMIT });
+        return Err(Error::TooMany {
+            element: "document",
+            child: "byte",
+            limit: max_len,
+            rule: rules::LIMIT,
+        });
     }
     Element::from_reader_with_prefixes(xml.as_bytes(), Some(crate::ns::CLIENT.to_owned())).map_err(|e| {
         // RFC 6120 §11.1: XMPP forbids DTDs; the parser refuses them, with a message about
@@ -444,7 +460,15 @@ pub fn parse_element(xml: &str, max_len: usize) -> Result<Element, Error> {
 pub(crate) fn try_from_strict<T: FromXml>(el: Element) -> Result<T, Error> {
     let mut reader = Reader::new(Reading::Strict);
     T::read_with(&el, &mut reader).map_err(|e| match e {
-        Error::Mismatch { expected, expected_ns, .. } => Error::Mismatch { expected, expected_ns, element: Box::new(el) },
+        Error::Mismatch {
+            expected,
+            expected_ns,
+            ..
+        } => Error::Mismatch {
+            expected,
+            expected_ns,
+            element: Box::new(el),
+        },
         e => e,
     })
 }

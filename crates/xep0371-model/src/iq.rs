@@ -65,18 +65,43 @@ pub struct Iq {
 
 impl Iq {
     /// An IQ-set carrying `payload`.
-    pub fn set(from: Option<Jid>, to: Option<Jid>, id: impl Into<String>, payload: impl Into<Element>) -> Self {
-        Iq { from, to, id: id.into(), payload: IqPayload::Set(payload.into()) }
+    pub fn set(
+        from: Option<Jid>,
+        to: Option<Jid>,
+        id: impl Into<String>,
+        payload: impl Into<Element>,
+    ) -> Self {
+        Iq {
+            from,
+            to,
+            id: id.into(),
+            payload: IqPayload::Set(payload.into()),
+        }
     }
 
     /// An IQ-get carrying `payload`.
-    pub fn get(from: Option<Jid>, to: Option<Jid>, id: impl Into<String>, payload: impl Into<Element>) -> Self {
-        Iq { from, to, id: id.into(), payload: IqPayload::Get(payload.into()) }
+    pub fn get(
+        from: Option<Jid>,
+        to: Option<Jid>,
+        id: impl Into<String>,
+        payload: impl Into<Element>,
+    ) -> Self {
+        Iq {
+            from,
+            to,
+            id: id.into(),
+            payload: IqPayload::Get(payload.into()),
+        }
     }
 
     /// The empty IQ-result that acknowledges this request (addresses swapped, same id).
     pub fn result_reply(&self) -> Iq {
-        Iq { from: self.to.clone(), to: self.from.clone(), id: self.id.clone(), payload: IqPayload::Result(None) }
+        Iq {
+            from: self.to.clone(),
+            to: self.from.clone(),
+            id: self.id.clone(),
+            payload: IqPayload::Result(None),
+        }
     }
 
     /// The IQ-error that answers this request with `error`.
@@ -85,7 +110,10 @@ impl Iq {
             from: self.to.clone(),
             to: self.from.clone(),
             id: self.id.clone(),
-            payload: IqPayload::Error { error, original: None },
+            payload: IqPayload::Error {
+                error,
+                original: None,
+            },
         }
     }
 
@@ -98,8 +126,10 @@ impl Iq {
                 _ => true,
             }
         }
-        matches!(reply.payload, IqPayload::Result(_) | IqPayload::Error { .. })
-            && reply.id == self.id
+        matches!(
+            reply.payload,
+            IqPayload::Result(_) | IqPayload::Error { .. }
+        ) && reply.id == self.id
             && same(&reply.from, &self.to)
             && same(&reply.to, &self.from)
     }
@@ -109,20 +139,37 @@ impl FromXml for Iq {
     fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "iq";
         if el.name() != N || !(el.ns() == ns::CLIENT || el.ns() == "jabber:server") {
-            return Err(Error::Mismatch { expected: N, expected_ns: ns::CLIENT, element: Box::new(el.clone()) });
+            return Err(Error::Mismatch {
+                expected: N,
+                expected_ns: ns::CLIENT,
+                element: Box::new(el.clone()),
+            });
         }
         let jid = |attr: &'static str| -> Result<Option<Jid>, Error> {
             el.attr(attr)
-                .map(|v| v.parse::<Jid>().map_err(|_| Error::invalid(N, attr, v, rules::JID)))
+                .map(|v| {
+                    v.parse::<Jid>()
+                        .map_err(|_| Error::invalid(N, attr, v, rules::JID))
+                })
                 .transpose()
         };
         let from = jid("from")?;
         let to = jid("to")?;
         let id = match el.attr("id") {
             Some(v) => attrs::bounded(reader, N, "id", v)?,
-            None => return Err(Error::MissingAttribute { element: N, attribute: "id", rule: rules::IQ_ID }),
+            None => {
+                return Err(Error::MissingAttribute {
+                    element: N,
+                    attribute: "id",
+                    rule: rules::IQ_ID,
+                });
+            }
         };
-        let type_ = el.attr("type").ok_or(Error::MissingAttribute { element: N, attribute: "type", rule: rules::IQ_TYPE })?;
+        let type_ = el.attr("type").ok_or(Error::MissingAttribute {
+            element: N,
+            attribute: "type",
+            rule: rules::IQ_TYPE,
+        })?;
         attrs::unknown_attributes(el, N, &["from", "to", "id", "type"], reader)?;
         attrs::no_text(el, N, reader)?;
         let children: Vec<&Element> = el.children().collect();
@@ -130,12 +177,21 @@ impl FromXml for Iq {
             match children.as_slice() {
                 [] if allow_none => Ok(None),
                 [c] => Ok(Some((*c).clone())),
-                _ => Err(Error::Violation { element: N, rule: rules::IQ_PAYLOAD }),
+                _ => Err(Error::Violation {
+                    element: N,
+                    rule: rules::IQ_PAYLOAD,
+                }),
             }
         };
         let payload = match type_ {
-            "get" => IqPayload::Get(one(false)?.ok_or(Error::Violation { element: N, rule: rules::IQ_PAYLOAD })?),
-            "set" => IqPayload::Set(one(false)?.ok_or(Error::Violation { element: N, rule: rules::IQ_PAYLOAD })?),
+            "get" => IqPayload::Get(one(false)?.ok_or(Error::Violation {
+                element: N,
+                rule: rules::IQ_PAYLOAD,
+            })?),
+            "set" => IqPayload::Set(one(false)?.ok_or(Error::Violation {
+                element: N,
+                rule: rules::IQ_PAYLOAD,
+            })?),
             "result" => IqPayload::Result(one(true)?),
             "error" => {
                 let mut error = None;
@@ -146,15 +202,27 @@ impl FromXml for Iq {
                     } else if original.is_none() {
                         original = Some((*c).clone());
                     } else {
-                        return Err(Error::Violation { element: N, rule: rules::IQ_PAYLOAD });
+                        return Err(Error::Violation {
+                            element: N,
+                            rule: rules::IQ_PAYLOAD,
+                        });
                     }
                 }
-                let error = error.ok_or(Error::MissingChild { element: N, child: "error", rule: rules::STANZA_ERROR })?;
+                let error = error.ok_or(Error::MissingChild {
+                    element: N,
+                    child: "error",
+                    rule: rules::STANZA_ERROR,
+                })?;
                 IqPayload::Error { error, original }
             }
             other => return Err(Error::invalid(N, "type", other, rules::IQ_TYPE)),
         };
-        Ok(Iq { from, to, id, payload })
+        Ok(Iq {
+            from,
+            to,
+            id,
+            payload,
+        })
     }
 }
 
@@ -269,8 +337,12 @@ impl JingleCondition {
             JingleCondition::OutOfOrder => (ErrorType::Cancel, DefinedCondition::UnexpectedRequest),
             JingleCondition::TieBreak => (ErrorType::Cancel, DefinedCondition::Conflict),
             JingleCondition::UnknownSession => (ErrorType::Cancel, DefinedCondition::ItemNotFound),
-            JingleCondition::UnsupportedInfo => (ErrorType::Modify, DefinedCondition::FeatureNotImplemented),
-            JingleCondition::SecurityRequired => (ErrorType::Cancel, DefinedCondition::NotAcceptable),
+            JingleCondition::UnsupportedInfo => {
+                (ErrorType::Modify, DefinedCondition::FeatureNotImplemented)
+            }
+            JingleCondition::SecurityRequired => {
+                (ErrorType::Cancel, DefinedCondition::NotAcceptable)
+            }
         }
     }
 }
@@ -293,18 +365,30 @@ pub struct StanzaError {
 impl StanzaError {
     /// An error with a defined condition only.
     pub fn new(type_: ErrorType, condition: DefinedCondition) -> Self {
-        StanzaError { type_, condition, jingle: None, text: None, others: Vec::new() }
+        StanzaError {
+            type_,
+            condition,
+            jingle: None,
+            text: None,
+            others: Vec::new(),
+        }
     }
 
     /// The error XEP-0166 prescribes for a Jingle condition.
     pub fn jingle(condition: JingleCondition) -> Self {
         let (type_, defined) = condition.stanza_condition();
-        StanzaError { jingle: Some(condition), ..StanzaError::new(type_, defined) }
+        StanzaError {
+            jingle: Some(condition),
+            ..StanzaError::new(type_, defined)
+        }
     }
 
     /// `bad-request` (type modify), e.g. for a malformed transport.
     pub fn bad_request(text: Option<String>) -> Self {
-        StanzaError { text, ..StanzaError::new(ErrorType::Modify, DefinedCondition::BadRequest) }
+        StanzaError {
+            text,
+            ..StanzaError::new(ErrorType::Modify, DefinedCondition::BadRequest)
+        }
     }
 }
 
@@ -312,7 +396,11 @@ impl FromXml for StanzaError {
     fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "error";
         if el.name() != N {
-            return Err(Error::Mismatch { expected: N, expected_ns: ns::CLIENT, element: Box::new(el.clone()) });
+            return Err(Error::Mismatch {
+                expected: N,
+                expected_ns: ns::CLIENT,
+                element: Box::new(el.clone()),
+            });
         }
         let type_ = attrs::require(el, N, "type")?.parse()?;
         attrs::unknown_attributes(el, N, &["type", "by"], reader)?;
@@ -327,7 +415,10 @@ impl FromXml for StanzaError {
                 } else if condition.is_none() {
                     condition = Some(c.name().parse::<DefinedCondition>()?);
                 } else {
-                    return Err(Error::Violation { element: N, rule: rules::STANZA_ERROR });
+                    return Err(Error::Violation {
+                        element: N,
+                        rule: rules::STANZA_ERROR,
+                    });
                 }
             } else if c.ns() == ns::JINGLE_ERRORS && jingle.is_none() {
                 jingle = Some(c.name().parse::<JingleCondition>()?);
@@ -335,9 +426,18 @@ impl FromXml for StanzaError {
                 others.push(c.clone());
             }
         }
-        let condition =
-            condition.ok_or(Error::MissingChild { element: N, child: "defined condition", rule: rules::STANZA_ERROR })?;
-        Ok(StanzaError { type_, condition, jingle, text, others })
+        let condition = condition.ok_or(Error::MissingChild {
+            element: N,
+            child: "defined condition",
+            rule: rules::STANZA_ERROR,
+        })?;
+        Ok(StanzaError {
+            type_,
+            condition,
+            jingle,
+            text,
+            others,
+        })
     }
 }
 
@@ -347,7 +447,11 @@ impl From<&StanzaError> for Element {
         b = attrs::attr(b, "type", e.type_.as_str());
         b = b.append(Element::bare(e.condition.as_str(), ns::XMPP_STANZAS));
         if let Some(t) = &e.text {
-            b = b.append(Element::builder("text", ns::XMPP_STANZAS).append(t.as_str()).build());
+            b = b.append(
+                Element::builder("text", ns::XMPP_STANZAS)
+                    .append(t.as_str())
+                    .build(),
+            );
         }
         if let Some(j) = e.jingle {
             b = b.append(Element::bare(j.as_str(), ns::JINGLE_ERRORS));
@@ -365,7 +469,12 @@ mod tests {
 
     fn request() -> Iq {
         let j = crate::Jingle::new(crate::Action::TransportInfo, "a73sjjvkla37jfea");
-        Iq::set(Some("juliet@capulet.lit/balcony".parse().unwrap()), Some("romeo@montague.lit/orchard".parse().unwrap()), "hb2f164w", &j)
+        Iq::set(
+            Some("juliet@capulet.lit/balcony".parse().unwrap()),
+            Some("romeo@montague.lit/orchard".parse().unwrap()),
+            "hb2f164w",
+            &j,
+        )
     }
 
     /// XEP-0166 §7.2.16 (tie-break), example "Initiator returns conflict error on tie-break".
@@ -390,7 +499,10 @@ mod tests {
         let spec = "<iq from='romeo@montague.lit/orchard' id='ur71vs62' to='juliet@capulet.lit/balcony' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><unknown-session xmlns='urn:xmpp:jingle:errors:1'/></error></iq>";
         let iq = Iq::try_from(parse_element(spec, 1 << 16).unwrap()).unwrap();
         match iq.payload {
-            IqPayload::Error { error, original: None } => {
+            IqPayload::Error {
+                error,
+                original: None,
+            } => {
                 assert_eq!(error, StanzaError::jingle(JingleCondition::UnknownSession));
             }
             other => panic!("{other:?}"),
@@ -419,7 +531,10 @@ mod tests {
             ("<iq id='1' type='set'/>", None),
             ("<iq id='1' type='sideways'/>", Some("type")),
             ("<iq id='1' type='result' to='@@'/>", Some("to")),
-            ("<iq id='1' type='get'><a xmlns='x'/><b xmlns='x'/></iq>", None),
+            (
+                "<iq id='1' type='get'><a xmlns='x'/><b xmlns='x'/></iq>",
+                None,
+            ),
             ("<iq id='1' type='error'/>", None),
         ] {
             let e = Iq::try_from(parse_element(xml, 1 << 16).unwrap()).unwrap_err();

@@ -169,15 +169,36 @@ impl FromXml for Content {
     fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "content";
         if !el.is(N, ns::JINGLE) {
-            return Err(Error::Mismatch { expected: N, expected_ns: ns::JINGLE, element: Box::new(el.clone()) });
+            return Err(Error::Mismatch {
+                expected: N,
+                expected_ns: ns::JINGLE,
+                element: Box::new(el.clone()),
+            });
         }
         let creator = attrs::require(el, N, "creator")?.parse()?;
         let name = attrs::bounded(reader, N, "name", attrs::require(el, N, "name")?)?;
         let senders = el.attr("senders").map(str::parse).transpose()?;
-        let disposition = el.attr("disposition").map(|v| attrs::bounded(reader, N, "disposition", v)).transpose()?;
-        let extra = attrs::unknown_attributes(el, N, &["creator", "name", "senders", "disposition"], reader)?;
+        let disposition = el
+            .attr("disposition")
+            .map(|v| attrs::bounded(reader, N, "disposition", v))
+            .transpose()?;
+        let extra = attrs::unknown_attributes(
+            el,
+            N,
+            &["creator", "name", "senders", "disposition"],
+            reader,
+        )?;
         attrs::no_text(el, N, reader)?;
-        let mut c = Content { creator, name, senders, disposition, description: None, transport: None, others: Vec::new(), extra };
+        let mut c = Content {
+            creator,
+            name,
+            senders,
+            disposition,
+            description: None,
+            transport: None,
+            others: Vec::new(),
+            extra,
+        };
         for child in el.children() {
             if child.ns() == ns::JINGLE {
                 reader.forgive(
@@ -261,30 +282,56 @@ impl Jingle {
 }
 
 fn parse_jid(name: &'static str, attr: &'static str, v: &str) -> Result<Jid, Error> {
-    v.parse::<Jid>().map_err(|_| Error::invalid(name, attr, v, rules::JID))
+    v.parse::<Jid>()
+        .map_err(|_| Error::invalid(name, attr, v, rules::JID))
 }
 
 impl FromXml for Jingle {
     fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "jingle";
         if !el.is(N, ns::JINGLE) {
-            return Err(Error::Mismatch { expected: N, expected_ns: ns::JINGLE, element: Box::new(el.clone()) });
+            return Err(Error::Mismatch {
+                expected: N,
+                expected_ns: ns::JINGLE,
+                element: Box::new(el.clone()),
+            });
         }
         let action = attrs::require(el, N, "action")?.parse()?;
         let sid = attrs::bounded(reader, N, "sid", attrs::require(el, N, "sid")?)?;
         if sid.is_empty() || sid.chars().any(char::is_whitespace) {
             return Err(Error::invalid(N, "sid", &sid, rules::NCNAME));
         }
-        let initiator = el.attr("initiator").map(|v| parse_jid(N, "initiator", v)).transpose()?;
-        let responder = el.attr("responder").map(|v| parse_jid(N, "responder", v)).transpose()?;
-        let extra = attrs::unknown_attributes(el, N, &["action", "sid", "initiator", "responder"], reader)?;
+        let initiator = el
+            .attr("initiator")
+            .map(|v| parse_jid(N, "initiator", v))
+            .transpose()?;
+        let responder = el
+            .attr("responder")
+            .map(|v| parse_jid(N, "responder", v))
+            .transpose()?;
+        let extra =
+            attrs::unknown_attributes(el, N, &["action", "sid", "initiator", "responder"], reader)?;
         attrs::no_text(el, N, reader)?;
-        let mut j = Jingle { action, sid, initiator, responder, contents: Vec::new(), reason: None, others: Vec::new(), extra };
+        let mut j = Jingle {
+            action,
+            sid,
+            initiator,
+            responder,
+            contents: Vec::new(),
+            reason: None,
+            others: Vec::new(),
+            extra,
+        };
         let max = reader.limits().max_contents;
         for child in el.children() {
             if child.is("content", ns::JINGLE) {
                 if j.contents.len() >= max {
-                    return Err(Error::TooMany { element: N, child: "content", limit: max, rule: rules::LIMIT });
+                    return Err(Error::TooMany {
+                        element: N,
+                        child: "content",
+                        limit: max,
+                        rule: rules::LIMIT,
+                    });
                 }
                 j.contents.push(Content::read_with(child, reader)?);
             } else if child.is("reason", ns::JINGLE) && j.reason.is_none() {

@@ -14,9 +14,13 @@ pub mod sdp;
 pub mod transport;
 
 pub use attrs::ExtraAttributes;
-pub use candidate::{Candidate, CandidateType, Protocol, RemoteCandidate, TcpType, compute_priority};
+pub use candidate::{
+    Candidate, CandidateType, Protocol, RemoteCandidate, TcpType, compute_priority,
+};
 pub use disco::{DiscoInfo, IceFeatures};
-pub use error::{Diagnostic, Error, FromXml, Limits, Parsed, Reader, Reading, Rule, parse_element, rules};
+pub use error::{
+    Diagnostic, Error, FromXml, Limits, Parsed, Reader, Reading, Rule, parse_element, rules,
+};
 pub use iq::{DefinedCondition, ErrorType, Iq, IqPayload, JingleCondition, StanzaError};
 pub use jingle::{Action, Content, Creator, Jingle, Senders, Transport};
 pub use raw_udp::{RawUdpCandidate, RawUdpTransport};

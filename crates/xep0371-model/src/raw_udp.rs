@@ -48,23 +48,50 @@ impl RawUdpCandidate {
             }
             None => {
                 reader.forgive(
-                    Error::MissingAttribute { element: N, attribute: "component", rule: rules::RAW_UDP_REQUIRED },
+                    Error::MissingAttribute {
+                        element: N,
+                        attribute: "component",
+                        rule: rules::RAW_UDP_REQUIRED,
+                    },
                     "read as absent",
                 )?;
                 None
             }
         };
-        let generation = attrs::parse_num(N, "generation", attrs::require(el, N, "generation")?, rules::UNSIGNED_BYTE)?;
+        let generation = attrs::parse_num(
+            N,
+            "generation",
+            attrs::require(el, N, "generation")?,
+            rules::UNSIGNED_BYTE,
+        )?;
         let id = attrs::bounded(reader, N, "id", attrs::require(el, N, "id")?)?;
         if !attrs::is_ncname(&id) {
             reader.forgive(Error::invalid(N, "id", &id, rules::NCNAME), "kept")?;
         }
         let ip = attrs::parse_ip(N, "ip", attrs::require(el, N, "ip")?)?;
-        let port = attrs::parse_num(N, "port", attrs::require(el, N, "port")?, rules::UNSIGNED_SHORT)?;
+        let port = attrs::parse_num(
+            N,
+            "port",
+            attrs::require(el, N, "port")?,
+            rules::UNSIGNED_SHORT,
+        )?;
         let type_ = el.attr("type").map(str::parse).transpose()?;
-        let extra = attrs::unknown_attributes(el, N, &["component", "generation", "id", "ip", "port", "type"], reader)?;
+        let extra = attrs::unknown_attributes(
+            el,
+            N,
+            &["component", "generation", "id", "ip", "port", "type"],
+            reader,
+        )?;
         attrs::no_text(el, N, reader)?;
-        Ok(RawUdpCandidate { component, generation, id, ip, port, type_, extra })
+        Ok(RawUdpCandidate {
+            component,
+            generation,
+            id,
+            ip,
+            port,
+            type_,
+            extra,
+        })
     }
 
     fn to_element(&self) -> Element {
@@ -90,7 +117,11 @@ impl FromXml for RawUdpTransport {
     fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "transport";
         if !el.is(N, ns::JINGLE_RAW_UDP) {
-            return Err(Error::Mismatch { expected: N, expected_ns: ns::JINGLE_RAW_UDP, element: Box::new(el.clone()) });
+            return Err(Error::Mismatch {
+                expected: N,
+                expected_ns: ns::JINGLE_RAW_UDP,
+                element: Box::new(el.clone()),
+            });
         }
         attrs::unknown_attributes(el, N, &[], reader)?;
         attrs::no_text(el, N, reader)?;
@@ -99,7 +130,12 @@ impl FromXml for RawUdpTransport {
         for child in el.children() {
             if child.is("candidate", ns::JINGLE_RAW_UDP) {
                 if candidates.len() >= max {
-                    return Err(Error::TooMany { element: N, child: "candidate", limit: max, rule: rules::LIMIT });
+                    return Err(Error::TooMany {
+                        element: N,
+                        child: "candidate",
+                        limit: max,
+                        rule: rules::LIMIT,
+                    });
                 }
                 candidates.push(RawUdpCandidate::read(child, reader)?);
             } else {

@@ -32,14 +32,28 @@ pub struct SdpCandidate {
 }
 
 fn sdp_err(field: &'static str, reason: impl Into<String>, rule: Rule) -> Error {
-    Error::Sdp { field, reason: reason.into(), rule }
+    Error::Sdp {
+        field,
+        reason: reason.into(),
+        rule,
+    }
 }
 
-fn number<T: std::str::FromStr>(field: &'static str, s: &str, max_digits: usize, rule: Rule) -> Result<T, Error> {
+fn number<T: std::str::FromStr>(
+    field: &'static str,
+    s: &str,
+    max_digits: usize,
+    rule: Rule,
+) -> Result<T, Error> {
     if s.is_empty() || s.len() > max_digits || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(sdp_err(field, format!("'{}' is not 1 to {max_digits} digits", truncate(s)), rule));
+        return Err(sdp_err(
+            field,
+            format!("'{}' is not 1 to {max_digits} digits", truncate(s)),
+            rule,
+        ));
     }
-    s.parse().map_err(|_| sdp_err(field, format!("'{}' is out of range", truncate(s)), rule))
+    s.parse()
+        .map_err(|_| sdp_err(field, format!("'{}' is out of range", truncate(s)), rule))
 }
 
 fn truncate(s: &str) -> String {
@@ -49,7 +63,10 @@ fn truncate(s: &str) -> String {
 fn address(field: &'static str, s: &str) -> Result<IpAddr, Error> {
     s.parse().map_err(|_| {
         let reason = if s.ends_with(".local") {
-            format!("'{}' is an mDNS hostname; candidates carry IP addresses (XEP-0371 §5.3)", truncate(s))
+            format!(
+                "'{}' is an mDNS hostname; candidates carry IP addresses (XEP-0371 §5.3)",
+                truncate(s)
+            )
         } else {
             format!("'{}' is not an IP address", truncate(s))
         };
@@ -111,17 +128,36 @@ impl Candidate {
 
         let foundation = next("foundation")?;
         if !attrs::is_ice_chars(foundation, 1, 32) {
-            return Err(sdp_err("foundation", format!("'{}' is not 1 to 32 ice-chars", truncate(foundation)), rules::FOUNDATION_GRAMMAR));
+            return Err(sdp_err(
+                "foundation",
+                format!("'{}' is not 1 to 32 ice-chars", truncate(foundation)),
+                rules::FOUNDATION_GRAMMAR,
+            ));
         }
-        let component: u8 = number("component-id", next("component-id")?, 3, rules::COMPONENT_RANGE)?;
+        let component: u8 = number(
+            "component-id",
+            next("component-id")?,
+            3,
+            rules::COMPONENT_RANGE,
+        )?;
         if component == 0 {
-            return Err(sdp_err("component-id", "0 is not a component ID", rules::COMPONENT_RANGE));
+            return Err(sdp_err(
+                "component-id",
+                "0 is not a component ID",
+                rules::COMPONENT_RANGE,
+            ));
         }
         let transport = next("transport")?;
         let protocol = match transport.to_ascii_lowercase().as_str() {
             "udp" => Protocol::Udp,
             "tcp" => Protocol::Tcp,
-            _ => return Err(sdp_err("transport", format!("'{}' is neither UDP nor TCP", truncate(transport)), rules::PROTOCOL)),
+            _ => {
+                return Err(sdp_err(
+                    "transport",
+                    format!("'{}' is neither UDP nor TCP", truncate(transport)),
+                    rules::PROTOCOL,
+                ));
+            }
         };
         let priority: u32 = number("priority", next("priority")?, 10, rules::PRIORITY_U32)?;
         let ip = address("connection-address", next("connection-address")?)?;
@@ -130,33 +166,66 @@ impl Candidate {
             return Err(sdp_err("typ", "expected 'typ'", R));
         }
         let type_str = next("cand-type")?;
-        let type_: CandidateType = type_str
-            .parse()
-            .map_err(|_| sdp_err("cand-type", format!("'{}' is not host, srflx, prflx or relay", truncate(type_str)), rules::CANDIDATE_TYPE))?;
+        let type_: CandidateType = type_str.parse().map_err(|_| {
+            sdp_err(
+                "cand-type",
+                format!(
+                    "'{}' is not host, srflx, prflx or relay",
+                    truncate(type_str)
+                ),
+                rules::CANDIDATE_TYPE,
+            )
+        })?;
 
-        let mut c = Candidate::new(component, foundation, std::net::SocketAddr::new(ip, port), priority, protocol, type_);
+        let mut c = Candidate::new(
+            component,
+            foundation,
+            std::net::SocketAddr::new(ip, port),
+            priority,
+            protocol,
+            type_,
+        );
         let mut extensions = Vec::new();
         while let Some(name) = it.next() {
-            let value = it.next().ok_or_else(|| sdp_err("cand-extension", format!("'{}' has no value", truncate(name)), R))?;
+            let value = it.next().ok_or_else(|| {
+                sdp_err(
+                    "cand-extension",
+                    format!("'{}' has no value", truncate(name)),
+                    R,
+                )
+            })?;
             match name {
                 "raddr" => c.rel_addr = Some(address("rel-addr", value)?),
                 "rport" => c.rel_port = Some(number("rel-port", value, 5, rules::UNSIGNED_SHORT)?),
                 "tcptype" => {
                     c.tcptype = Some(value.parse::<TcpType>().map_err(|_| {
-                        sdp_err("tcptype", format!("'{}' is not active, passive or so", truncate(value)), rules::TCPTYPE)
+                        sdp_err(
+                            "tcptype",
+                            format!("'{}' is not active, passive or so", truncate(value)),
+                            rules::TCPTYPE,
+                        )
                     })?)
                 }
-                "generation" => c.generation = Some(number("generation", value, 3, rules::UNSIGNED_BYTE)?),
+                "generation" => {
+                    c.generation = Some(number("generation", value, 3, rules::UNSIGNED_BYTE)?)
+                }
                 "network-id" if value.parse::<u8>().is_ok() => c.network = value.parse().ok(),
                 _ => {
                     if extensions.len() >= MAX_EXTENSIONS {
-                        return Err(sdp_err("cand-extension", format!("more than {MAX_EXTENSIONS} extensions"), rules::LIMIT));
+                        return Err(sdp_err(
+                            "cand-extension",
+                            format!("more than {MAX_EXTENSIONS} extensions"),
+                            rules::LIMIT,
+                        ));
                     }
                     extensions.push((name.to_owned(), value.to_owned()));
                 }
             }
         }
-        Ok(SdpCandidate { candidate: c, extensions })
+        Ok(SdpCandidate {
+            candidate: c,
+            extensions,
+        })
     }
 }
 
@@ -167,7 +236,8 @@ mod tests {
     #[test]
     fn libnice_line() {
         // lab-notes: what libnice 0.1.21 writes.
-        let c = Candidate::from_sdp("a=candidate:1 1 UDP 2015364095 127.0.0.1 52203 typ host").unwrap();
+        let c =
+            Candidate::from_sdp("a=candidate:1 1 UDP 2015364095 127.0.0.1 52203 typ host").unwrap();
         assert_eq!(c.candidate.protocol, Protocol::Udp);
         assert_eq!(c.candidate.priority, 2_015_364_095);
         assert_eq!(c.candidate.addr(), "127.0.0.1:52203".parse().unwrap());
@@ -181,15 +251,27 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.candidate.type_, CandidateType::Srflx);
-        assert_eq!(c.candidate.related_addr(), Some("0.0.0.0:0".parse().unwrap()));
+        assert_eq!(
+            c.candidate.related_addr(),
+            Some("0.0.0.0:0".parse().unwrap())
+        );
         assert_eq!(c.candidate.generation, Some(0));
         assert_eq!(c.candidate.network, Some(1));
-        assert_eq!(c.extensions, vec![("ufrag".into(), "3x9g".into()), ("network-cost".into(), "10".into())]);
+        assert_eq!(
+            c.extensions,
+            vec![
+                ("ufrag".into(), "3x9g".into()),
+                ("network-cost".into(), "10".into())
+            ]
+        );
     }
 
     #[test]
     fn firefox_tcp_line() {
-        let c = Candidate::from_sdp("candidate:2 1 TCP 2105458943 10.0.0.5 9 typ host tcptype active\r\n").unwrap();
+        let c = Candidate::from_sdp(
+            "candidate:2 1 TCP 2105458943 10.0.0.5 9 typ host tcptype active\r\n",
+        )
+        .unwrap();
         assert_eq!(c.candidate.protocol, Protocol::Tcp);
         assert_eq!(c.candidate.tcptype, Some(TcpType::Active));
         assert_eq!(c.candidate.port, 9);
@@ -205,14 +287,23 @@ mod tests {
     #[test]
     fn rejects_with_field_names() {
         let cases = [
-            ("candidate:1 1 UDP 1 x.local 9 typ host", "connection-address"),
+            (
+                "candidate:1 1 UDP 1 x.local 9 typ host",
+                "connection-address",
+            ),
             ("candidate:1 0 UDP 1 1.2.3.4 9 typ host", "component-id"),
             ("candidate:1 1 SCTP 1 1.2.3.4 9 typ host", "transport"),
-            ("candidate:1 1 UDP 99999999999 1.2.3.4 9 typ host", "priority"),
+            (
+                "candidate:1 1 UDP 99999999999 1.2.3.4 9 typ host",
+                "priority",
+            ),
             ("candidate:1 1 UDP 1 1.2.3.4 70000 typ host", "port"),
             ("candidate:1 1 UDP 1 1.2.3.4 9 type host", "typ"),
             ("candidate:1 1 UDP 1 1.2.3.4 9 typ cloud", "cand-type"),
-            ("candidate:1 1 UDP 1 1.2.3.4 9 typ host generation", "cand-extension"),
+            (
+                "candidate:1 1 UDP 1 1.2.3.4 9 typ host generation",
+                "cand-extension",
+            ),
             ("candidate:1 1 UDP 1 1.2.3.4", "port"),
             ("candidate:a-b 1 UDP 1 1.2.3.4 9 typ host", "foundation"),
             ("m=audio 9 UDP/TLS/RTP/SAVPF 111", "candidate"),

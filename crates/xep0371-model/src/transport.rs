@@ -116,8 +116,10 @@ impl IceTransport {
                 if std::mem::take(&mut self.gathering_complete) {
                     dropped.push(Dropped::GatheringComplete);
                 }
-                let (udp, tcp): (Vec<_>, Vec<_>) =
-                    self.candidates.into_iter().partition(|c| c.protocol == Protocol::Udp);
+                let (udp, tcp): (Vec<_>, Vec<_>) = self
+                    .candidates
+                    .into_iter()
+                    .partition(|c| c.protocol == Protocol::Udp);
                 dropped.extend(tcp.into_iter().map(|c| Dropped::TcpCandidate(Box::new(c))));
                 self.candidates = udp;
                 for (i, c) in self.candidates.iter_mut().enumerate() {
@@ -126,7 +128,11 @@ impl IceTransport {
                     c.tcptype = None;
                 }
                 if self.remote_candidates.len() > 1 {
-                    dropped.extend(self.remote_candidates.drain(1..).map(Dropped::RemoteCandidate));
+                    dropped.extend(
+                        self.remote_candidates
+                            .drain(1..)
+                            .map(Dropped::RemoteCandidate),
+                    );
                 }
             }
             IceNamespace::Ice0 => {
@@ -147,25 +153,42 @@ impl FromXml for IceTransport {
         let namespace = match IceNamespace::from_uri(&el.ns()) {
             Some(ns) if el.name() == N => ns,
             _ => {
-                return Err(Error::Mismatch { expected: N, expected_ns: ns::JINGLE_ICE, element: Box::new(el.clone()) });
+                return Err(Error::Mismatch {
+                    expected: N,
+                    expected_ns: ns::JINGLE_ICE,
+                    element: Box::new(el.clone()),
+                });
             }
         };
-        let ufrag = el.attr("ufrag").map(|v| attrs::bounded(reader, N, "ufrag", v)).transpose()?;
+        let ufrag = el
+            .attr("ufrag")
+            .map(|v| attrs::bounded(reader, N, "ufrag", v))
+            .transpose()?;
         if let Some(u) = &ufrag {
             if !attrs::is_ice_chars(u, 4, 256) {
                 reader.forgive(Error::invalid(N, "ufrag", u, rules::UFRAG_GRAMMAR), "kept")?;
             }
         }
-        let pwd = el.attr("pwd").map(|v| attrs::bounded(reader, N, "pwd", v)).transpose()?;
+        let pwd = el
+            .attr("pwd")
+            .map(|v| attrs::bounded(reader, N, "pwd", v))
+            .transpose()?;
         if let Some(p) = &pwd {
             if !attrs::is_ice_chars(p, 22, 256) {
                 reader.forgive(Error::invalid(N, "pwd", p, rules::PWD_GRAMMAR), "kept")?;
             }
         }
-        let ice2 = el.attr("ice2").map(|v| attrs::parse_bool(N, "ice2", v)).transpose()?;
+        let ice2 = el
+            .attr("ice2")
+            .map(|v| attrs::parse_bool(N, "ice2", v))
+            .transpose()?;
         if ice2.is_some() && namespace == IceNamespace::IceUdp1 {
             reader.forgive(
-                Error::UnknownAttribute { element: N, attribute: "ice2".into(), rule: rules::UNKNOWN_ATTRIBUTE },
+                Error::UnknownAttribute {
+                    element: N,
+                    attribute: "ice2".into(),
+                    rule: rules::UNKNOWN_ATTRIBUTE,
+                },
                 "kept",
             )?;
         }
@@ -189,9 +212,15 @@ impl FromXml for IceTransport {
             match child.name() {
                 "candidate" if own => {
                     if t.candidates.len() >= max {
-                        return Err(Error::TooMany { element: N, child: "candidate", limit: max, rule: rules::LIMIT });
+                        return Err(Error::TooMany {
+                            element: N,
+                            child: "candidate",
+                            limit: max,
+                            rule: rules::LIMIT,
+                        });
                     }
-                    t.candidates.push(Candidate::read_in(child, namespace, reader)?);
+                    t.candidates
+                        .push(Candidate::read_in(child, namespace, reader)?);
                 }
                 "remote-candidate" if own => {
                     if t.remote_candidates.len() >= max {
@@ -202,7 +231,8 @@ impl FromXml for IceTransport {
                             rule: rules::LIMIT,
                         });
                     }
-                    t.remote_candidates.push(RemoteCandidate::read_in(child, namespace, reader)?);
+                    t.remote_candidates
+                        .push(RemoteCandidate::read_in(child, namespace, reader)?);
                 }
                 "gathering-complete" if own => {
                     if namespace == IceNamespace::IceUdp1 {
@@ -235,10 +265,22 @@ impl FromXml for IceTransport {
             }
         }
         if !t.candidates.is_empty() && !t.remote_candidates.is_empty() {
-            reader.forgive(Error::Violation { element: N, rule: rules::TRANSPORT_CONTENT }, "kept both")?;
+            reader.forgive(
+                Error::Violation {
+                    element: N,
+                    rule: rules::TRANSPORT_CONTENT,
+                },
+                "kept both",
+            )?;
         }
         if namespace == IceNamespace::IceUdp1 && t.remote_candidates.len() > 1 {
-            reader.forgive(Error::Violation { element: N, rule: rules::ICE_UDP_ONE_REMOTE }, "kept all")?;
+            reader.forgive(
+                Error::Violation {
+                    element: N,
+                    rule: rules::ICE_UDP_ONE_REMOTE,
+                },
+                "kept all",
+            )?;
         }
         if !t.candidates.is_empty() && (t.ufrag.is_none() || t.pwd.is_none()) {
             reader.forgive(
