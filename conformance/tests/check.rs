@@ -1,5 +1,6 @@
 //! `jingle-ice-conformance check` on stanzas shaped as deployed clients send them, and on broken
 //! and hostile ones.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap fixtures too
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! The spec listings as tests: snapshots of their typed values (insta), the whole suite green,
 //! and the errata documented.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap fixtures too
 
 use std::collections::BTreeSet;
 

@@ -1,5 +1,6 @@
 //! The test vectors of RFC 5769, byte for byte, both ways. The vectors are copied from
 //! RFC 5769 §2.1-2.4 into `tests/vectors/rfc5769.txt` (with the facts each must decode to).
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap fixtures too
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -1,4 +1,5 @@
 //! Each RFC 8489 rule the codec implements, with a test of its own.
+#![allow(clippy::unwrap_used, clippy::type_complexity)] // test helpers and a table of cases
 
 use std::net::SocketAddr;
 

@@ -1,5 +1,6 @@
 //! XEP-0279 both versions: the examples of the text, what deployed servers send, the server's
 //! answers and the client's fallback.
+#![allow(clippy::unwrap_used)] // helpers outside #[test] functions unwrap fixtures too
 
 use std::net::SocketAddr;
 

@@ -240,6 +240,7 @@ fn bad(attr_type: AttributeType, reason: &'static str) -> DecodeError {
     }
 }
 
+#[inline]
 fn text(t: AttributeType, v: &[u8], max: usize) -> Result<&str, DecodeError> {
     if v.len() > max {
         return Err(bad(t, "value is longer than the RFC allows"));
@@ -247,6 +248,7 @@ fn text(t: AttributeType, v: &[u8], max: usize) -> Result<&str, DecodeError> {
     std::str::from_utf8(v).map_err(|_| bad(t, "value is not UTF-8"))
 }
 
+#[inline]
 fn fixed<const N: usize>(t: AttributeType, v: &[u8]) -> Result<[u8; N], DecodeError> {
     v.try_into()
         .map_err(|_| bad(t, "value has the wrong length"))
@@ -296,6 +298,7 @@ fn decode_address(
 
 impl<'a> Attribute<'a> {
     /// Decodes the value `v` of an attribute of type `t`; `tid` unmasks XOR addresses.
+    #[inline]
     pub fn decode(t: AttributeType, v: &'a [u8], tid: &TransactionId) -> Result<Self, DecodeError> {
         Ok(match t {
             AttributeType::MAPPED_ADDRESS => Attribute::MappedAddress(decode_address(t, v, None)?),
@@ -363,6 +366,7 @@ impl<'a> Attribute<'a> {
     }
 
     /// The attribute's type.
+    #[inline]
     pub fn attr_type(&self) -> AttributeType {
         match self {
             Attribute::MappedAddress(_) => AttributeType::MAPPED_ADDRESS,
@@ -390,6 +394,7 @@ impl<'a> Attribute<'a> {
     }
 
     /// Length of the encoded value, without padding.
+    #[inline]
     pub(crate) fn value_len(&self) -> usize {
         let addr = |a: &SocketAddr| if a.is_ipv4() { 8 } else { 20 };
         match self {
@@ -418,6 +423,7 @@ impl<'a> Attribute<'a> {
 
     /// Writes the value into `out` (exactly [`Self::value_len`] bytes); `tid` masks XOR
     /// addresses. Returns a reason when the value cannot be encoded.
+    #[inline]
     pub(crate) fn encode_value(
         &self,
         out: &mut [u8],

@@ -76,6 +76,7 @@ pub struct MessageBuilder<'b> {
 
 impl<'b> MessageBuilder<'b> {
     /// Starts a message of `class` and `method` with `tid` (and the magic cookie) in `buf`.
+    #[inline]
     pub fn new(
         buf: &'b mut [u8],
         class: Class,
@@ -103,6 +104,7 @@ impl<'b> MessageBuilder<'b> {
 
     /// Reserves room for an attribute with a value of `value_len` bytes; returns the value's
     /// range, with the padding already zeroed.
+    #[inline]
     fn reserve(
         &mut self,
         t: AttributeType,
@@ -130,11 +132,13 @@ impl<'b> MessageBuilder<'b> {
         Ok(o + 4..o + 4 + value_len)
     }
 
+    #[inline]
     fn set_length(&mut self, total: usize) {
         self.buf[2..4].copy_from_slice(&((total - HEADER_LEN) as u16).to_be_bytes());
     }
 
     /// Adds an attribute.
+    #[inline]
     pub fn add(&mut self, attr: &Attribute<'_>) -> Result<(), BuildError> {
         let t = attr.attr_type();
         if self.fingerprint {
@@ -161,6 +165,7 @@ impl<'b> MessageBuilder<'b> {
     }
 
     /// Adds MESSAGE-INTEGRITY computed with `key` over everything added so far (RFC 8489 §14.5).
+    #[inline]
     pub fn add_integrity(&mut self, key: &IntegrityKey) -> Result<(), BuildError> {
         let t = AttributeType::MESSAGE_INTEGRITY;
         if self.fingerprint {
@@ -179,6 +184,7 @@ impl<'b> MessageBuilder<'b> {
     }
 
     /// Adds FINGERPRINT over everything added so far (RFC 8489 §14.7). It must be last.
+    #[inline]
     pub fn add_fingerprint(&mut self) -> Result<(), BuildError> {
         let t = AttributeType::FINGERPRINT;
         if self.fingerprint {
@@ -203,6 +209,7 @@ impl<'b> MessageBuilder<'b> {
     }
 
     /// Ends the message; returns its length (the message is `buf[..len]`).
+    #[inline]
     pub fn finish(self) -> usize {
         self.len
     }

@@ -56,6 +56,7 @@ impl IntegrityKey {
     }
 
     /// HMAC-SHA1 over `parts` in order.
+    #[inline]
     pub(crate) fn sign(&self, parts: &[&[u8]]) -> [u8; 20] {
         let mut mac = self.mac.clone();
         for p in parts {
@@ -66,6 +67,7 @@ impl IntegrityKey {
 }
 
 /// Compares two MACs in time independent of where they differ.
+#[inline]
 pub(crate) fn constant_time_eq(a: &[u8; 20], b: &[u8; 20]) -> bool {
     let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
     // `black_box` keeps the optimiser from turning the fold into an early-exit comparison.
@@ -73,6 +75,7 @@ pub(crate) fn constant_time_eq(a: &[u8; 20], b: &[u8; 20]) -> bool {
 }
 
 /// The CRC-32 of `parts` XOR 0x5354554e.
+#[inline]
 pub(crate) fn fingerprint(parts: &[&[u8]]) -> u32 {
     let mut h = crc32fast::Hasher::new();
     for p in parts {

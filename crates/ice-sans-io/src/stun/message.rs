@@ -83,6 +83,13 @@ pub struct Message<'a> {
     integrity_at: Option<usize>,
     fingerprint_at: Option<usize>,
     ignored: usize,
+    // What an agent reads from every check, recorded during the one validating pass (the
+    // first occurrence before MESSAGE-INTEGRITY, RFC 8489 §14).
+    username: Option<&'a str>,
+    priority: Option<u32>,
+    ice_controlling: Option<u64>,
+    ice_controlled: Option<u64>,
+    use_candidate: bool,
 }
 
 impl fmt::Debug for Message<'_> {
@@ -115,6 +122,7 @@ impl<'a> Message<'a> {
     }
 
     /// Decodes and validates `buf`, which must hold exactly one message.
+    #[inline]
     pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
         if buf.len() < HEADER_LEN {
             return Err(DecodeError::TooShort { len: buf.len() });
@@ -145,6 +153,11 @@ impl<'a> Message<'a> {
             integrity_at: None,
             fingerprint_at: None,
             ignored: 0,
+            username: None,
+            priority: None,
+            ice_controlling: None,
+            ice_controlled: None,
+            use_candidate: false,
         };
 
         let mut o = HEADER_LEN;
@@ -171,9 +184,22 @@ impl<'a> Message<'a> {
                 // MESSAGE-INTEGRITY, with the exception of the FINGERPRINT attribute."
                 m.ignored += 1;
             } else {
-                Attribute::decode(t, value, &tid)?;
-                if t == AttributeType::MESSAGE_INTEGRITY {
-                    m.integrity_at = Some(o);
+                match Attribute::decode(t, value, &tid)? {
+                    Attribute::MessageIntegrity(_) => m.integrity_at = Some(o),
+                    Attribute::Username(u) => {
+                        m.username.get_or_insert(u);
+                    }
+                    Attribute::Priority(p) => {
+                        m.priority.get_or_insert(p);
+                    }
+                    Attribute::IceControlling(v) => {
+                        m.ice_controlling.get_or_insert(v);
+                    }
+                    Attribute::IceControlled(v) => {
+                        m.ice_controlled.get_or_insert(v);
+                    }
+                    Attribute::UseCandidate => m.use_candidate = true,
+                    _ => {}
                 }
             }
             o = next;
@@ -274,6 +300,7 @@ impl<'a> Message<'a> {
     /// Checks MESSAGE-INTEGRITY with `key` (RFC 8489 §14.5): HMAC-SHA1 over the message up to
     /// the attribute, with the header's length covering the message up to and including it;
     /// compared in constant time.
+    #[inline]
     pub fn verify_integrity(&self, key: &IntegrityKey) -> Integrity {
         let Some(at) = self.integrity_at else {
             return Integrity::Absent;
@@ -292,6 +319,7 @@ impl<'a> Message<'a> {
 
     /// Checks FINGERPRINT (RFC 8489 §14.7): the CRC-32 of the message up to the attribute
     /// XOR 0x5354554e.
+    #[inline]
     pub fn fingerprint(&self) -> Fingerprint {
         let Some(at) = self.fingerprint_at else {
             return Fingerprint::Absent;
@@ -314,40 +342,27 @@ impl<'a> Message<'a> {
 
     /// USERNAME.
     pub fn username(&self) -> Option<&'a str> {
-        match self.get(AttributeType::USERNAME)? {
-            Attribute::Username(u) => Some(u),
-            _ => None,
-        }
+        self.username
     }
 
     /// PRIORITY.
     pub fn priority(&self) -> Option<u32> {
-        match self.get(AttributeType::PRIORITY)? {
-            Attribute::Priority(p) => Some(p),
-            _ => None,
-        }
+        self.priority
     }
 
     /// Whether USE-CANDIDATE is present.
     pub fn use_candidate(&self) -> bool {
-        self.raw_attributes()
-            .any(|a| a.attr_type == AttributeType::USE_CANDIDATE)
+        self.use_candidate
     }
 
     /// ICE-CONTROLLING's tie-breaker.
     pub fn ice_controlling(&self) -> Option<u64> {
-        match self.get(AttributeType::ICE_CONTROLLING)? {
-            Attribute::IceControlling(t) => Some(t),
-            _ => None,
-        }
+        self.ice_controlling
     }
 
     /// ICE-CONTROLLED's tie-breaker.
     pub fn ice_controlled(&self) -> Option<u64> {
-        match self.get(AttributeType::ICE_CONTROLLED)? {
-            Attribute::IceControlled(t) => Some(t),
-            _ => None,
-        }
+        self.ice_controlled
     }
 
     /// XOR-MAPPED-ADDRESS, or MAPPED-ADDRESS when only that is present (RFC 3489 servers).
