@@ -8,6 +8,8 @@ use anyhow::{Context, Result};
 use jingle_ice_conformance::listings::{self, Paths};
 use jingle_ice_conformance::{check, report, stun};
 
+mod sic_client;
+
 mod flags {
     use std::path::PathBuf;
 
@@ -46,6 +48,24 @@ mod flags {
                     /// One JSON object on stdout.
                     optional --json
                 }
+            }
+            /// Ask a real XMPP server which address it sees this client from (XEP-0279 Server
+            /// IP Check): log in over plaintext TCP (loopback or a trusted network only), send
+            /// the sic:1 request and, if the server does not know it, the sic:0 one, and print
+            /// the address, the port and the NAT hint. Exit 0 with an address, 1 when the server
+            /// answers an error (printed with its condition) or nothing usable.
+            cmd sic {
+                /// The server's c2s address, HOST:PORT.
+                required --server server: String
+                /// The account (a full JID asks for that resource).
+                required --jid jid: String
+                required --password password: String
+                /// Ask only this version: sic:0 or sic:1 (default: sic:1, then sic:0).
+                optional --namespace namespace: String
+                /// Seconds to wait for the login and for each answer (default 10).
+                optional --timeout seconds: u64
+                /// One JSON object on stdout: ip, port (or null), namespace, behind_nat, ...
+                optional --json
             }
             /// Print the errata found, as the Markdown table of docs/CONFORMANCE.md.
             cmd errata {
@@ -145,6 +165,18 @@ fn main() -> Result<ExitCode> {
             }
             Ok(ExitCode::from(u8::try_from(r.code).unwrap_or(1)))
         }
+        flags::JingleIceConformanceCmd::Sic(f) => sic_client::cli(sic_client::Args {
+            server: f.server,
+            jid: f.jid,
+            password: f.password,
+            version: f
+                .namespace
+                .as_deref()
+                .map(sic_client::parse_version)
+                .transpose()?,
+            json: f.json,
+            timeout: std::time::Duration::from_secs(f.timeout.unwrap_or(10)),
+        }),
         flags::JingleIceConformanceCmd::Errata(f) => {
             let paths = paths(f.dir);
             let suite = listings::run(&paths, None)?;

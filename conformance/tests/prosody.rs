@@ -488,14 +488,19 @@ async fn request_shapes_compared_with_our_answer() {
             let our = kind(&ours(&request, alice.bound_jid(), local));
             let expected = (prosodys.as_str(), our.as_str()) == (want_prosody, want_ours);
             table += &format!(
-                "{} {shape} ({version}): Prosody {prosodys}, ours {our}\n",
-                if expected { "ok  " } else { "DIFF" }
+                "{}{shape} ({version}): Prosody {prosodys}, ours {our}{}\n",
+                if expected { "" } else { "UNEXPECTED " },
+                if prosodys == our {
+                    ""
+                } else {
+                    " (they differ)"
+                }
             );
             all_expected &= expected;
         }
     }
     println!("{table}");
-    assert!(all_expected, "answers changed (DIFF rows):\n{table}");
+    assert!(all_expected, "answers changed (UNEXPECTED rows):\n{table}");
     alice.close().await;
     bob.close().await;
 }

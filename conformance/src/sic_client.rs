@@ -1,0 +1,485 @@
+//! `jingle-ice-conformance sic`: XEP-0279 Server IP Check against a real XMPP server.
+//!
+//! One login with tokio-xmpp over plaintext TCP (enough on loopback; no STARTTLS), then the
+//! requests that [`xmpp_sic::Client`] builds (sic:1 first, sic:0 when the server does not know
+//! it), the answers read back with [`xmpp_sic::Client::handle_reply`], and a [`NatHint`] that
+//! compares the address the server reports with the local address of the TCP connection, which a
+//! connector of ours records (tokio-xmpp does not expose it).
+//!
+//! tokio-xmpp retries a failed connection or login silently and forever, so every wait here
+//! has a deadline of its own.
+//!
+//! The Prosody interop tests (`conformance/tests/prosody.rs`) compile this file too, for
+//! [`Session`].
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use futures_util::StreamExt as _;
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
+use tokio_xmpp::connect::ServerConnector;
+use tokio_xmpp::jid::{FullJid, Jid};
+use tokio_xmpp::minidom::Element;
+use tokio_xmpp::parsers::iq::Iq;
+use tokio_xmpp::xmlstream::{PendingFeaturesRecv, StreamHeader, Timeouts, initiate_stream};
+use tokio_xmpp::{Client, Event, Stanza};
+use xmpp_sic::{NatHint, Outcome, Version};
+
+/// What the connector saw of the last TCP connection it opened.
+#[derive(Debug, Default)]
+struct Seen {
+    local: Option<SocketAddr>,
+    last_error: Option<String>,
+    connections: u32,
+}
+
+/// Plaintext TCP to one socket address, like tokio-xmpp's `TcpServerConnector`, recording the
+/// local address of each connection.
+#[derive(Debug, Clone)]
+struct RecordingConnector {
+    server: SocketAddr,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl RecordingConnector {
+    fn record(&self, f: impl FnOnce(&mut Seen)) {
+        // A poisoned lock only means a panic elsewhere; the record is still usable.
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut seen);
+    }
+}
+
+impl ServerConnector for RecordingConnector {
+    type Stream = BufStream<TcpStream>;
+
+    async fn connect(
+        &self,
+        jid: &Jid,
+        ns: &'static str,
+        timeouts: Timeouts,
+    ) -> Result<
+        (
+            PendingFeaturesRecv<Self::Stream>,
+            sasl::common::ChannelBinding,
+        ),
+        tokio_xmpp::Error,
+    > {
+        let tcp = match TcpStream::connect(self.server).await {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                self.record(|s| s.last_error = Some(format!("connecting to {}: {e}", self.server)));
+                return Err(e.into());
+            }
+        };
+        let local = tcp.local_addr().ok();
+        self.record(|s| {
+            s.local = local;
+            s.connections += 1;
+        });
+        let header = StreamHeader {
+            to: Some(Cow::Borrowed(jid.domain().as_str())),
+            from: None,
+            id: None,
+        };
+        let pending = initiate_stream(BufStream::new(tcp), ns, header, timeouts)
+            .await
+            .inspect_err(|e| self.record(|s| s.last_error = Some(format!("stream header: {e}"))))?;
+        Ok((pending, sasl::common::ChannelBinding::None))
+    }
+}
+
+/// A logged-in XMPP session.
+pub(crate) struct Session {
+    client: Client,
+    bound: FullJid,
+    seen: Arc<Mutex<Seen>>,
+    next_id: u64,
+}
+
+impl Session {
+    /// Connects to `server` in plaintext and logs in as `jid` (a bare JID, or a full one to ask
+    /// for that resource), within `timeout`.
+    pub(crate) async fn login(
+        server: SocketAddr,
+        jid: Jid,
+        password: &str,
+        timeout: Duration,
+    ) -> Result<Session> {
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let connector = RecordingConnector {
+            server,
+            seen: Arc::clone(&seen),
+        };
+        let mut client =
+            Client::new_with_connector(jid.clone(), password, connector, Timeouts::tight());
+        let online = tokio::time::timeout(timeout, async {
+            while let Some(event) = client.next().await {
+                match event {
+                    Event::Online { bound_jid, .. } => return Some(bound_jid),
+                    // tokio-xmpp reconnects by itself; keep waiting until the deadline.
+                    Event::Disconnected(_) | Event::Stanza(_) => {}
+                }
+            }
+            None
+        })
+        .await;
+        let bound = match online {
+            Ok(Some(bound)) => bound,
+            Ok(None) => bail!("the XMPP client stopped before logging in as {jid}"),
+            Err(_) => {
+                let s = seen.lock().unwrap_or_else(|p| p.into_inner());
+                let why = match (&s.last_error, s.connections) {
+                    (Some(e), 0) => format!("no connection: {e}"),
+                    (_, 0) => "no connection".to_owned(),
+                    (e, n) => format!(
+                        "{n} connection(s) to the server, but no session: wrong JID or password, or \
+                         the server requires TLS{}",
+                        e.as_ref()
+                            .map(|e| format!(" (last error: {e})"))
+                            .unwrap_or_default()
+                    ),
+                };
+                bail!(
+                    "could not log in to {server} as {jid} within {}s: {why}",
+                    timeout.as_secs_f64()
+                );
+            }
+        };
+        let bound = bound
+            .try_into_full()
+            .map_err(|b| anyhow!("the server bound a bare JID: {b}"))?;
+        Ok(Session {
+            client,
+            bound,
+            seen,
+            next_id: 0,
+        })
+    }
+
+    /// The full JID the server bound.
+    pub(crate) fn bound_jid(&self) -> &FullJid {
+        &self.bound
+    }
+
+    /// The local address of the connection to the server.
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).local
+    }
+
+    /// A fresh stanza id.
+    pub(crate) fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("sic-{}", self.next_id)
+    }
+
+    /// Sends `iq` (which must carry an id) as it is and returns the first IQ that comes back
+    /// with the same id, within `timeout`: normally its result or error. An IQ the server
+    /// routes back to this very session (one addressed to its own full JID) comes back as the
+    /// request itself.
+    pub(crate) async fn exchange(&mut self, iq: Element, timeout: Duration) -> Result<Element> {
+        let id = self.send(iq).await?;
+        self.wait_iq(&id, timeout).await
+    }
+
+    /// Sends `iq` as it is; returns its id.
+    pub(crate) async fn send(&mut self, iq: Element) -> Result<String> {
+        let id = iq
+            .attr("id")
+            .context("the IQ to send has no id")?
+            .to_owned();
+        let iq = Iq::try_from(iq).map_err(|e| anyhow!("not an IQ tokio-xmpp can send: {e}"))?;
+        self.client
+            .send_stanza(Stanza::Iq(iq))
+            .await
+            .context("sending the IQ")?;
+        Ok(id)
+    }
+
+    /// The first IQ of any type that arrives with this id, within `timeout`. Other stanzas are
+    /// dropped.
+    pub(crate) async fn wait_iq(&mut self, id: &str, timeout: Duration) -> Result<Element> {
+        let iq = tokio::time::timeout(timeout, async {
+            while let Some(event) = self.client.next().await {
+                if let Event::Stanza(Stanza::Iq(iq)) = event {
+                    if iq.id() == id {
+                        return Some(iq);
+                    }
+                }
+            }
+            None
+        })
+        .await
+        .map_err(|_| anyhow!("no IQ {id} within {}s", timeout.as_secs_f64()))?
+        .with_context(|| format!("the stream ended before IQ {id} came"))?;
+        Ok(Element::from(iq))
+    }
+
+    /// Asks with `client` until it has an address or a final failure: each request, in order,
+    /// with the server's reply.
+    pub(crate) async fn ask(
+        &mut self,
+        client: &mut xmpp_sic::Client,
+        timeout: Duration,
+    ) -> Result<Asked> {
+        let mut exchanges = Vec::new();
+        loop {
+            let id = self.new_id();
+            let Some((version, request)) = client.request(&id) else {
+                bail!("every version was tried");
+            };
+            let reply = self.exchange(request, timeout).await?;
+            let outcome = client.handle_reply(&reply);
+            exchanges.push(Exchange { version, reply });
+            match outcome {
+                Outcome::TryNext => {}
+                outcome => {
+                    return Ok(Asked {
+                        exchanges,
+                        version,
+                        outcome,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Ends the stream politely (bounded: a dead server does not hold the caller).
+    pub(crate) async fn close(self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.client.send_end()).await;
+    }
+}
+
+/// One request and the reply to it.
+#[derive(Debug, Clone)]
+pub(crate) struct Exchange {
+    /// The version asked.
+    pub(crate) version: Version,
+    /// The server's reply, as received.
+    pub(crate) reply: Element,
+}
+
+/// What [`Session::ask`] found.
+#[derive(Debug, Clone)]
+pub(crate) struct Asked {
+    /// Every request sent, in order.
+    pub(crate) exchanges: Vec<Exchange>,
+    /// The version of the last request.
+    pub(crate) version: Version,
+    /// The last reply as the client read it: an address or a failure, never `TryNext`.
+    pub(crate) outcome: Outcome,
+}
+
+/// The `sic` command's arguments.
+#[derive(Debug)]
+pub(crate) struct Args {
+    pub(crate) server: String,
+    pub(crate) jid: String,
+    pub(crate) password: String,
+    /// `None`: sic:1, then sic:0.
+    pub(crate) version: Option<Version>,
+    pub(crate) json: bool,
+    pub(crate) timeout: Duration,
+}
+
+/// Reads `sic:0`, `sic:1` or a full namespace.
+pub(crate) fn parse_version(s: &str) -> Result<Version> {
+    match s {
+        "sic:0" | "0" => Ok(Version::Sic0),
+        "sic:1" | "1" => Ok(Version::Sic1),
+        _ => Version::from_namespace(s)
+            .with_context(|| format!("--namespace {s}: expected sic:0, sic:1 or a sic namespace")),
+    }
+}
+
+/// The `sic` command: exit 0 with an address, 1 when the server answers an error (or nothing
+/// usable).
+pub(crate) fn cli(args: Args) -> Result<ExitCode> {
+    let jid: Jid = args
+        .jid
+        .parse()
+        .with_context(|| format!("--jid {}", args.jid))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async {
+        let server = tokio::net::lookup_host(&args.server)
+            .await
+            .with_context(|| format!("--server {}: expected HOST:PORT", args.server))?
+            .next()
+            .with_context(|| format!("--server {}: no address", args.server))?;
+        let mut session = Session::login(server, jid, &args.password, args.timeout).await?;
+        let mut client = match args.version {
+            Some(v) => xmpp_sic::Client::new(&[v], xmpp_sic::Reading::Lenient),
+            None => xmpp_sic::Client::default(),
+        };
+        let asked = session.ask(&mut client, args.timeout).await;
+        let local = session.local_addr();
+        let bound = session.bound_jid().clone();
+        session.close().await;
+        let asked = asked?;
+        let report = Report {
+            server,
+            bound: &bound,
+            local,
+            asked: &asked,
+        };
+        if args.json {
+            println!("{}", report.json());
+        } else {
+            print!("{}", report.text());
+        }
+        Ok(if matches!(asked.outcome, Outcome::Address(..)) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
+    })
+}
+
+struct Report<'a> {
+    server: SocketAddr,
+    bound: &'a FullJid,
+    local: Option<SocketAddr>,
+    asked: &'a Asked,
+}
+
+/// The condition of an error reply, or `result`.
+fn answer_kind(reply: &Element) -> String {
+    match reply.attr("type") {
+        Some("error") => reply
+            .children()
+            .find(|c| c.name() == "error")
+            .and_then(|e| {
+                e.children()
+                    .find(|c| c.ns() == xmpp_sic::ns::STANZAS && c.name() != "text")
+            })
+            .map_or_else(|| "error".to_owned(), |c| c.name().to_owned()),
+        Some(t) => t.to_owned(),
+        None => "no type".to_owned(),
+    }
+}
+
+impl Report<'_> {
+    fn hint(&self) -> Option<NatHint> {
+        match &self.asked.outcome {
+            Outcome::Address(seen, _) => Some(NatHint::new(*seen, &[], self.local)),
+            _ => None,
+        }
+    }
+
+    fn text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let local = self
+            .local
+            .map_or_else(|| "an unknown local address".to_owned(), |l| l.to_string());
+        let _ = writeln!(
+            out,
+            "logged in to {} as {} from {local}",
+            self.server, self.bound
+        );
+        for x in &self.asked.exchanges {
+            let _ = writeln!(
+                out,
+                "asked {} ({}): {}",
+                x.version,
+                x.version.namespace(),
+                answer_kind(&x.reply)
+            );
+        }
+        match &self.asked.outcome {
+            Outcome::Address(seen, diagnostics) => {
+                let port = seen
+                    .port
+                    .map_or_else(|| "no port".to_owned(), |p| format!("port {p}"));
+                let _ = writeln!(out, "the server sees {} {port}", seen.ip);
+                for d in diagnostics {
+                    let _ = writeln!(out, "  forgiven: {}", d.0);
+                }
+                if let Some(hint) = self.hint() {
+                    let nat = if hint.behind_nat {
+                        format!(
+                            "behind a NAT (or a proxy): {} is not the connection's local address {local}",
+                            seen.ip
+                        )
+                    } else {
+                        format!(
+                            "not behind a NAT: {} is the connection's local address",
+                            seen.ip
+                        )
+                    };
+                    let port = match hint.port_changed {
+                        Some(true) => "; the port changed (the NAT does not preserve ports)",
+                        Some(false) => "; the port is preserved",
+                        None => "",
+                    };
+                    let _ = writeln!(out, "NAT hint: {nat}{port}");
+                }
+            }
+            Outcome::Failed(e) => {
+                let _ = writeln!(out, "error: {e}");
+            }
+            Outcome::TryNext => {}
+        }
+        out
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let tried: Vec<_> = self
+            .asked
+            .exchanges
+            .iter()
+            .map(|x| {
+                serde_json::json!({
+                    "namespace": x.version.namespace(),
+                    "answer": answer_kind(&x.reply),
+                })
+            })
+            .collect();
+        let mut v = serde_json::json!({
+            "server": self.server.to_string(),
+            "jid": self.bound.to_string(),
+            "local": self.local.map(|l| l.to_string()),
+            "namespace": self.asked.version.namespace(),
+            "version": self.asked.version.short_name(),
+            "tried": tried,
+            "ip": null,
+            "port": null,
+            "behind_nat": null,
+            "port_changed": null,
+        });
+        match &self.asked.outcome {
+            Outcome::Address(seen, diagnostics) => {
+                v["ip"] = seen.ip.to_string().into();
+                v["port"] = seen.port.into();
+                v["diagnostics"] = diagnostics
+                    .iter()
+                    .map(|d| d.0.to_string())
+                    .collect::<Vec<_>>()
+                    .into();
+                if let Some(hint) = self.hint() {
+                    v["behind_nat"] = hint.behind_nat.into();
+                    v["port_changed"] = hint.port_changed.into();
+                }
+            }
+            Outcome::Failed(xmpp_sic::Error::Server { condition, type_ }) => {
+                v["error"] = serde_json::json!({
+                    "condition": condition,
+                    "type": type_,
+                    "message": format!("the server answered {condition} (type {type_})"),
+                });
+            }
+            Outcome::Failed(e) => {
+                v["error"] = serde_json::json!({ "message": e.to_string() });
+            }
+            Outcome::TryNext => {}
+        }
+        v
+    }
+}
