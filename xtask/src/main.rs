@@ -140,6 +140,18 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
             "conformance: cargo run -p jingle-ice-conformance --quiet -- run",
             Box::new(|| Ok(cmd!(sh, "cargo run -p jingle-ice-conformance --quiet -- run").run()?)),
         ),
+        (
+            "interop: Prosody (XEP-0279)",
+            // Ignored in the test step because they need Debian's prosody and prosody-modules
+            // (.ci/run installs them); run here, they fail loudly when Prosody is missing.
+            Box::new(|| {
+                Ok(cmd!(
+                    sh,
+                    "cargo test -p jingle-ice-conformance --test prosody -- --ignored"
+                )
+                .run()?)
+            }),
+        ),
     ];
     if with_fuzz {
         steps.push((
