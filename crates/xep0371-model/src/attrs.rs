@@ -96,12 +96,33 @@ pub(crate) fn bounded(
 }
 
 /// Reports every attribute of `el` not in `known` (forgiven as "kept" in the lenient reading)
-/// and returns them.
+/// and returns them, for a type that keeps them in an `extra` field.
 pub(crate) fn unknown_attributes(
     el: &Element,
     name: &'static str,
     known: &[&str],
     reader: &mut Reader,
+) -> Result<ExtraAttributes, Error> {
+    collect_unknown(el, name, known, reader, "kept")
+}
+
+/// Reports every attribute of `el` not in `known` (forgiven as "ignored" in the lenient
+/// reading), for a type that has no place to keep them.
+pub(crate) fn ignore_unknown_attributes(
+    el: &Element,
+    name: &'static str,
+    known: &[&str],
+    reader: &mut Reader,
+) -> Result<(), Error> {
+    collect_unknown(el, name, known, reader, "ignored").map(drop)
+}
+
+fn collect_unknown(
+    el: &Element,
+    name: &'static str,
+    known: &[&str],
+    reader: &mut Reader,
+    action: &'static str,
 ) -> Result<ExtraAttributes, Error> {
     let mut extra = Vec::new();
     for ((ns, attr), value) in el.attrs().iter() {
@@ -125,7 +146,7 @@ pub(crate) fn unknown_attributes(
                 attribute: attr.to_owned(),
                 rule: rules::UNKNOWN_ATTRIBUTE,
             },
-            "kept",
+            action,
         )?;
         extra.push((
             attr.to_owned(),

@@ -510,8 +510,8 @@ impl RemoteCandidate {
             attrs::require(el, N, "port")?,
             rules::UNSIGNED_SHORT,
         )?;
-        // Unknown attributes are reported but not kept: the value is a plain address triple.
-        attrs::unknown_attributes(el, N, &["component", "ip", "port"], reader)?;
+        // Unknown attributes are reported and ignored: the value is a plain address triple.
+        attrs::ignore_unknown_attributes(el, N, &["component", "ip", "port"], reader)?;
         attrs::no_text(el, N, reader)?;
         Ok(RemoteCandidate {
             component,

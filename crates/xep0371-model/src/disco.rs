@@ -84,7 +84,7 @@ impl FromXml for DiscoInfo {
             .attr("node")
             .map(|v| attrs::bounded(reader, N, "node", v))
             .transpose()?;
-        attrs::unknown_attributes(el, N, &["node"], reader)?;
+        attrs::ignore_unknown_attributes(el, N, &["node"], reader)?;
         let mut d = DiscoInfo {
             node,
             ..DiscoInfo::default()

@@ -170,7 +170,7 @@ impl FromXml for Iq {
             attribute: "type",
             rule: rules::IQ_TYPE,
         })?;
-        attrs::unknown_attributes(el, N, &["from", "to", "id", "type"], reader)?;
+        attrs::ignore_unknown_attributes(el, N, &["from", "to", "id", "type"], reader)?;
         attrs::no_text(el, N, reader)?;
         let children: Vec<&Element> = el.children().collect();
         let one = |allow_none: bool| -> Result<Option<Element>, Error> {
@@ -403,7 +403,7 @@ impl FromXml for StanzaError {
             });
         }
         let type_ = attrs::require(el, N, "type")?.parse()?;
-        attrs::unknown_attributes(el, N, &["type", "by"], reader)?;
+        attrs::ignore_unknown_attributes(el, N, &["type", "by"], reader)?;
         let mut condition = None;
         let mut jingle = None;
         let mut text = None;

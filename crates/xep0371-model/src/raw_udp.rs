@@ -123,7 +123,7 @@ impl FromXml for RawUdpTransport {
                 element: Box::new(el.clone()),
             });
         }
-        attrs::unknown_attributes(el, N, &[], reader)?;
+        attrs::ignore_unknown_attributes(el, N, &[], reader)?;
         attrs::no_text(el, N, reader)?;
         let mut candidates = Vec::new();
         let max = reader.limits().max_candidates;
