@@ -49,17 +49,32 @@ struct Prosody {
 impl Prosody {
     /// Starts a Prosody with these users (name, password) registered on [`HOST`].
     fn start(test: &str, users: &[(&str, &str)]) -> Prosody {
+        Prosody::start_with(test, users, TEMPLATE.to_owned())
+    }
+
+    /// The same without mod_ipcheck: a server that knows neither version.
+    fn start_without_ipcheck(test: &str, users: &[(&str, &str)]) -> Prosody {
+        let with = r#"modules_enabled = { "saslauth", "disco", "ipcheck" }"#;
+        assert!(
+            TEMPLATE.contains(with),
+            "the template's modules_enabled changed"
+        );
+        let without = TEMPLATE.replace(with, r#"modules_enabled = { "saslauth", "disco" }"#);
+        Prosody::start_with(test, users, without)
+    }
+
+    fn start_with(test: &str, users: &[(&str, &str)], template: String) -> Prosody {
         // A port taken between our probe and Prosody's bind (by a parallel test's connection)
         // makes Prosody log a failure; try again with another.
         for _ in 0..3 {
-            if let Some(p) = Prosody::try_start(test, users) {
+            if let Some(p) = Prosody::try_start(test, users, &template) {
                 return p;
             }
         }
         panic!("Prosody could not bind a free port on 127.0.0.1 in 3 attempts");
     }
 
-    fn try_start(test: &str, users: &[(&str, &str)]) -> Option<Prosody> {
+    fn try_start(test: &str, users: &[(&str, &str)], template: &str) -> Option<Prosody> {
         let dir = scratch_dir(test);
         fs::create_dir_all(dir.join("data")).expect("creating the scratch directory");
         // An empty certificate directory: nothing uses TLS, but Prosody indexes it.
@@ -71,7 +86,7 @@ impl Prosody {
         );
         let port = free_port();
         let config = dir.join("prosody.cfg.lua");
-        let text = TEMPLATE
+        let text = template
             .replace("@DIR@", dir_text)
             .replace("@PORT@", &port.to_string())
             .replace("@HOST@", HOST);
@@ -581,4 +596,61 @@ fn cli_end_to_end() {
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(stderr.contains("could not log in"), "{stderr}");
     assert!(stderr.contains("no session"), "{stderr}");
+}
+
+#[test]
+#[ignore = "needs Debian's prosody and prosody-modules: cargo xtask ci installs them and runs these with --ignored"]
+fn cli_reports_a_server_error_with_its_condition() {
+    // Without mod_ipcheck Prosody knows neither version: the client asks sic:1, falls back to
+    // sic:0 on service-unavailable, and gives up on the second.
+    let prosody = Prosody::start_without_ipcheck("no-ipcheck", &[ALICE]);
+    let server = prosody.addr().to_string();
+    let jid = format!("{}@{HOST}", ALICE.0);
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_jingle-ice-conformance"))
+            .args([
+                "sic",
+                "--server",
+                &server,
+                "--jid",
+                &jid,
+                "--password",
+                ALICE.1,
+            ])
+            .args(extra)
+            .output()
+            .expect("running jingle-ice-conformance");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stdout, stderr)
+    };
+
+    let (code, stdout, stderr) = run(&["--json"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}\n{}", prosody.log_tail());
+    let j: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert_eq!(j["error"]["condition"], "service-unavailable", "{j}");
+    assert_eq!(j["error"]["type"], "cancel", "{j}");
+    assert_eq!(j["namespace"], "urn:xmpp:sic:0", "{j}");
+    assert!(
+        j["ip"].is_null() && j["port"].is_null() && j["behind_nat"].is_null(),
+        "{j}"
+    );
+    let tried: Vec<&str> = j["tried"]
+        .as_array()
+        .expect("tried")
+        .iter()
+        .map(|t| t["namespace"].as_str().expect("a namespace"))
+        .collect();
+    assert_eq!(tried, ["urn:xmpp:sic:1", "urn:xmpp:sic:0"], "{j}");
+
+    let (code, stdout, stderr) = run(&["--namespace", "sic:1"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("asked sic:1 (urn:xmpp:sic:1): service-unavailable"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("error: the server answered service-unavailable (type cancel)"),
+        "{stdout}"
+    );
 }
