@@ -8,6 +8,7 @@ pub mod listings;
 pub mod render;
 pub mod report;
 pub mod sic;
+pub mod sic_client;
 pub mod stanza;
 pub mod stun;
 pub mod xmlcmp;

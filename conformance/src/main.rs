@@ -6,9 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use jingle_ice_conformance::listings::{self, Paths};
-use jingle_ice_conformance::{check, report, stun};
-
-mod sic_client;
+use jingle_ice_conformance::{check, report, sic_client, stun};
 
 mod flags {
     use std::path::PathBuf;
@@ -115,7 +113,18 @@ fn run(flags: flags::Run) -> Result<ExitCode> {
 /// xflags reads a lone `-` as a flag; it names standard input here.
 const STDIN: &str = "\u{0}stdin";
 
-fn main() -> Result<ExitCode> {
+fn main() -> ExitCode {
+    // Errors are reported as one line, never with a backtrace (RUST_BACKTRACE may be set).
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main() -> Result<ExitCode> {
     let args = std::env::args_os()
         .skip(1)
         .map(|a| if a == "-" { STDIN.into() } else { a })

@@ -9,8 +9,7 @@
 //! tokio-xmpp retries a failed connection or login silently and forever, so every wait here
 //! has a deadline of its own.
 //!
-//! The Prosody interop tests (`conformance/tests/prosody.rs`) compile this file too, for
-//! [`Session`].
+//! The Prosody interop tests (`conformance/tests/prosody.rs`) use [`Session`] too.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -94,7 +93,7 @@ impl ServerConnector for RecordingConnector {
 }
 
 /// A logged-in XMPP session.
-pub(crate) struct Session {
+pub struct Session {
     client: Client,
     bound: FullJid,
     seen: Arc<Mutex<Seen>>,
@@ -104,7 +103,7 @@ pub(crate) struct Session {
 impl Session {
     /// Connects to `server` in plaintext and logs in as `jid` (a bare JID, or a full one to ask
     /// for that resource), within `timeout`.
-    pub(crate) async fn login(
+    pub async fn login(
         server: SocketAddr,
         jid: Jid,
         password: &str,
@@ -162,17 +161,17 @@ impl Session {
     }
 
     /// The full JID the server bound.
-    pub(crate) fn bound_jid(&self) -> &FullJid {
+    pub fn bound_jid(&self) -> &FullJid {
         &self.bound
     }
 
     /// The local address of the connection to the server.
-    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+    pub fn local_addr(&self) -> Option<SocketAddr> {
         self.seen.lock().unwrap_or_else(|p| p.into_inner()).local
     }
 
     /// A fresh stanza id.
-    pub(crate) fn new_id(&mut self) -> String {
+    pub fn new_id(&mut self) -> String {
         self.next_id += 1;
         format!("sic-{}", self.next_id)
     }
@@ -181,13 +180,13 @@ impl Session {
     /// with the same id, within `timeout`: normally its result or error. An IQ the server
     /// routes back to this very session (one addressed to its own full JID) comes back as the
     /// request itself.
-    pub(crate) async fn exchange(&mut self, iq: Element, timeout: Duration) -> Result<Element> {
+    pub async fn exchange(&mut self, iq: Element, timeout: Duration) -> Result<Element> {
         let id = self.send(iq).await?;
         self.wait_iq(&id, timeout).await
     }
 
     /// Sends `iq` as it is; returns its id.
-    pub(crate) async fn send(&mut self, iq: Element) -> Result<String> {
+    pub async fn send(&mut self, iq: Element) -> Result<String> {
         let id = iq
             .attr("id")
             .context("the IQ to send has no id")?
@@ -202,7 +201,7 @@ impl Session {
 
     /// The first IQ of any type that arrives with this id, within `timeout`. Other stanzas are
     /// dropped.
-    pub(crate) async fn wait_iq(&mut self, id: &str, timeout: Duration) -> Result<Element> {
+    pub async fn wait_iq(&mut self, id: &str, timeout: Duration) -> Result<Element> {
         let iq = tokio::time::timeout(timeout, async {
             while let Some(event) = self.client.next().await {
                 if let Event::Stanza(Stanza::Iq(iq)) = event {
@@ -221,11 +220,7 @@ impl Session {
 
     /// Asks with `client` until it has an address or a final failure: each request, in order,
     /// with the server's reply.
-    pub(crate) async fn ask(
-        &mut self,
-        client: &mut xmpp_sic::Client,
-        timeout: Duration,
-    ) -> Result<Asked> {
+    pub async fn ask(&mut self, client: &mut xmpp_sic::Client, timeout: Duration) -> Result<Asked> {
         let mut exchanges = Vec::new();
         loop {
             let id = self.new_id();
@@ -249,45 +244,50 @@ impl Session {
     }
 
     /// Ends the stream politely (bounded: a dead server does not hold the caller).
-    pub(crate) async fn close(self) {
+    pub async fn close(self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.client.send_end()).await;
     }
 }
 
 /// One request and the reply to it.
 #[derive(Debug, Clone)]
-pub(crate) struct Exchange {
+pub struct Exchange {
     /// The version asked.
-    pub(crate) version: Version,
+    pub version: Version,
     /// The server's reply, as received.
-    pub(crate) reply: Element,
+    pub reply: Element,
 }
 
 /// What [`Session::ask`] found.
 #[derive(Debug, Clone)]
-pub(crate) struct Asked {
+pub struct Asked {
     /// Every request sent, in order.
-    pub(crate) exchanges: Vec<Exchange>,
+    pub exchanges: Vec<Exchange>,
     /// The version of the last request.
-    pub(crate) version: Version,
+    pub version: Version,
     /// The last reply as the client read it: an address or a failure, never `TryNext`.
-    pub(crate) outcome: Outcome,
+    pub outcome: Outcome,
 }
 
 /// The `sic` command's arguments.
 #[derive(Debug)]
-pub(crate) struct Args {
-    pub(crate) server: String,
-    pub(crate) jid: String,
-    pub(crate) password: String,
+pub struct Args {
+    /// `HOST:PORT` of the server's client port.
+    pub server: String,
+    /// The account's JID.
+    pub jid: String,
+    /// The account's password.
+    pub password: String,
     /// `None`: sic:1, then sic:0.
-    pub(crate) version: Option<Version>,
-    pub(crate) json: bool,
-    pub(crate) timeout: Duration,
+    pub version: Option<Version>,
+    /// One JSON object on stdout.
+    pub json: bool,
+    /// Deadline of the login and of each answer.
+    pub timeout: Duration,
 }
 
 /// Reads `sic:0`, `sic:1` or a full namespace.
-pub(crate) fn parse_version(s: &str) -> Result<Version> {
+pub fn parse_version(s: &str) -> Result<Version> {
     match s {
         "sic:0" | "0" => Ok(Version::Sic0),
         "sic:1" | "1" => Ok(Version::Sic1),
@@ -298,7 +298,7 @@ pub(crate) fn parse_version(s: &str) -> Result<Version> {
 
 /// The `sic` command: exit 0 with an address, 1 when the server answers an error (or nothing
 /// usable).
-pub(crate) fn cli(args: Args) -> Result<ExitCode> {
+pub fn cli(args: Args) -> Result<ExitCode> {
     let jid: Jid = args
         .jid
         .parse()

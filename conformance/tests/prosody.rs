@@ -15,9 +15,7 @@
 //! the same session and the same address; where they differ, the test pins both answers and
 //! `docs/INTEROP.md` explains why.
 
-#[allow(dead_code)]
-#[path = "../src/sic_client.rs"]
-mod sic_client;
+use jingle_ice_conformance::sic_client;
 
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
