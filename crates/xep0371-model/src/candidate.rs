@@ -423,49 +423,36 @@ impl Candidate {
     }
 }
 
-/// Reads a `<candidate/>` in whichever ICE namespace it is.
-impl FromXml for Candidate {
-    fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
-        match IceNamespace::from_uri(&el.ns()) {
-            Some(ns) => Candidate::read_in(el, ns, reader),
-            None => Err(Error::Mismatch {
-                expected: "candidate",
-                expected_ns: ns::JINGLE_ICE,
-                element: Box::new(el.clone()),
-            }),
+/// `FromXml` and `TryFrom<Element>` for a child of the ICE transport, read in whichever of
+/// the two namespaces the element is.
+macro_rules! ice_child {
+    ($t:ty, $name:literal) => {
+        #[doc = concat!("Reads a `<", $name, "/>` in whichever ICE namespace it is.")]
+        impl FromXml for $t {
+            fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
+                match IceNamespace::from_uri(&el.ns()) {
+                    Some(ns) => <$t>::read_in(el, ns, reader),
+                    None => Err(Error::Mismatch {
+                        expected: $name,
+                        expected_ns: ns::JINGLE_ICE,
+                        element: Box::new(el.clone()),
+                    }),
+                }
+            }
         }
-    }
-}
 
-impl TryFrom<Element> for Candidate {
-    type Error = Error;
-    /// The strict reading, in the element's namespace.
-    fn try_from(el: Element) -> Result<Self, Error> {
-        crate::error::try_from_strict(el)
-    }
-}
-
-/// Reads a `<remote-candidate/>` in whichever ICE namespace it is.
-impl FromXml for RemoteCandidate {
-    fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
-        match IceNamespace::from_uri(&el.ns()) {
-            Some(ns) => RemoteCandidate::read_in(el, ns, reader),
-            None => Err(Error::Mismatch {
-                expected: "remote-candidate",
-                expected_ns: ns::JINGLE_ICE,
-                element: Box::new(el.clone()),
-            }),
+        impl TryFrom<Element> for $t {
+            type Error = Error;
+            /// The strict reading, in the element's namespace.
+            fn try_from(el: Element) -> Result<Self, Error> {
+                crate::error::try_from_strict(el)
+            }
         }
-    }
+    };
 }
 
-impl TryFrom<Element> for RemoteCandidate {
-    type Error = Error;
-    /// The strict reading, in the element's namespace.
-    fn try_from(el: Element) -> Result<Self, Error> {
-        crate::error::try_from_strict(el)
-    }
-}
+ice_child!(Candidate, "candidate");
+ice_child!(RemoteCandidate, "remote-candidate");
 
 /// The in-use candidate of the peer for one component (XEP-0371 §5.8 `remote-candidate`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
