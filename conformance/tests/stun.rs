@@ -116,3 +116,27 @@ fn the_binary_decodes_with_json() {
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["integrity"], "ok");
 }
+
+#[test]
+fn decodes_messages_written_by_other_stacks() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("captures");
+    let mut n = 0;
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let path = f.unwrap().path();
+        if path.extension().is_none_or(|e| e != "hex") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let password = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# password: "))
+            .unwrap();
+        let hex: String = text.lines().filter(|l| !l.starts_with('#')).collect();
+        let r = decode(&hex, Some(&KeyArg::ShortTerm(password.into())));
+        assert_eq!(r.code, 0, "{}: {}", path.display(), r.text);
+        assert_eq!(r.json["integrity"], "ok", "{}", path.display());
+        assert_eq!(r.json["fingerprint"], "ok", "{}", path.display());
+        n += 1;
+    }
+    assert!(n >= 1);
+}
