@@ -38,6 +38,20 @@ pub(crate) fn parse_num<T: FromStr>(
         .map_err(|_| Error::invalid(name, attr, value, rule))
 }
 
+/// A component ID: `xs:unsignedByte`, and not 0 (RFC 8445 §5.1.1.1).
+pub(crate) fn parse_component(name: &'static str, value: &str) -> Result<u8, Error> {
+    let c: u8 = parse_num(name, "component", value, rules::UNSIGNED_BYTE)?;
+    if c == 0 {
+        return Err(Error::invalid(
+            name,
+            "component",
+            value,
+            rules::COMPONENT_RANGE,
+        ));
+    }
+    Ok(c)
+}
+
 pub(crate) fn parse_ip(
     name: &'static str,
     attr: &'static str,

@@ -206,15 +206,7 @@ impl Candidate {
                 element: Box::new(el.clone()),
             });
         }
-        let component: u8 = attrs::parse_num(
-            N,
-            "component",
-            attrs::require(el, N, "component")?,
-            rules::UNSIGNED_BYTE,
-        )?;
-        if component == 0 {
-            return Err(Error::invalid(N, "component", "0", rules::COMPONENT_RANGE));
-        }
+        let component = attrs::parse_component(N, attrs::require(el, N, "component")?)?;
         let foundation = attrs::bounded(
             reader,
             N,
@@ -481,15 +473,7 @@ impl RemoteCandidate {
                 element: Box::new(el.clone()),
             });
         }
-        let component: u8 = attrs::parse_num(
-            N,
-            "component",
-            attrs::require(el, N, "component")?,
-            rules::UNSIGNED_BYTE,
-        )?;
-        if component == 0 {
-            return Err(Error::invalid(N, "component", "0", rules::COMPONENT_RANGE));
-        }
+        let component = attrs::parse_component(N, attrs::require(el, N, "component")?)?;
         let ip = attrs::parse_ip(N, "ip", attrs::require(el, N, "ip")?)?;
         let port = attrs::parse_num(
             N,

@@ -39,13 +39,7 @@ impl RawUdpCandidate {
     fn read(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "candidate";
         let component = match el.attr("component") {
-            Some(v) => {
-                let c: u8 = attrs::parse_num(N, "component", v, rules::UNSIGNED_BYTE)?;
-                if c == 0 {
-                    return Err(Error::invalid(N, "component", v, rules::COMPONENT_RANGE));
-                }
-                Some(c)
-            }
+            Some(v) => Some(attrs::parse_component(N, v)?),
             None => {
                 reader.forgive(
                     Error::MissingAttribute {
