@@ -102,7 +102,7 @@ pub mod rules {
         /// IQ id.
         IQ_ID = "iq.id", "RFC 6120 §8.1.3", "an IQ MUST have an id";
         /// IQ payload count.
-        IQ_PAYLOAD = "iq.payload", "RFC 6120 §8.2.3", "a get or set IQ carries exactly one payload; a result at most one";
+        IQ_PAYLOAD = "iq.payload", "RFC 6120 §8.2.3", "a get or set IQ carries exactly one payload; a result at most one; an error one <error/> and at most the original payload";
         /// Stanza error shape.
         STANZA_ERROR = "iq.error", "RFC 6120 §8.3.2", "an error has a type and one defined condition";
         /// Raw UDP requires all attributes.

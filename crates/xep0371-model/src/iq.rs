@@ -197,7 +197,16 @@ impl FromXml for Iq {
                 let mut error = None;
                 let mut original = None;
                 for c in &children {
-                    if c.name() == "error" && error.is_none() {
+                    // RFC 6120 §8.3.1: one <error/> child, qualified by the stanza's namespace;
+                    // anything else is the echoed original payload. A second <error/> would be
+                    // ambiguous (which one is the error?), so it is refused.
+                    if c.name() == "error" && c.ns() == el.ns() {
+                        if error.is_some() {
+                            return Err(Error::Violation {
+                                element: N,
+                                rule: rules::IQ_PAYLOAD,
+                            });
+                        }
                         error = Some(StanzaError::read_with(c, reader)?);
                     } else if original.is_none() {
                         original = Some((*c).clone());
@@ -465,7 +474,7 @@ crate::error::impl_try_from!(StanzaError);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse_element;
+    use crate::{FromXml, Reading, parse_element};
 
     fn request() -> Iq {
         let j = crate::Jingle::new(crate::Action::TransportInfo, "a73sjjvkla37jfea");
@@ -506,6 +515,35 @@ mod tests {
                 assert_eq!(error, StanzaError::jingle(JingleCondition::UnknownSession));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// Found by the `transport` fuzz target: with two `<error/>` children, writing back put the
+    /// second (kept as the "original payload") first, and the re-read took it as the error.
+    #[test]
+    fn two_error_children_are_refused_and_a_foreign_error_is_the_original() {
+        let two = "<iq id='a' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error><error type='cancel'><bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>";
+        let el = parse_element(two, 1 << 16).unwrap();
+        for reading in [Reading::Strict, Reading::Lenient] {
+            let e = Iq::read(&el, reading).unwrap_err();
+            assert_eq!(e.rule(), Some(rules::IQ_PAYLOAD), "{e}");
+        }
+        // An <error/> of another namespace is a payload like any other, before or after the error.
+        for xml in [
+            "<iq id='a' type='error'><error xmlns='urn:example'/><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>",
+            "<iq id='a' type='error'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error><error xmlns='urn:example'/></iq>",
+        ] {
+            let iq = Iq::try_from(parse_element(xml, 1 << 16).unwrap()).unwrap();
+            let IqPayload::Error { error, original } = &iq.payload else {
+                panic!("{iq:?}")
+            };
+            assert_eq!(error.condition, DefinedCondition::ItemNotFound);
+            assert_eq!(
+                original.as_ref().map(|o| o.ns()),
+                Some("urn:example".to_owned())
+            );
+            let again = Iq::try_from(Element::from(&iq)).unwrap();
+            assert_eq!(again, iq);
         }
     }
 
