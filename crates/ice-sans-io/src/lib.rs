@@ -1,4 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+mod agent;
+pub mod candidate;
+mod config;
+mod event;
 pub mod stun;
+
+pub use agent::{CandidateError, CredentialsError, IceAgent, SendError};
+pub use candidate::{Candidate, CandidateKind, ComponentId, Protocol};
+pub use config::{Config, Role};
+pub use event::{Datagram, Drop, Event, FailReason, PairInfo, Received, State, Stats, Transmit};

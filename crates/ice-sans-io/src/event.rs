@@ -1,0 +1,234 @@
+//! What the agent reports: events, states, statistics, and the datagrams it asks to send.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::candidate::{Candidate, ComponentId, Protocol};
+use crate::config::Role;
+
+/// The state of the agent or of one component. The names follow the W3C RTCIceConnectionState
+/// that RFC 8445 §6.1.3 and §8 describe in prose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// No check sent yet.
+    New,
+    /// Checks under way; no pair to send data on yet.
+    Checking,
+    /// Each component has a valid pair to send data on, not every one nominated yet.
+    Connected,
+    /// Each component has a nominated pair (RFC 8445 §8.1.2: the check list is Completed).
+    Completed,
+    /// A component has no valid pair and none can still appear (RFC 8445 §8.1.2: the check
+    /// list is Failed; RFC 8838 §8 for trickle).
+    Failed,
+    /// Consent on a selected pair was lost (RFC 7675 §5.1): no application data can be sent.
+    /// Recover with an ICE restart.
+    Disconnected,
+}
+
+impl State {
+    /// The state's name in lower case.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::New => "new",
+            State::Checking => "checking",
+            State::Connected => "connected",
+            State::Completed => "completed",
+            State::Failed => "failed",
+            State::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// Why a component failed.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailReason {
+    /// Every pair failed after the peer's end-of-candidates (RFC 8838 §8).
+    AllPairsFailed,
+    /// Every pair failed and the peer sent no new candidate and no end-of-candidates within
+    /// [`crate::Config::no_end_of_candidates_timeout`].
+    NoEndOfCandidates,
+}
+
+/// Something the caller should know. Drain with [`crate::IceAgent::poll_event`].
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A local candidate to signal to the peer (host candidates as added, server-reflexive
+    /// ones as gathered; after a restart, all of them again).
+    LocalCandidate(Candidate),
+    /// Gathering of local candidates has finished for this generation: signal
+    /// end-of-candidates (XEP-0371 `gathering-complete`, RFC 8838 §4.4).
+    GatheringComplete,
+    /// New local credentials after a restart (RFC 8445 §9): signal them with the generation.
+    LocalCredentials {
+        /// The new username fragment.
+        ufrag: String,
+        /// The new password.
+        pwd: String,
+        /// The new generation (0 for the first credentials, which produce no event).
+        generation: u32,
+    },
+    /// The state of the agent changed.
+    StateChanged(State),
+    /// The state of one component changed.
+    ComponentStateChanged {
+        /// The component.
+        component: ComponentId,
+        /// Its new state.
+        state: State,
+    },
+    /// The pair that carries a component's data changed (a valid pair, then the nominated
+    /// one).
+    SelectedPair {
+        /// The component.
+        component: ComponentId,
+        /// The local candidate as the peer sees it (host, server- or peer-reflexive).
+        local: Candidate,
+        /// The remote candidate.
+        remote: Candidate,
+        /// Whether the pair is nominated (RFC 8445 §8). When it is, a controlling Jingle agent
+        /// may send the remote-candidate notification of XEP-0371 §5.7.
+        nominated: bool,
+    },
+    /// The agent switched role after a role conflict (RFC 8445 §7.3.1.1, §7.2.5.1).
+    RoleChanged(Role),
+    /// A component failed.
+    ComponentFailed {
+        /// The component.
+        component: ComponentId,
+        /// Why.
+        reason: FailReason,
+    },
+    /// No response to consent checks for [`crate::Config::consent_timeout`] (RFC 7675 §5.1):
+    /// the agent stops sending application data on the component.
+    ConsentLost {
+        /// The component.
+        component: ComponentId,
+    },
+}
+
+/// A datagram received by the caller, for [`crate::IceAgent::handle_receive`].
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// The local address it arrived on (a host candidate's address).
+    pub local: SocketAddr,
+    /// The address it came from.
+    pub remote: SocketAddr,
+    /// The transport.
+    pub protocol: Protocol,
+    /// The bytes.
+    pub data: &'a [u8],
+}
+
+/// What became of a received datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received<'a> {
+    /// A STUN message for the agent, taken in (answers and events may follow).
+    Stun,
+    /// Application data (RFC 7983: not STUN) from a valid pair, for the application.
+    Data {
+        /// The component it belongs to.
+        component: ComponentId,
+        /// The bytes, as received.
+        data: &'a [u8],
+    },
+    /// Dropped, and counted in [`Stats`].
+    Dropped(Drop),
+}
+
+/// Why a datagram or a candidate was dropped.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drop {
+    /// Not a valid STUN message (RFC 8489 §6.3).
+    Malformed,
+    /// A bad FINGERPRINT (RFC 8489 §14.7).
+    BadFingerprint,
+    /// Failed or missing MESSAGE-INTEGRITY, or an unknown username (answered with 400 or 401
+    /// when it was a request).
+    Unauthenticated,
+    /// A request refused with an error response (400, 420, 487).
+    Refused,
+    /// A response to no transaction in flight.
+    UnknownTransaction,
+    /// Arrived on a local address that is no host candidate.
+    UnknownLocalAddress,
+    /// Application data from an address that is not on a valid pair.
+    UnknownPeer,
+    /// A STUN message the agent does not handle (other methods, RFC 3489 requests).
+    Unhandled,
+    /// A limit of [`crate::Config`] was reached.
+    Limit,
+}
+
+/// A datagram to send. `data` borrows the agent's buffer (or, from
+/// [`crate::IceAgent::send`], the caller's): send it before the next call on the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit<'a> {
+    /// The local address to send from (a host candidate's address).
+    pub local: SocketAddr,
+    /// The destination.
+    pub remote: SocketAddr,
+    /// The transport.
+    pub protocol: Protocol,
+    /// The bytes.
+    pub data: &'a [u8],
+}
+
+/// Counters. Everything dropped is counted here.
+#[non_exhaustive]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connectivity-check requests sent (first transmissions, consent checks included).
+    pub checks_sent: u64,
+    /// Retransmissions of requests (checks and gathering).
+    pub retransmissions: u64,
+    /// Connectivity-check requests received and answered with success.
+    pub checks_received: u64,
+    /// Responses received that matched a transaction.
+    pub responses_received: u64,
+    /// Consent checks sent (a subset of `checks_sent`).
+    pub consent_checks_sent: u64,
+    /// Binding indications sent as keepalives.
+    pub keepalives_sent: u64,
+    /// Binding requests sent to STUN servers (first transmissions).
+    pub gathering_requests_sent: u64,
+    /// Datagrams dropped: malformed.
+    pub dropped_malformed: u64,
+    /// Datagrams dropped: integrity or username.
+    pub dropped_unauthenticated: u64,
+    /// Requests answered with an error (400, 420, 487).
+    pub refused: u64,
+    /// Responses that matched no transaction.
+    pub dropped_unknown_transaction: u64,
+    /// Datagrams on an unknown local address, or data from an unknown peer.
+    pub dropped_unknown_address: u64,
+    /// STUN messages the agent does not handle.
+    pub dropped_unhandled: u64,
+    /// Remote candidates (signalled or peer-reflexive) dropped at a limit.
+    pub dropped_candidates: u64,
+    /// Pairs pruned or not formed at the check-list limit.
+    pub dropped_pairs: u64,
+    /// Early checks (before remote credentials) not remembered at the limit.
+    pub dropped_early_checks: u64,
+    /// New transactions delayed because [`crate::Config::max_transactions`] were in flight.
+    pub transactions_delayed: u64,
+}
+
+/// A component's selected pair, from [`crate::IceAgent::selected_pair`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairInfo {
+    /// The local candidate as the peer sees it.
+    pub local: Candidate,
+    /// The base the agent sends from.
+    pub base: SocketAddr,
+    /// The remote candidate.
+    pub remote: Candidate,
+    /// Whether it is nominated.
+    pub nominated: bool,
+    /// The round-trip time of the latest check or consent check answered on the pair
+    /// (not measured on retransmitted requests, after Karn's algorithm).
+    pub rtt: Option<Duration>,
+}
