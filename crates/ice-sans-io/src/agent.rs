@@ -1102,11 +1102,8 @@ impl IceAgent {
     fn has_new_work(&self) -> bool {
         (self.gather_requested && self.gathers.iter().any(|g| !g.started))
             || (self.remote_creds.is_some()
-                && (!self.triggered.is_empty()
-                    || self.pairs.iter().any(|p| {
-                        matches!(p.state, PairState::Waiting | PairState::Frozen)
-                            && !self.component_nominated(p.component)
-                    })))
+                && (self.triggered.iter().any(|t| self.triggered_useful(*t))
+                    || self.next_ordinary_check().is_some()))
     }
 
     fn component_nominated(&self, component: ComponentId) -> bool {
@@ -1909,44 +1906,13 @@ impl IceAgent {
         // The triggered-check queue first (RFC 8445 §6.1.4.2).
         let mut next = None;
         while let Some(t) = self.triggered.pop_front() {
-            // A pair that succeeded since it was queued needs no plain check again.
-            let useful = self.pair(t.pair).is_some_and(|p| {
-                t.use_candidate
-                    || (p.state != PairState::Succeeded && !self.component_nominated(p.component))
-            });
-            if useful {
+            if self.triggered_useful(t) {
                 next = Some(t);
                 break;
             }
         }
         if next.is_none() {
-            // Then the Waiting pair of highest priority, of a component not yet nominated.
-            let waiting = self
-                .pairs
-                .iter()
-                .find(|p| p.state == PairState::Waiting && !self.component_nominated(p.component))
-                .map(|p| p.id);
-            let id = waiting.or_else(|| {
-                // Else unfreeze: the Frozen pair of highest priority whose foundation has
-                // no pair Waiting or In-Progress.
-                self.pairs
-                    .iter()
-                    .find(|p| {
-                        p.state == PairState::Frozen
-                            && !self.component_nominated(p.component)
-                            && !self.pairs.iter().any(|q| {
-                                matches!(q.state, PairState::Waiting | PairState::InProgress)
-                                    && self.same_foundation(p.local, p.remote, q.local, q.remote)
-                            })
-                    })
-                    .or_else(|| {
-                        self.pairs.iter().find(|p| {
-                            p.state == PairState::Frozen && !self.component_nominated(p.component)
-                        })
-                    })
-                    .map(|p| p.id)
-            });
-            next = id.map(|pair| Triggered {
+            next = self.next_ordinary_check().map(|pair| Triggered {
                 pair,
                 use_candidate: false,
             });
@@ -1954,6 +1920,41 @@ impl IceAgent {
         let Some(t) = next else { return false };
         self.send_check(now, t.pair, t.use_candidate, false);
         true
+    }
+
+    /// Whether a queued triggered check is still worth sending: a pair that succeeded since it
+    /// was queued needs no plain check again, nor does a pair of a nominated component.
+    fn triggered_useful(&self, t: Triggered) -> bool {
+        self.pair(t.pair).is_some_and(|p| {
+            t.use_candidate
+                || (p.state != PairState::Succeeded && !self.component_nominated(p.component))
+        })
+    }
+
+    /// RFC 8445 §6.1.4.2: the Waiting pair of highest priority, else the Frozen pair of
+    /// highest priority whose foundation has no pair Waiting or In-Progress (which is then
+    /// unfrozen), of a component not yet nominated.
+    fn next_ordinary_check(&self) -> Option<u32> {
+        let open = |p: &&Pair| !self.component_nominated(p.component);
+        if let Some(p) = self
+            .pairs
+            .iter()
+            .filter(open)
+            .find(|p| p.state == PairState::Waiting)
+        {
+            return Some(p.id);
+        }
+        self.pairs
+            .iter()
+            .filter(open)
+            .find(|p| {
+                p.state == PairState::Frozen
+                    && !self.pairs.iter().any(|q| {
+                        matches!(q.state, PairState::Waiting | PairState::InProgress)
+                            && self.same_foundation(p.local, p.remote, q.local, q.remote)
+                    })
+            })
+            .map(|p| p.id)
     }
 
     /// RFC 8445 §14.3: `RTO = MAX(500 ms, Ta * (Num-Waiting + Num-In-Progress))`.
@@ -1983,9 +1984,9 @@ impl IceAgent {
         // check does not replace a nomination.
         if !consent
             && !use_candidate
-            && self.transactions.iter().any(|t| {
-                matches!(t.kind, TxKind::Check { pair, use_candidate: true, .. } if pair == id)
-            })
+            && self.transactions.iter().any(
+                |t| matches!(t.kind, TxKind::Check { pair, use_candidate: true, .. } if pair == id),
+            )
         {
             return;
         }
