@@ -4,7 +4,6 @@
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ice_sans_io::stun::{
     Attribute, Class, Integrity, IntegrityKey, Message, MessageBuilder, Method, TransactionId,
@@ -12,12 +11,21 @@ use ice_sans_io::stun::{
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Allocations made by this thread (the test harness allocates on other threads while a
+    /// test runs). `const` initialisation: reading it never allocates.
+    static THREAD_ALLOCATIONS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Allocations made so far by the calling thread.
+fn allocations() -> usize {
+    THREAD_ALLOCATIONS.with(|c| c.get())
+}
 
 // SAFETY: the counter forwards every call to the system allocator unchanged.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        let _ = THREAD_ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
         // SAFETY: forwarded unchanged to the system allocator.
         unsafe { System.alloc(layout) }
     }
@@ -30,11 +38,21 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+
+/// The counter counts: without this, the tests below could not fail.
+#[test]
+fn the_counter_sees_an_allocation() {
+    let before = allocations();
+    let v = std::hint::black_box(vec![1u8; 16]);
+    assert!(allocations() > before);
+    drop(v);
+}
+
 #[test]
 fn decode_verify_and_build_sign_do_not_allocate() {
     let key = IntegrityKey::short_term("asd88fgpdd777uzjYhagZg");
     let mut buf = [0u8; 256];
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = allocations();
     let mut b = MessageBuilder::new(
         &mut buf,
         Class::Request,
@@ -56,11 +74,75 @@ fn decode_verify_and_build_sign_do_not_allocate() {
         && m.priority() == Some(1_853_824_767)
         && m.ice_controlling() == Some(42)
         && m.use_candidate();
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let after = allocations();
     assert!(ok);
     assert_eq!(
         after - before,
         0,
         "allocations on the build-sign-decode-verify path"
     );
+}
+
+/// The agent answers a connectivity check without allocating once warmed up (the answer is
+/// built into a reused output buffer; the pair, the remote candidate and the triggered check
+/// already exist).
+#[test]
+fn answering_a_check_does_not_allocate_once_warmed_up() {
+    use ice_sans_io::{Candidate, Config, Datagram, IceAgent, Protocol, Role};
+    use std::time::Instant;
+
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let local: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let remote: std::net::SocketAddr = "10.1.0.1:6000".parse().unwrap();
+    let mut agent = IceAgent::new(Config::new(Role::Controlled), [1; 32]);
+    agent.add_local_host(1, local).unwrap();
+    agent.gather(now);
+    agent
+        .set_remote_credentials(now, "peer", "peerpasswordpeerpassword")
+        .unwrap();
+    agent
+        .add_remote_candidate(now, Candidate::host(1, remote, "1"))
+        .unwrap();
+    let (ufrag, pwd) = agent.local_credentials();
+    let username = format!("{ufrag}:peer");
+    let key = IntegrityKey::short_term(pwd);
+    let mut buf = [0u8; 256];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        Class::Request,
+        Method::BINDING,
+        TransactionId::new([4; 12]),
+    )
+    .unwrap();
+    b.add(&Attribute::Username(&username)).unwrap();
+    b.add(&Attribute::Priority(1_862_270_975)).unwrap();
+    b.add(&Attribute::IceControlling(42)).unwrap();
+    b.add_integrity(&key).unwrap();
+    b.add_fingerprint().unwrap();
+    let n = b.finish();
+    let d = Datagram {
+        local,
+        remote,
+        protocol: Protocol::Udp,
+        data: &buf[..n],
+    };
+    let mut answer = |agent: &mut IceAgent| {
+        agent.handle_receive(now, d);
+        let mut sent = 0;
+        while let Some(t) = agent.poll_transmit() {
+            sent += t.data.len();
+        }
+        while agent.poll_event().is_some() {}
+        sent
+    };
+    for _ in 0..3 {
+        assert!(answer(&mut agent) > 0);
+    }
+    let before = allocations();
+    let sent = answer(&mut agent);
+    let after = allocations();
+    assert!(sent > 0, "answered");
+    assert_eq!(after - before, 0, "allocations while answering a check");
+    assert_eq!(agent.stats().checks_received, 4);
 }
