@@ -48,7 +48,8 @@ fn request(username: &str, pwd: &str) -> Vec<u8> {
     )
     .expect("buffer");
     b.add(&Attribute::Username(username)).expect("username");
-    b.add(&Attribute::Priority(1_862_270_975)).expect("priority");
+    b.add(&Attribute::Priority(1_862_270_975))
+        .expect("priority");
     b.add(&Attribute::IceControlling(0x1234_5678_9abc_def0))
         .expect("controlling");
     b.add_integrity(&IntegrityKey::short_term(pwd))
@@ -124,7 +125,7 @@ fn benches(c: &mut Criterion) {
         let mut a = ours(Role::Controlled, t0);
         let username = format!("{}:{PEER_UFRAG}", a.local_credentials().0);
         let (_, pwd) = a.local_credentials();
-        let req = request(&username, &pwd.to_owned());
+        let req = request(&username, pwd);
         let d = Datagram {
             local: local(0),
             remote: remote(0),

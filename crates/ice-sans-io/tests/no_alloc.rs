@@ -38,7 +38,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-
 /// The counter counts: without this, the tests below could not fail.
 #[test]
 fn the_counter_sees_an_allocation() {
@@ -127,7 +126,7 @@ fn answering_a_check_does_not_allocate_once_warmed_up() {
         protocol: Protocol::Udp,
         data: &buf[..n],
     };
-    let mut answer = |agent: &mut IceAgent| {
+    let answer = |agent: &mut IceAgent| {
         agent.handle_receive(now, d);
         let mut sent = 0;
         while let Some(t) = agent.poll_transmit() {

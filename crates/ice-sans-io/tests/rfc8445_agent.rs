@@ -9,7 +9,7 @@ use ice_sans_io::stun::{
     Method, TransactionId,
 };
 use ice_sans_io::{
-    Candidate, CandidateError, CandidateKind, Config, Datagram, Drop, Event, IceAgent, Protocol,
+    Candidate, CandidateError, CandidateKind, Config, Datagram, Event, IceAgent, Protocol,
     Received, Role, State,
 };
 
