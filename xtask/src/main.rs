@@ -20,8 +20,16 @@ use xshell::{Shell, cmd};
 /// The benchmarks `cargo xtask bench` runs: (package, bench target). Add new ones here.
 const BENCHES: &[(&str, &str)] = &[("xep0371-model", "parse"), ("ice-sans-io", "stun")];
 
-/// What `cargo xtask ci` gives each fuzz target when `--fuzz-seconds` is not given.
-const CI_FUZZ_SECONDS: u64 = 20;
+/// What `cargo xtask ci` gives each fuzz target at most when `--fuzz-seconds` is not given.
+const CI_FUZZ_SECONDS: u64 = 120;
+
+/// In `ci`, each fuzz target runs this many inputs from a fixed libFuzzer seed on the committed
+/// corpus (the `seed-*` files), so that a CI run is reproducible: the same commit fuzzes the
+/// same inputs on every machine. A time-limited run with a random seed explores further and
+/// finds new bugs; that is `cargo xtask fuzz TARGET`, whose findings become committed seeds and
+/// regression tests. `CI_FUZZ_SECONDS` caps each run should a target be slower than expected.
+const CI_FUZZ_RUNS: u64 = 200_000;
+const CI_FUZZ_SEED: u64 = 1;
 
 /// What `cargo xtask fuzz` gives its target when `--seconds` is not given.
 const FUZZ_SECONDS: u64 = 300;
@@ -70,7 +78,7 @@ fn run(flags: flags::Xtask) -> Result<ExitCode> {
                 Some(target) => {
                     let fuzz = Fuzz::prepare(&sh, &root)?;
                     fuzz.build(&sh, Some(&target))?;
-                    fuzz.run(&sh, &target, f.seconds.unwrap_or(FUZZ_SECONDS))?;
+                    fuzz.run(&sh, &target, f.seconds.unwrap_or(FUZZ_SECONDS), None)?;
                 }
                 None => fuzz_all(&sh, &root, f.seconds.unwrap_or(CI_FUZZ_SECONDS))?,
             }
@@ -186,12 +194,13 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
     Ok(())
 }
 
-/// The fuzz step of `ci`: every target built, then each run for `seconds`.
+/// The fuzz step of `ci`: every target built, then each run from a fixed seed for
+/// `CI_FUZZ_RUNS` inputs, at most `seconds`.
 fn fuzz_all(sh: &Shell, root: &Path, seconds: u64) -> Result<()> {
     let fuzz = Fuzz::prepare(sh, root)?;
     fuzz.build(sh, None)?;
     for target in fuzz.targets(sh)? {
-        fuzz.run(sh, &target, seconds)?;
+        fuzz.run(sh, &target, seconds, Some((CI_FUZZ_SEED, CI_FUZZ_RUNS)))?;
     }
     Ok(())
 }
@@ -268,19 +277,29 @@ impl Fuzz {
         Ok(())
     }
 
-    /// Runs `target` for `seconds` on its committed corpus, if it has one. New inputs that
-    /// libFuzzer finds land in that directory too; `fuzz/.gitignore` keeps all but the
-    /// committed `seed-*` files out of git.
-    fn run(&self, sh: &Shell, target: &str, seconds: u64) -> Result<()> {
+    /// Runs `target` for at most `seconds` on its committed corpus, if it has one; with
+    /// `seed_runs = Some((seed, runs))`, from libFuzzer seed `seed` for `runs` inputs (the
+    /// reproducible CI run). New inputs that libFuzzer finds land in the corpus directory too;
+    /// `fuzz/.gitignore` keeps all but the committed `seed-*` files out of git.
+    fn run(
+        &self,
+        sh: &Shell,
+        target: &str,
+        seconds: u64,
+        seed_runs: Option<(u64, u64)>,
+    ) -> Result<()> {
         let corpus = self.root.join("fuzz").join("corpus").join(target);
         let corpus = corpus.is_dir().then(|| format!("fuzz/corpus/{target}"));
         let max_time = format!("-max_total_time={seconds}");
         let rss = format!("-rss_limit_mb={FUZZ_RSS_LIMIT_MB}");
+        let seed_runs: Vec<String> = seed_runs
+            .map(|(seed, runs)| vec![format!("-seed={seed}"), format!("-runs={runs}")])
+            .unwrap_or_default();
         let started = now();
         let result = self
             .cmd(cmd!(
                 sh,
-                "cargo fuzz run {target} {corpus...} -- {max_time} {rss}"
+                "cargo fuzz run {target} {corpus...} -- {max_time} {rss} {seed_runs...}"
             ))
             .run();
         if result.is_err() {
