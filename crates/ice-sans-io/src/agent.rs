@@ -837,7 +837,9 @@ impl IceAgent {
         for tx in &self.transactions {
             at(Some(tx.next_at));
         }
-        if self.has_new_work() {
+        // With every transaction slot taken, new work waits for a transaction to end, whose
+        // deadline is already counted above.
+        if self.has_new_work() && self.transactions.len() < self.cfg.max_transactions {
             // Never paced yet: at once, that is at the latest instant the agent was given.
             at(self.next_pace.or(self.last_now));
         }
@@ -1811,7 +1813,9 @@ impl IceAgent {
 
     fn consent_deadline(&self, c: &Consent) -> Option<Instant> {
         let keepalive = c.last_sent.map(|t| t + self.cfg.keepalive_interval);
-        [c.expires, c.next_check, keepalive]
+        // Without consent checks, consent never expires (see `consent`).
+        let expires = c.expires.filter(|_| self.cfg.consent_interval.is_some());
+        [expires, c.next_check, keepalive]
             .into_iter()
             .flatten()
             .min()

@@ -327,3 +327,21 @@ fn the_same_seed_replays_the_same_run() {
     assert_eq!(run(21), run(21));
     assert_ne!(run(21).0, run(22).0);
 }
+
+#[test]
+fn without_consent_checks_keepalives_flow_and_nothing_spins() {
+    let mut cfg = Config::new(Role::Controlling);
+    cfg.consent_interval = None;
+    let mut cfg_b = Config::new(Role::Controlled);
+    cfg_b.consent_interval = None;
+    let mut p = pair(cfg, cfg_b, 14);
+    p.run_until(Duration::from_secs(10), completed).unwrap();
+    // The harness asserts progress at every step: a deadline that handling does not move
+    // would stop the run.
+    p.run_for(Duration::from_secs(100));
+    assert!(p.both(State::Completed));
+    assert_eq!(p.a.agent.stats().consent_checks_sent, 0);
+    // RFC 8445 §11: a Binding indication every 15 s on the idle selected pair.
+    let k = p.a.agent.stats().keepalives_sent;
+    assert!((6..=7).contains(&k), "{k} keepalives in 100 s");
+}
