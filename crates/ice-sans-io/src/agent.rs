@@ -845,7 +845,7 @@ impl IceAgent {
         }
         for c in &self.components {
             at(self.nomination_due(c).map(|(t, _)| t));
-            if let Some(idle) = c.idle_since {
+            if let Some(idle) = c.idle_since.filter(|_| c.state != State::Failed) {
                 at(Some(idle + self.cfg.no_end_of_candidates_timeout));
             }
             if c.selected.is_some() && !c.consent.lost {
@@ -2307,6 +2307,9 @@ impl IceAgent {
                 }
             } else {
                 state = State::Failed;
+            }
+            if state == State::Failed {
+                self.components[ci].idle_since = None;
             }
             if state != prev {
                 self.components[ci].state = state;

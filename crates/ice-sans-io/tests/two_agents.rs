@@ -177,6 +177,8 @@ fn fails_after_end_of_candidates_when_nothing_is_reachable() {
             reason: FailReason::AllPairsFailed
         }
     )));
+    p.run_for(Duration::from_secs(30));
+    assert!(p.both(State::Failed));
 }
 
 #[test]
@@ -205,6 +207,9 @@ fn fails_after_the_timeout_when_the_peer_never_sends_end_of_candidates() {
             ..
         }
     )));
+    // Failed is quiet: no deadline left that handling does not move (the harness checks).
+    p.run_for(Duration::from_secs(30));
+    assert!(p.both(State::Failed));
 }
 
 #[test]
