@@ -1553,7 +1553,7 @@ impl IceAgent {
                 }
                 // RFC 8445 §7.2.5.2.1: the 5-tuple must be symmetric.
                 if d.remote != tx.remote || d.local != tx.local {
-                    self.pair_failed(pair);
+                    self.pair_failed(now, pair);
                     return Received::Stun;
                 }
                 if msg.class() == Class::Error {
@@ -1573,7 +1573,7 @@ impl IceAgent {
                         });
                     } else if !consent {
                         // RFC 8445 §7.2.5.2.4: an unrecoverable error.
-                        self.pair_failed(pair);
+                        self.pair_failed(now, pair);
                     }
                     return Received::Stun;
                 }
@@ -1656,7 +1656,7 @@ impl IceAgent {
         rtt: Option<Duration>,
     ) {
         let Some(mapped) = msg.mapped_address() else {
-            self.pair_failed(id);
+            self.pair_failed(now, id);
             return;
         };
         let Some(p) = self.pair(id) else { return };
@@ -1722,16 +1722,24 @@ impl IceAgent {
         self.select(now, component);
     }
 
-    fn pair_failed(&mut self, id: u32) {
-        if let Some(p) = self.pair_mut(id) {
-            p.state = PairState::Failed;
-        }
-        for c in &mut self.components {
-            if c.nominating == Some(id) {
-                c.nominating = None;
-            }
-        }
+    fn pair_failed(&mut self, now: Instant, id: u32) {
+        let Some(p) = self.pair_mut(id) else { return };
+        p.state = PairState::Failed;
+        p.nominated = false;
+        let component = p.component;
         self.triggered.retain(|t| t.pair != id);
+        let Some(c) = self.components.iter_mut().find(|c| c.id == component) else {
+            return;
+        };
+        if c.nominating == Some(id) {
+            c.nominating = None;
+        }
+        // A selected pair that fails (its nomination timed out, say) is replaced by the best
+        // valid pair left, if any.
+        if c.selected == Some(id) {
+            c.selected = None;
+            self.select(now, component);
+        }
     }
 
     /// Chooses the pair that carries a component's data: the nominated pair of highest
@@ -1838,7 +1846,7 @@ impl IceAgent {
                         pair,
                         consent: false,
                         ..
-                    } if !tx.cancelled => self.pair_failed(pair),
+                    } if !tx.cancelled => self.pair_failed(now, pair),
                     TxKind::Gather { gather } => {
                         if let Some(g) = self.gathers.get_mut(gather) {
                             g.done = true;

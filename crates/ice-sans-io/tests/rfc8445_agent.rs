@@ -896,3 +896,43 @@ fn floods_are_bounded_dropped_and_counted() {
     assert_eq!(s.dropped_candidates, 47 + 8);
     assert!(s.dropped_pairs > 0);
 }
+
+#[test]
+fn rfc8445_8_1_1_a_nomination_that_times_out_moves_to_the_next_valid_pair() {
+    let mut rig = Rig::with_peer(Role::Controlling);
+    let now = rig.now;
+    let (p1, p2) = ("198.51.100.7:5000", "198.51.100.8:5000");
+    let mut c1 = peer_candidate(p1, 2_130_706_431);
+    c1.foundation = "a".into();
+    let mut c2 = peer_candidate(p2, 2_130_706_175);
+    c2.foundation = "b".into();
+    rig.agent.add_remote_candidate(now, c1).unwrap();
+    rig.agent.add_remote_candidate(now, c2).unwrap();
+    rig.drain();
+    // Both pairs are checked and answered.
+    rig.advance(Duration::from_millis(60));
+    assert_eq!(answer_all(&mut rig, None), 2);
+    // The nomination goes to the better pair, and is never answered.
+    rig.advance(Duration::from_millis(1));
+    let first = rig.take_sent();
+    let nomination: Vec<_> = first
+        .iter()
+        .filter(|(_, _, d, _)| Message::decode(d).unwrap().use_candidate())
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(nomination, vec![addr(p1)]);
+    assert_eq!(rig.agent.selected_pair(1).unwrap().remote.addr, addr(p1));
+    rig.advance(Duration::from_secs(16));
+    // The pair failed: data moves to the other valid pair, which is nominated in turn.
+    assert_eq!(rig.agent.selected_pair(1).unwrap().remote.addr, addr(p2));
+    let sent = rig.take_sent();
+    let to_p2: Vec<_> = sent
+        .iter()
+        .filter(|(_, to, d, _)| *to == addr(p2) && Message::decode(d).unwrap().use_candidate())
+        .collect();
+    assert!(!to_p2.is_empty(), "the second pair is nominated");
+    rig.sent = sent;
+    answer_all(&mut rig, None);
+    assert_eq!(rig.agent.state(), State::Completed);
+    assert_eq!(rig.agent.selected_pair(1).unwrap().remote.addr, addr(p2));
+}
