@@ -4,6 +4,8 @@
 mod agent;
 pub mod candidate;
 mod config;
+#[cfg(feature = "tokio")]
+pub mod driver;
 mod event;
 pub mod stun;
 
