@@ -1564,13 +1564,19 @@ impl IceAgent {
                         if role == self.role {
                             self.switch_role();
                         }
-                        if let Some(p) = self.pair_mut(pair) {
-                            p.state = PairState::Waiting;
+                        // A consent check (RFC 7675) is no check-list check: its selected,
+                        // nominated pair stays valid (made Waiting, it would never be checked
+                        // again, §8.1.2, and its data would be dropped); the next consent
+                        // check goes out in the new role.
+                        if !consent {
+                            if let Some(p) = self.pair_mut(pair) {
+                                p.state = PairState::Waiting;
+                            }
+                            self.triggered.push_back(Triggered {
+                                pair,
+                                use_candidate: false,
+                            });
                         }
-                        self.triggered.push_back(Triggered {
-                            pair,
-                            use_candidate: false,
-                        });
                     } else if !consent {
                         // RFC 8445 §7.2.5.2.4: an unrecoverable error.
                         self.pair_failed(now, pair);
