@@ -106,11 +106,11 @@ fn project_root() -> PathBuf {
         .unwrap_or(manifest_dir)
 }
 
-/// `cargo xtask ci`: each step under a header, stopping at the first failure.
 /// Optional features that CI builds, lints, documents and tests, so that no code behind a
 /// feature goes unchecked (the tokio driver of ice-sans-io, its example and its test).
 const CI_FEATURES: &str = "ice-sans-io/tokio";
 
+/// `cargo xtask ci`: each step under a header, stopping at the first failure.
 fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result<()> {
     type StepFn<'a> = Box<dyn Fn() -> Result<()> + 'a>;
     let features = CI_FEATURES;
