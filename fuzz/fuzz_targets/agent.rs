@@ -1,29 +1,41 @@
-//! The ICE agent driven by the fuzzer: the input is a script of operations (datagrams of any
-//! bytes, checks and responses that are correctly signed but carry fuzzed attributes, remote
-//! candidates and credentials, end-of-candidates, restarts, application data, time passing),
-//! with every poller drained after each operation.
+//! The ICE agent driven by the fuzzer: the input is a script of operations on one agent
+//! (datagrams of any bytes, checks and responses that are correctly signed but carry fuzzed
+//! attributes, remote candidates and credentials, end-of-candidates, restarts, application data,
+//! time passing), with every poller drained after each operation.
+//!
+//! The script is read by a hand-written decoder (no `arbitrary`): the first bytes choose the
+//! configuration, then each operation is one byte and its arguments; past the end every read is
+//! zero, so any input is a valid script and libFuzzer's mutations stay meaningful.
 //!
 //! Properties asserted after every operation (rustls style, in the target):
 //! - no panic;
-//! - memory bounded by the configuration: pairs, remote candidates and transactions in flight
-//!   never exceed their limits;
+//! - memory bounded by the configuration: pairs, remote candidates (and among them the
+//!   peer-reflexive ones) and transactions in flight never exceed their limits; no remote
+//!   candidate twice;
 //! - every datagram the agent sends is a STUN message that decodes, with a valid FINGERPRINT;
+//!   each check it sends is signed with the password of the remote ufrag its USERNAME names,
+//!   and each success response with one of its own passwords;
 //! - no spin: after `handle_timeout(t)` with `t` at or past `poll_timeout()`, the next
-//!   `poll_timeout()` is later than `t` (or `None`), so a driver always waits.
+//!   `poll_timeout()` is later than `t` (or `None`), so a driver always waits
+//!   (docs/ARCHITECTURE.md: "every deadline `poll_timeout` reports is one that
+//!   `handle_timeout` acts on").
 #![no_main]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ice_sans_io::stun::{
-    Attribute, AttributeType, Class, ErrorCode, IntegrityKey, Message, MessageBuilder, Method,
-    TransactionId,
+    Attribute, AttributeType, Class, ErrorCode, Integrity, IntegrityKey, Message, MessageBuilder,
+    Method, TransactionId,
 };
-use ice_sans_io::{Candidate, CandidateKind, Config, Datagram, IceAgent, Protocol, Role};
+use ice_sans_io::{Candidate, CandidateKind, Config, Datagram, IceAgent, Protocol, Role, State};
 use libfuzzer_sys::fuzz_target;
 
-const PEER_UFRAG: &str = "peer";
-const PEER_PWD: &str = "peerpasswordpeerpassword";
+/// The peer's credentials, and a second set (a peer restart).
+const PEERS: [(&str, &str); 2] = [
+    ("peer", "peerpasswordpeerpassword"),
+    ("peer2", "peer2passwordpeer2password"),
+];
 
 /// Reads the script; past its end, every read is zero.
 struct Script<'a>(&'a [u8]);
@@ -50,6 +62,10 @@ impl<'a> Script<'a> {
     fn bool(&mut self) -> bool {
         self.byte() & 1 == 1
     }
+    /// `0..n` (n > 0).
+    fn below(&mut self, n: usize) -> usize {
+        usize::from(self.byte()) % n
+    }
     fn bytes(&mut self, n: usize) -> &'a [u8] {
         let n = n.min(self.0.len());
         let (b, rest) = self.0.split_at(n);
@@ -65,11 +81,14 @@ fn addr(s: &str) -> SocketAddr {
     s.parse().expect("a literal address")
 }
 
-/// Local addresses: two host candidates (one IPv6) and one address that is none of ours.
+/// Local addresses: two host candidates (one IPv6), two that may become host candidates of
+/// component 2, and one that never is one of ours.
 fn local(i: u8) -> SocketAddr {
-    match i % 3 {
+    match i % 5 {
         0 => addr("10.0.0.1:5000"),
         1 => addr("[2001:db8::1]:5000"),
+        2 => addr("10.0.0.1:5001"),
+        3 => addr("[2001:db8::1]:5001"),
         _ => addr("10.0.0.9:5000"),
     }
 }
@@ -83,34 +102,131 @@ fn remote(i: u8) -> SocketAddr {
             6000 + u16::from(i % 2),
         )
     } else {
-        SocketAddr::new(format!("2001:db8::{}", i).parse().expect("ip"), 6000)
+        SocketAddr::new(format!("2001:db8::{i}").parse().expect("ip"), 6000)
     }
+}
+
+/// A request the agent sent.
+struct Sent {
+    tid: TransactionId,
+    local: SocketAddr,
+    remote: SocketAddr,
+    /// The password it was signed with (none for gathering requests).
+    pwd: Option<String>,
 }
 
 struct Rig {
     agent: IceAgent,
     config: Config,
     now: Instant,
-    /// Requests the agent sent: (transaction id, from, to).
-    requests: Vec<(TransactionId, SocketAddr, SocketAddr)>,
+    /// The latest requests the agent sent.
+    requests: Vec<Sent>,
+    /// Every local (ufrag, password) the agent had: generation 0, then each restart.
+    locals: Vec<(String, String)>,
+    /// Every remote (ufrag, password) the agent took.
+    remotes: Vec<(String, String)>,
+}
+
+fn verifies(m: &Message<'_>, pwd: &str) -> bool {
+    m.verify_integrity(&IntegrityKey::short_term(pwd)) == Integrity::Ok
 }
 
 impl Rig {
+    fn note_credentials(&mut self) {
+        let (u, p) = self.agent.local_credentials();
+        if self.locals.last().is_none_or(|l| l.0 != u || l.1 != p) {
+            self.locals.push((u.to_owned(), p.to_owned()));
+        }
+        if let Some((u, p)) = self.agent.remote_credentials()
+            && !self.remotes.iter().any(|r| r.0 == u && r.1 == p)
+        {
+            self.remotes.push((u.to_owned(), p.to_owned()));
+        }
+    }
+
+    /// The drain rule (transmits, then events), then the invariants.
     fn drain(&mut self) {
+        self.note_credentials();
         while let Some(t) = self.agent.poll_transmit() {
+            assert_eq!(t.protocol, Protocol::Udp);
             let m = Message::decode(t.data).expect("the agent sends STUN that decodes");
             assert!(m.fingerprint().is_ok(), "the agent's FINGERPRINT verifies");
-            if m.class() == Class::Request {
-                if self.requests.len() >= 64 {
-                    self.requests.remove(0);
+            assert_eq!(m.method(), Method::BINDING);
+            match m.class() {
+                Class::Request => {
+                    // A check (RFC 8445 §7.2.2): USERNAME `remote:local`, signed with the
+                    // remote password of that generation. Gathering requests have neither.
+                    let pwd = m.username().map(|u| {
+                        let ufrag = u.split(':').next().unwrap_or_default();
+                        let r = self
+                            .remotes
+                            .iter()
+                            .find(|r| r.0 == ufrag && verifies(&m, &r.1));
+                        r.expect("a check is signed with the remote password it names")
+                            .1
+                            .clone()
+                    });
+                    if self.requests.len() >= 64 {
+                        self.requests.remove(0);
+                    }
+                    self.requests.push(Sent {
+                        tid: m.transaction_id(),
+                        local: t.local,
+                        remote: t.remote,
+                        pwd,
+                    });
                 }
-                self.requests.push((m.transaction_id(), t.local, t.remote));
+                // RFC 8445 §7.3.1.2: an answer to a check, signed with our password (of the
+                // generation the check named).
+                Class::Success => assert!(
+                    self.locals.iter().any(|l| verifies(&m, &l.1)),
+                    "a success response is signed with a local password"
+                ),
+                Class::Error | Class::Indication => {}
             }
         }
         while self.agent.poll_event().is_some() {}
-        assert!(self.agent.pair_count() <= self.config.max_pairs);
-        assert!(self.agent.remote_candidates().len() <= self.config.max_remote_candidates);
-        assert!(self.agent.transactions_in_flight() <= self.config.max_transactions);
+
+        let cfg = &self.config;
+        assert!(self.agent.pair_count() <= cfg.max_pairs);
+        let remotes = self.agent.remote_candidates();
+        assert!(remotes.len() <= cfg.max_remote_candidates);
+        let prflx = remotes
+            .iter()
+            .filter(|c| c.kind == CandidateKind::PeerReflexive)
+            .count();
+        assert!(prflx <= cfg.max_peer_reflexive);
+        for (i, c) in remotes.iter().enumerate() {
+            assert!(c.component >= 1 && c.component <= cfg.components);
+            assert!(
+                !remotes[..i]
+                    .iter()
+                    .any(|d| d.addr == c.addr && d.component == c.component),
+                "a remote candidate is kept once"
+            );
+        }
+        // Exactly `max_transactions`, no slack: every place that starts a transaction
+        // (`pace` for gathering and checks, `nominate`, `consent` for this generation's and
+        // the previous one's selected pairs) first checks `transactions.len() <
+        // max_transactions` and adds one; `send_check` may drop the pair's previous
+        // transaction but never adds more than one; `restart` only removes. Cancelled
+        // transactions (RFC 8445 §7.3.1.4) stay counted until their timeout.
+        assert!(self.agent.transactions_in_flight() <= cfg.max_transactions);
+        for c in 1..=cfg.components {
+            if let Some(p) = self.agent.selected_pair(c) {
+                assert_eq!(p.remote.component, c);
+                assert_eq!(p.local.component, c);
+            }
+        }
+        if self.agent.state() == State::Completed {
+            for c in 1..=cfg.components {
+                let p = self.agent.selected_pair(c).expect("Completed has a pair");
+                assert!(
+                    p.nominated,
+                    "Completed: every component's pair is nominated"
+                );
+            }
+        }
     }
 
     fn receive(&mut self, local: SocketAddr, remote: SocketAddr, data: &[u8]) {
@@ -122,12 +238,54 @@ impl Rig {
         };
         let _ = self.agent.handle_receive(self.now, d);
     }
+
+    /// Time passes to `now` and the agent's timers run; a deadline that was due must move
+    /// past `now`.
+    fn advance(&mut self, now: Instant) {
+        self.now = now.max(self.now);
+        let due = self.agent.poll_timeout().is_some_and(|d| d <= self.now);
+        self.agent.handle_timeout(self.now);
+        self.drain();
+        if due {
+            let next = self.agent.poll_timeout();
+            assert!(
+                next.is_none_or(|n| n > self.now),
+                "handle_timeout left a deadline at or before now: a driver would spin"
+            );
+        }
+    }
+
+    /// A success response to a request the agent sent, as a correct peer (or STUN server)
+    /// answers it: from where it went, mapped to where it came from, signed with its key.
+    fn answer(&mut self, i: usize, buf: &mut [u8]) {
+        let Some(r) = self.requests.get(i) else {
+            return;
+        };
+        let (tid, from, to, pwd) = (r.tid, r.local, r.remote, r.pwd.clone());
+        let Ok(mut b) = MessageBuilder::new(buf, Class::Success, Method::BINDING, tid) else {
+            return;
+        };
+        let _ = b.add(&Attribute::XorMappedAddress(from));
+        if let Some(p) = &pwd {
+            let _ = b.add_integrity(&IntegrityKey::short_term(p));
+        }
+        let _ = b.add_fingerprint();
+        let n = b.finish();
+        self.receive(from, to, &buf[..n]);
+    }
+}
+
+/// A short string of script bytes (any characters).
+fn text(s: &mut Script<'_>) -> String {
+    let n = s.below(12);
+    String::from_utf8_lossy(s.bytes(n)).into_owned()
 }
 
 /// A Binding request from the peer with fuzzed attributes, signed with a fuzzed key choice.
-fn request(s: &mut Script<'_>, agent: &IceAgent, buf: &mut [u8]) -> usize {
+fn request(s: &mut Script<'_>, rig: &Rig, buf: &mut [u8]) -> usize {
     let mut tid = [0u8; 12];
     tid[..4].copy_from_slice(&s.u32().to_le_bytes());
+    tid[4] = s.byte();
     let Ok(mut b) = MessageBuilder::new(
         buf,
         Class::Request,
@@ -136,52 +294,96 @@ fn request(s: &mut Script<'_>, agent: &IceAgent, buf: &mut [u8]) -> usize {
     ) else {
         return 0;
     };
-    let ours = agent.local_credentials().0.to_owned();
-    let username = match s.byte() % 5 {
-        0 => Some(format!("{ours}:{PEER_UFRAG}")),
-        1 => Some(format!("{ours}:other")),
-        2 => Some(format!("nobody:{PEER_UFRAG}")),
-        3 => Some(ours),
-        _ => None,
+    // Whose ufrag the request names for us: this generation's, an older one's, or nobody's.
+    let (ours, our_pwd) = match s.below(8) {
+        0 => (
+            "nobody".to_owned(),
+            "nobodypasswordnobodypassword".to_owned(),
+        ),
+        1 => rig.locals[s.below(rig.locals.len())].clone(),
+        _ => {
+            let (u, p) = rig.agent.local_credentials();
+            (u.to_owned(), p.to_owned())
+        }
+    };
+    // And the peer's: the one we know, another, or anything.
+    let theirs = match s.below(6) {
+        0 => PEERS[0].0.to_owned(),
+        1 => PEERS[1].0.to_owned(),
+        2 => text(s),
+        _ => rig
+            .agent
+            .remote_credentials()
+            .map_or(PEERS[0].0, |r| r.0)
+            .to_owned(),
+    };
+    let username = match s.below(6) {
+        0 => None,
+        1 => Some(ours.clone()),
+        2 => Some(format!("{theirs}:{ours}")),
+        _ => Some(format!("{ours}:{theirs}")),
     };
     if let Some(u) = &username {
         let _ = b.add(&Attribute::Username(u));
     }
-    if s.bool() {
+    if s.byte() % 8 != 0 {
         let _ = b.add(&Attribute::Priority(s.u32()));
     }
-    match s.byte() % 4 {
-        0 => {
-            let _ = b.add(&Attribute::IceControlling(s.u64()));
-        }
-        1 => {
-            let _ = b.add(&Attribute::IceControlled(s.u64()));
+    // Tie-breakers: anything, or next to ours (equal included), RFC 8445 §7.3.1.1.
+    let tie = |s: &mut Script<'_>| match s.below(4) {
+        0 => rig
+            .agent
+            .tie_breaker()
+            .wrapping_add(u64::from(s.byte() % 3))
+            .wrapping_sub(1),
+        _ => s.u64(),
+    };
+    match s.below(5) {
+        0 | 1 => {
+            let t = tie(s);
+            let _ = b.add(&Attribute::IceControlling(t));
         }
         2 => {
-            let _ = b.add(&Attribute::IceControlling(s.u64()));
-            let _ = b.add(&Attribute::IceControlled(s.u64()));
+            let t = tie(s);
+            let _ = b.add(&Attribute::IceControlled(t));
+        }
+        3 => {
+            let (t, u) = (tie(s), tie(s));
+            let _ = b.add(&Attribute::IceControlling(t));
+            let _ = b.add(&Attribute::IceControlled(u));
         }
         _ => {}
     }
     if s.bool() {
         let _ = b.add(&Attribute::UseCandidate);
     }
-    if s.byte() % 8 == 0 {
-        let _ = b.add(&Attribute::Other {
-            attr_type: AttributeType(u16::from(s.byte()) | 0x7f00),
-            value: &[1, 2, 3],
-        });
-    }
-    match s.byte() % 4 {
-        0 | 1 => {
-            let _ = b.add_integrity(&IntegrityKey::short_term(agent.local_credentials().1));
+    // Unknown attributes: comprehension-required (a 420, RFC 8489 §6.3.1) or optional
+    // (ignored).
+    match s.below(8) {
+        0 => {
+            let _ = b.add(&Attribute::Other {
+                attr_type: AttributeType(0x7f00 | u16::from(s.byte())),
+                value: &[1, 2, 3],
+            });
         }
-        2 => {
-            let _ = b.add_integrity(&IntegrityKey::short_term("not-the-password"));
+        1 => {
+            let _ = b.add(&Attribute::Other {
+                attr_type: AttributeType(0xc000 | u16::from(s.byte())),
+                value: &[4],
+            });
         }
         _ => {}
     }
-    if s.byte() % 8 != 0 {
+    match s.below(8) {
+        0 => {
+            let _ = b.add_integrity(&IntegrityKey::short_term("not-the-password"));
+        }
+        1 => {}
+        _ => {
+            let _ = b.add_integrity(&IntegrityKey::short_term(&our_pwd));
+        }
+    }
+    if s.byte() % 16 != 0 {
         let _ = b.add_fingerprint();
     }
     b.finish()
@@ -190,18 +392,20 @@ fn request(s: &mut Script<'_>, agent: &IceAgent, buf: &mut [u8]) -> usize {
 /// A response to one of the agent's requests (or to none), fuzzed.
 fn response(
     s: &mut Script<'_>,
-    requests: &[(TransactionId, SocketAddr, SocketAddr)],
+    rig: &Rig,
     buf: &mut [u8],
 ) -> Option<(SocketAddr, SocketAddr, usize)> {
-    let pick = usize::from(s.byte());
-    let (tid, from, to) = if requests.is_empty() || pick % 8 == 7 {
+    let pick = s.below(256);
+    let (tid, from, to, pwd) = if rig.requests.is_empty() || pick % 8 == 7 {
         (
             TransactionId::new([s.byte(); 12]),
             local(s.byte()),
             remote(s.byte()),
+            None,
         )
     } else {
-        requests[pick % requests.len()]
+        let r = &rig.requests[rig.requests.len() - 1 - pick % rig.requests.len()];
+        (r.tid, r.local, r.remote, r.pwd.clone())
     };
     // Mostly from where the request went (the 5-tuple symmetry rule), sometimes not.
     let (dst, src) = if s.byte() % 8 == 0 {
@@ -213,36 +417,103 @@ fn response(
     let class = if error { Class::Error } else { Class::Success };
     let mut b = MessageBuilder::new(buf, class, Method::BINDING, tid).ok()?;
     if error {
-        let code = [487, 400, 401, 420, 500][usize::from(s.byte()) % 5];
-        let _ = b.add(&Attribute::ErrorCode(ErrorCode {
-            code,
-            reason: "fuzz",
-        }));
-    } else {
-        let mapped = match s.byte() % 3 {
-            0 => dst,
-            1 => remote(s.byte()),
-            _ => SocketAddr::new(addr("203.0.113.5:1").ip(), s.u16().max(1)),
-        };
+        let code = [487, 487, 400, 401, 420, 500][s.below(6)];
         if s.byte() % 8 != 0 {
-            let _ = b.add(&Attribute::XorMappedAddress(mapped));
+            let _ = b.add(&Attribute::ErrorCode(ErrorCode {
+                code,
+                reason: "fuzz",
+            }));
+        }
+    } else {
+        let mapped = match s.below(4) {
+            0 => remote(s.byte()),
+            1 => SocketAddr::new(addr("203.0.113.5:1").ip(), s.u16().max(1)),
+            _ => dst,
+        };
+        match s.below(8) {
+            0 => {}
+            1 => {
+                let _ = b.add(&Attribute::MappedAddress(mapped));
+            }
+            _ => {
+                let _ = b.add(&Attribute::XorMappedAddress(mapped));
+            }
         }
     }
-    if s.byte() % 4 != 0 {
-        let _ = b.add_integrity(&IntegrityKey::short_term(PEER_PWD));
+    if s.byte() % 8 == 0 {
+        let _ = b.add(&Attribute::Other {
+            attr_type: AttributeType(0x7f00 | u16::from(s.byte())),
+            value: &[9],
+        });
+    }
+    // The right key mostly, else another peer password, an old one, or none.
+    let key = match s.below(8) {
+        0 => None,
+        1 => Some(PEERS[s.below(2)].1.to_owned()),
+        2 if !rig.remotes.is_empty() => Some(rig.remotes[s.below(rig.remotes.len())].1.clone()),
+        _ => pwd,
+    };
+    if let Some(k) = key {
+        let _ = b.add_integrity(&IntegrityKey::short_term(&k));
     }
     let _ = b.add_fingerprint();
     Some((dst, src, b.finish()))
 }
 
+fn candidate(s: &mut Script<'_>) -> Candidate {
+    let kind = [
+        CandidateKind::Host,
+        CandidateKind::Host,
+        CandidateKind::ServerReflexive,
+        CandidateKind::Relayed,
+        CandidateKind::PeerReflexive,
+    ][s.below(5)];
+    let foundation = match s.below(6) {
+        0 => "2".to_owned(),
+        1 => "a b".to_owned(),
+        2 => String::new(),
+        3 => "f".repeat(33),
+        4 => text(s),
+        _ => "1".to_owned(),
+    };
+    let addr = match s.below(16) {
+        0 => addr("0.0.0.0:6000"),
+        1 => addr("198.51.100.1:0"),
+        2 => addr("224.0.0.1:6000"),
+        _ => remote(s.byte()),
+    };
+    Candidate {
+        component: u16::from(s.byte() % 4),
+        foundation,
+        protocol: if s.byte() % 8 == 0 {
+            Protocol::Tcp
+        } else {
+            Protocol::Udp
+        },
+        priority: s.u32(),
+        addr,
+        kind,
+        related: s.bool().then(|| remote(s.byte())),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let mut s = Script(data);
-    let mut config = Config::new(if s.bool() {
+    // The configuration: small limits so that they are reached.
+    let flags = s.byte();
+    let mut config = Config::new(if flags & 1 == 0 {
         Role::Controlling
     } else {
         Role::Controlled
     });
-    config = config.with_components(1 + u16::from(s.byte() % 2));
+    config = config.with_components(1 + u16::from(flags >> 1 & 1));
+    config.consent_interval = match flags >> 2 & 3 {
+        0 => None,
+        1 => Some(Duration::from_millis(700)),
+        _ => Some(Duration::from_secs(5)),
+    };
+    config.max_requests = 1 + u32::from(flags >> 4 & 7);
+    config.nomination_delay = Duration::from_millis(if flags & 0x80 == 0 { 500 } else { 0 });
     config.max_pairs = 8;
     config.max_remote_candidates = 8;
     config.max_peer_reflexive = 4;
@@ -257,6 +528,8 @@ fuzz_target!(|data: &[u8]| {
         config,
         now,
         requests: Vec::new(),
+        locals: Vec::new(),
+        remotes: Vec::new(),
     };
     let _ = rig.agent.add_local_host(1, local(0));
     let _ = rig.agent.add_local_host(1, local(1));
@@ -265,55 +538,50 @@ fuzz_target!(|data: &[u8]| {
     let mut ops = 0;
     while !s.done() && ops < 256 {
         ops += 1;
-        match s.byte() % 11 {
+        match s.byte() % 16 {
+            // A datagram of any bytes, on any local address.
             0 => {
                 let (l, r) = (local(s.byte()), remote(s.byte()));
-                let n = usize::from(s.byte() % 128);
+                let n = s.below(128);
                 let bytes = s.bytes(n);
                 rig.receive(l, r, bytes);
             }
-            1 | 2 => {
-                let n = request(&mut s, &rig.agent, &mut buf);
-                let (l, r) = (local(s.byte() % 2), remote(s.byte()));
+            // A check from the peer.
+            1..=3 => {
+                let n = request(&mut s, &rig, &mut buf);
+                let (l, r) = (local(s.byte()), remote(s.byte()));
                 rig.receive(l, r, &buf[..n]);
             }
-            3 | 4 => {
-                if let Some((dst, src, n)) = response(&mut s, &rig.requests, &mut buf) {
+            // A response, fuzzed.
+            4 | 5 => {
+                if let Some((dst, src, n)) = response(&mut s, &rig, &mut buf) {
                     rig.receive(dst, src, &buf[..n]);
                 }
             }
-            5 => {
-                let kind = [
-                    CandidateKind::Host,
-                    CandidateKind::ServerReflexive,
-                    CandidateKind::Relayed,
-                    CandidateKind::PeerReflexive,
-                ][usize::from(s.byte() % 4)];
-                let c = Candidate {
-                    component: u16::from(s.byte() % 4),
-                    foundation: ["1", "2", "a b", ""][usize::from(s.byte() % 4)].to_owned(),
-                    protocol: if s.byte() % 8 == 0 {
-                        Protocol::Tcp
-                    } else {
-                        Protocol::Udp
-                    },
-                    priority: s.u32(),
-                    addr: remote(s.byte()),
-                    kind,
-                    related: None,
-                };
+            // Correct answers to the latest requests, as a live peer gives them.
+            6 => {
+                let n = 1 + s.below(8);
+                let len = rig.requests.len();
+                for i in len.saturating_sub(n)..len {
+                    rig.answer(i, &mut buf);
+                    rig.drain();
+                }
+            }
+            7 => {
+                let c = candidate(&mut s);
                 let _ = rig.agent.add_remote_candidate(rig.now, c);
             }
-            6 => {
-                let (u, p) = match s.byte() % 3 {
-                    0 => (PEER_UFRAG, PEER_PWD),
-                    1 => ("peer2", "peer2passwordpeer2password"),
-                    _ => ("bad:ufrag", ""),
-                };
-                let _ = rig.agent.set_remote_credentials(rig.now, u, p);
-            }
-            7 => rig.agent.end_of_remote_candidates(rig.now),
             8 => {
+                let (u, p) = match s.below(5) {
+                    0 | 1 => (PEERS[0].0.to_owned(), PEERS[0].1.to_owned()),
+                    2 => (PEERS[1].0.to_owned(), PEERS[1].1.to_owned()),
+                    3 => ("bad:ufrag".to_owned(), String::new()),
+                    _ => (text(&mut s), text(&mut s)),
+                };
+                let _ = rig.agent.set_remote_credentials(rig.now, &u, &p);
+            }
+            9 => rig.agent.end_of_remote_candidates(rig.now),
+            10 => {
                 if s.byte() % 4 == 0 {
                     rig.agent.restart(rig.now);
                 } else {
@@ -321,29 +589,29 @@ fuzz_target!(|data: &[u8]| {
                     let _ = rig.agent.send(rig.now, component, b"\x80data");
                 }
             }
-            9 => match s.byte() % 3 {
-                0 => rig.agent.add_stun_server(addr("203.0.113.9:3478")),
+            11 => match s.below(3) {
+                0 => rig.agent.add_stun_server(match s.below(3) {
+                    0 => addr("[2001:db8::3478]:3478"),
+                    _ => addr("203.0.113.9:3478"),
+                }),
                 1 => rig.agent.gather(rig.now),
                 _ => {
-                    let _ = rig.agent.add_local_host(2, local(s.byte()));
+                    let component = 1 + u16::from(s.byte() % 2);
+                    let _ = rig.agent.add_local_host(component, local(s.byte()));
                 }
             },
+            // Time passes by a fuzzed amount.
+            12 | 13 => {
+                let now = rig.now + Duration::from_millis(u64::from(s.u16()));
+                rig.advance(now);
+            }
+            // Time passes from deadline to deadline, as a driver runs the agent.
             _ => {
-                // Time passes: to the agent's deadline, or by a fuzzed amount.
-                let deadline = rig.agent.poll_timeout();
-                rig.now = match (s.bool(), deadline) {
-                    (true, Some(d)) => rig.now.max(d),
-                    _ => rig.now + Duration::from_millis(u64::from(s.u16())),
-                };
-                let due = deadline.is_some_and(|d| d <= rig.now);
-                rig.agent.handle_timeout(rig.now);
-                rig.drain();
-                if due {
-                    let next = rig.agent.poll_timeout();
-                    assert!(
-                        next.is_none_or(|n| n > rig.now),
-                        "handle_timeout left a deadline at or before now: a driver would spin"
-                    );
+                for _ in 0..1 + s.below(32) {
+                    match rig.agent.poll_timeout() {
+                        Some(d) => rig.advance(d),
+                        None => break,
+                    }
                 }
             }
         }

@@ -735,6 +735,21 @@ impl IceAgent {
         self.early.clear();
         self.transactions
             .retain(|t| matches!(t.kind, TxKind::OldConsent { .. } | TxKind::Gather { .. }));
+        // Peer-reflexive local candidates go; gatherings keep pointing at their host (an index
+        // into `locals`, shifted by the removal: stale, it panicked or named another host).
+        let mut kept = 0;
+        let shifted: Vec<usize> = self
+            .locals
+            .iter()
+            .map(|l| {
+                let i = kept;
+                kept += usize::from(l.cand.kind != CandidateKind::PeerReflexive);
+                i
+            })
+            .collect();
+        for g in &mut self.gathers {
+            g.host = shifted[g.host];
+        }
         self.locals
             .retain(|l| l.cand.kind != CandidateKind::PeerReflexive);
         for c in &mut self.components {
@@ -1377,12 +1392,18 @@ impl IceAgent {
             }
             _ => {
                 // RFC 8445 §7.3.1 / RFC 8838 §7: remembered until the credentials arrive.
-                if self.early.len() < self.cfg.max_early_checks
+                if let Some(e) = self
+                    .early
+                    .iter_mut()
+                    .find(|e| e.local == local && e.remote == remote && e.remote_ufrag == theirs)
+                {
+                    // A repeat on the same pair (the controlling peer's nomination, say, sent
+                    // once its first check succeeded) must not lose its USE-CANDIDATE: §7.3.1
+                    // applies §7.3.1.5 to every check received before the credentials.
+                    e.use_candidate |= use_candidate;
+                    e.priority = prio;
+                } else if self.early.len() < self.cfg.max_early_checks
                     && theirs.len() <= MAX_CRED_LEN
-                    && !self
-                        .early
-                        .iter()
-                        .any(|e| e.local == local && e.remote == remote && e.remote_ufrag == theirs)
                 {
                     self.early.push(EarlyCheck {
                         local,
@@ -2008,8 +2029,12 @@ impl IceAgent {
         {
             return;
         }
+        // A cancelled transaction stays until its timeout: RFC 8445 §7.3.1.4 still takes its
+        // response (removed, that response would be dropped, and two peers whose checks cross
+        // on a long path would cancel and replace each other's checks forever).
         self.transactions.retain(|t| {
-            !matches!(t.kind, TxKind::Check { pair, consent: c, .. } if pair == id && c == consent)
+            t.cancelled
+                || !matches!(t.kind, TxKind::Check { pair, consent: c, .. } if pair == id && c == consent)
         });
         let tx = Transaction {
             tid: self.new_tid(),

@@ -936,3 +936,54 @@ fn rfc8445_8_1_1_a_nomination_that_times_out_moves_to_the_next_valid_pair() {
     assert_eq!(rig.agent.state(), State::Completed);
     assert_eq!(rig.agent.selected_pair(1).unwrap().remote.addr, addr(p2));
 }
+
+#[test]
+fn rfc8445_9_a_restart_drops_peer_reflexive_local_candidates_and_gathering_keeps_its_hosts() {
+    let mut rig = Rig::with_peer(Role::Controlling);
+    let now = rig.now;
+    rig.agent
+        .add_remote_candidate(now, peer_candidate(PEER, 2_130_706_431))
+        .unwrap();
+    rig.advance(Duration::from_millis(60));
+    // The check is answered with an address that is no local candidate: a peer-reflexive
+    // local candidate (RFC 8445 §7.2.5.3.1), after the host in the agent's list.
+    let sent = rig.take_sent();
+    let m = requests(&sent)[0].clone();
+    let mut buf = [0u8; 256];
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        Class::Success,
+        Method::BINDING,
+        m.transaction_id(),
+    )
+    .unwrap();
+    b.add(&Attribute::XorMappedAddress(addr("203.0.113.1:9999")))
+        .unwrap();
+    b.add_integrity(&IntegrityKey::short_term(PEER_PWD))
+        .unwrap();
+    b.add_fingerprint().unwrap();
+    let n = b.finish();
+    assert_eq!(rig.receive(addr(PEER), &buf[..n]), "Stun");
+    // A second host after it, gathering from both, then a restart.
+    let second = addr("192.0.2.2:4000");
+    rig.agent.add_local_host(1, second).unwrap();
+    let stun = addr("203.0.113.9:3478");
+    rig.agent.add_stun_server(stun);
+    let now = rig.now;
+    rig.agent.restart(now);
+    rig.agent.gather(now);
+    rig.drain();
+    rig.take_sent();
+    // Gathering goes out from each host (the second one's index moved with the restart).
+    rig.advance(Duration::from_millis(200));
+    let from: Vec<_> = rig
+        .take_sent()
+        .iter()
+        .filter(|s| s.1 == stun)
+        .map(|s| s.0)
+        .collect();
+    assert!(
+        from.contains(&addr(LOCAL)) && from.contains(&second),
+        "{from:?}"
+    );
+}

@@ -19,19 +19,31 @@ pub struct Side {
     /// Whether to forward this side's candidates and end-of-candidates to the other.
     pub signal_candidates: bool,
     pub signal_end_of_candidates: bool,
+    /// Added to [`Pair::signalling_delay`] for everything this side signals. Default zero.
+    pub signalling_extra: Duration,
+    /// Added again to this side's credentials alone: longer than zero, the peer gets this
+    /// side's candidates before its credentials. Default zero.
+    pub credentials_extra: Duration,
 }
 
 impl Side {
     pub fn new(config: Config, seed: u8, hosts: &[&str]) -> Side {
         let mut s = [0u8; 32];
         s[0] = seed;
+        Side::with_seed(config, s, hosts)
+    }
+
+    /// Like [`Side::new`], with the agent's whole 32-byte seed.
+    pub fn with_seed(config: Config, seed: [u8; 32], hosts: &[&str]) -> Side {
         Side {
-            agent: IceAgent::new(config, s),
+            agent: IceAgent::new(config, seed),
             hosts: hosts.iter().map(|h| h.parse().unwrap()).collect(),
             events: Vec::new(),
             received: Vec::new(),
             signal_candidates: true,
             signal_end_of_candidates: true,
+            signalling_extra: Duration::ZERO,
+            credentials_extra: Duration::ZERO,
         }
     }
 
@@ -133,8 +145,8 @@ impl Pair {
             s.agent.gather(now);
             let (u, p) = s.agent.local_credentials();
             let sig = Signal::Credentials(u.to_owned(), p.to_owned());
-            self.signals
-                .push_back((now + self.signalling_delay, !side, sig));
+            let at = now + self.signalling_delay + s.signalling_extra + s.credentials_extra;
+            self.signals.push_back((at, !side, sig));
         }
     }
 
@@ -147,7 +159,7 @@ impl Pair {
         for which in [true, false] {
             let now = self.now;
             let latency = self.latency;
-            let delay = self.signalling_delay;
+            let delay = self.signalling_delay + self.side(which).signalling_extra;
             let mut out = Vec::new();
             let mut sigs = Vec::new();
             {
