@@ -184,7 +184,15 @@ struct Pair {
     /// Controlled: the peer sent USE-CANDIDATE on this pair (RFC 8445 §7.3.1.5).
     use_candidate_received: bool,
     rtt: Option<Duration>,
+    /// Nomination transactions sent on this pair (controlling agent).
+    nominations: u8,
 }
+
+/// A nomination whose transaction times out on a valid pair is sent again, up to this many
+/// transactions, before the pair is failed and another valid pair nominated: the peer may have
+/// taken a request whose responses were all lost, and nominating another pair then would leave
+/// the two agents on different pairs (RFC 8445 §8.1.1 allows one nominated pair).
+const MAX_NOMINATIONS: u8 = 3;
 
 /// One check queued for sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1075,6 +1083,7 @@ impl IceAgent {
             nominated: false,
             use_candidate_received: false,
             rtt: None,
+            nominations: 0,
         };
         let at = self
             .pairs
@@ -1872,6 +1881,23 @@ impl IceAgent {
                     TxKind::Check {
                         pair,
                         consent: false,
+                        use_candidate: true,
+                        ..
+                    } if !tx.cancelled
+                        && self.pair(pair).is_some_and(|p| {
+                            p.state == PairState::Succeeded && p.nominations < MAX_NOMINATIONS
+                        }) =>
+                    {
+                        // Nominate the same pair again (see MAX_NOMINATIONS).
+                        for c in &mut self.components {
+                            if c.nominating == Some(pair) {
+                                c.nominating = None;
+                            }
+                        }
+                    }
+                    TxKind::Check {
+                        pair,
+                        consent: false,
                         ..
                     } if !tx.cancelled => self.pair_failed(now, pair),
                     TxKind::Gather { gather } => {
@@ -2131,6 +2157,9 @@ impl IceAgent {
                 continue;
             }
             self.components[ci].nominating = Some(pid);
+            if let Some(p) = self.pair_mut(pid) {
+                p.nominations = p.nominations.saturating_add(1);
+            }
             self.triggered.push_front(Triggered {
                 pair: pid,
                 use_candidate: true,

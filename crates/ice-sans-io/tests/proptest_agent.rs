@@ -272,16 +272,16 @@ fn checks_that_cross_on_a_long_path_still_succeed() {
     }
 }
 
-/// Found by the property, not fixed (a design question, see the report): under 29 % loss,
+/// Found by the property: under 29 % loss,
 /// the controlling agent's nomination of the best pair of component 2 (IPv6) times out,
 /// although its last request reached the controlled agent, which took the nomination (only
 /// the responses were lost). The controlling agent fails the pair and nominates the next
 /// valid one (IPv4, the rule of `rfc8445_8_1_1_a_nomination_that_times_out_moves_to_the_next_
 /// valid_pair`); the controlled agent, with two nominated pairs, keeps the one of highest
 /// priority (RFC 8445 §8.1.1), the IPv6 one. Both are Completed on different 5-tuples, and
-/// the controlling agent drops the data that arrives on its failed IPv6 pair.
+/// the controlling agent drops the data that arrives on its failed IPv6 pair. Fixed by
+/// nominating the same pair again (up to three transactions) before moving on.
 #[test]
-#[ignore = "known: a nomination whose responses are all lost leaves the agents on different pairs"]
 fn a_lost_nomination_response_leaves_both_on_one_five_tuple() {
     check(&Case {
         seed_a: 11_165_223_798_671_821_540,

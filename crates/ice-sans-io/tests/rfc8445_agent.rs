@@ -898,7 +898,7 @@ fn floods_are_bounded_dropped_and_counted() {
 }
 
 #[test]
-fn rfc8445_8_1_1_a_nomination_that_times_out_moves_to_the_next_valid_pair() {
+fn rfc8445_8_1_1_a_nomination_that_times_out_is_retried_then_moves_to_the_next_valid_pair() {
     let mut rig = Rig::with_peer(Role::Controlling);
     let now = rig.now;
     let (p1, p2) = ("198.51.100.7:5000", "198.51.100.8:5000");
@@ -922,10 +922,26 @@ fn rfc8445_8_1_1_a_nomination_that_times_out_moves_to_the_next_valid_pair() {
         .collect();
     assert_eq!(nomination, vec![addr(p1)]);
     assert_eq!(rig.agent.selected_pair(1).unwrap().remote.addr, addr(p1));
+    // The peer may have taken a request whose responses were lost: the same pair is nominated
+    // again, three transactions of 7 requests in all (15.5 s each), before giving it up.
     rig.advance(Duration::from_secs(16));
-    // The pair failed: data moves to the other valid pair, which is nominated in turn.
-    assert_eq!(rig.agent.selected_pair(1).unwrap().remote.addr, addr(p2));
+    assert_eq!(rig.agent.selected_pair(1).unwrap().remote.addr, addr(p1));
+    let mut all = first.clone();
+    all.extend(rig.take_sent());
+    rig.advance(Duration::from_secs(32));
     let sent = rig.take_sent();
+    all.extend(sent.iter().cloned());
+    let to_p1 = all
+        .iter()
+        .filter(|(_, to, d, _)| *to == addr(p1) && Message::decode(d).unwrap().use_candidate())
+        .count();
+    assert_eq!(
+        to_p1,
+        3 * 7,
+        "three nomination transactions to the first pair"
+    );
+    // Then the pair failed: data moves to the other valid pair, which is nominated in turn.
+    assert_eq!(rig.agent.selected_pair(1).unwrap().remote.addr, addr(p2));
     let to_p2: Vec<_> = sent
         .iter()
         .filter(|(_, to, d, _)| *to == addr(p2) && Message::decode(d).unwrap().use_candidate())
