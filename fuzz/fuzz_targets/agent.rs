@@ -212,6 +212,10 @@ impl Rig {
         // transaction but never adds more than one; `restart` only removes. Cancelled
         // transactions (RFC 8445 §7.3.1.4) stay counted until their timeout.
         assert!(self.agent.transactions_in_flight() <= cfg.max_transactions);
+        assert!(
+            self.agent.peer_reflexive_local_candidates().count() <= cfg.max_peer_reflexive,
+            "local peer-reflexive candidates are bounded"
+        );
         for c in 1..=cfg.components {
             if let Some(p) = self.agent.selected_pair(c) {
                 assert_eq!(p.remote.component, c);

@@ -252,6 +252,8 @@ struct Component {
     selected: Option<u32>,
     first_valid_at: Option<Instant>,
     nominating: Option<u32>,
+    /// Whether the last [`Event::SelectedPair`] said nominated.
+    reported_nominated: bool,
     /// When the component had no live pair left and no end-of-candidates (RFC 8838 §8).
     idle_since: Option<Instant>,
     consent: Consent,
@@ -386,6 +388,7 @@ impl IceAgent {
                 selected: None,
                 first_valid_at: None,
                 nominating: None,
+                reported_nominated: false,
                 idle_since: None,
                 consent: Consent::default(),
             })
@@ -470,6 +473,15 @@ impl IceAgent {
             .iter()
             .map(|l| &l.cand)
             .filter(|c| c.kind != CandidateKind::PeerReflexive)
+    }
+
+    /// The peer-reflexive local candidates learned from responses (RFC 8445 §7.2.5.3.1): not
+    /// signalled, at most [`Config::max_peer_reflexive`].
+    pub fn peer_reflexive_local_candidates(&self) -> impl Iterator<Item = &Candidate> + '_ {
+        self.locals
+            .iter()
+            .map(|l| &l.cand)
+            .filter(|c| c.kind == CandidateKind::PeerReflexive)
     }
 
     /// The remote candidates of this generation, signalled and peer-reflexive.
@@ -764,6 +776,7 @@ impl IceAgent {
             c.selected = None;
             c.first_valid_at = None;
             c.nominating = None;
+            c.reported_nominated = false;
             c.idle_since = None;
             c.consent = Consent::default();
         }
@@ -1704,9 +1717,19 @@ impl IceAgent {
             .position(|l| l.cand.addr == mapped && l.cand.component == component)
         {
             Some(i) => i,
+            // Over the limit, the pair's own base stands for the mapped address (the 5-tuple
+            // checked is the same); counted.
+            None if self
+                .locals
+                .iter()
+                .filter(|l| l.cand.kind == CandidateKind::PeerReflexive)
+                .count()
+                >= self.cfg.max_peer_reflexive =>
+            {
+                self.stats.dropped_candidates += 1;
+                local
+            }
             None => {
-                let local_pref = ((self.locals[local].cand.priority >> 8) & 0xFFFF) as u16;
-                let _ = local_pref;
                 let foundation = self.foundation(
                     CandidateKind::PeerReflexive,
                     self.locals[local].base.ip(),
@@ -1837,7 +1860,10 @@ impl IceAgent {
                     .retain(|t| !matches!(t.kind, TxKind::OldConsent { .. }));
             }
         }
-        if changed || nominated {
+        // Reported when the pair changes, and once more when it becomes nominated.
+        let report = changed || (nominated && !self.components[ci].reported_nominated);
+        self.components[ci].reported_nominated = nominated;
+        if report {
             let Some(p) = self.pair(id) else { return };
             let info = self.pair_info(p);
             self.events.push_back(Event::SelectedPair {

@@ -54,8 +54,8 @@ pub struct Config {
     /// Remote candidates kept (signalled and peer-reflexive); more are dropped and counted.
     /// Default 100.
     pub max_remote_candidates: usize,
-    /// Peer-reflexive remote candidates learned from checks (RFC 8445 §7.3.1.3); more are
-    /// dropped and counted. Default 20.
+    /// Peer-reflexive candidates learned from checks, remote (RFC 8445 §7.3.1.3) and local
+    /// (§7.2.5.3.1), each; more are dropped and counted. Default 20.
     pub max_peer_reflexive: usize,
     /// STUN transactions in flight (checks, consent checks, gathering); when full, new checks
     /// wait for a slot. Default 100.

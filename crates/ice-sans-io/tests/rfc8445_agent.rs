@@ -1003,3 +1003,53 @@ fn rfc8445_9_a_restart_drops_peer_reflexive_local_candidates_and_gathering_keeps
         "{from:?}"
     );
 }
+
+#[test]
+fn rfc8445_7_2_5_3_1_local_peer_reflexive_candidates_are_bounded() {
+    let mut cfg = Config::new(Role::Controlled);
+    cfg.max_peer_reflexive = 2;
+    let mut rig = Rig::new(cfg);
+    let now = rig.now;
+    rig.agent
+        .set_remote_credentials(now, PEER_UFRAG, PEER_PWD)
+        .unwrap();
+    for i in 0..5u8 {
+        let mut c = peer_candidate(&format!("198.51.100.{}:5000", 10 + i), 2_000_000_000);
+        c.foundation = format!("f{i}");
+        rig.agent.add_remote_candidate(now, c).unwrap();
+    }
+    rig.drain();
+    rig.advance(Duration::from_millis(300));
+    // Each check answered with a mapped address of its own: a NAT that maps every
+    // destination apart, or a peer that lies.
+    let sent = rig.take_sent();
+    let key = IntegrityKey::short_term(PEER_PWD);
+    let mut answered = 0;
+    for (i, (_, to, data, _)) in sent.iter().enumerate() {
+        let m = Message::decode(data).unwrap();
+        if m.class() != Class::Request {
+            continue;
+        }
+        let mapped = SocketAddr::new(addr("203.0.113.1:1").ip(), 40000 + i as u16);
+        let mut buf = [0u8; 256];
+        let mut b = MessageBuilder::new(
+            &mut buf,
+            Class::Success,
+            Method::BINDING,
+            m.transaction_id(),
+        )
+        .unwrap();
+        b.add(&Attribute::XorMappedAddress(mapped)).unwrap();
+        b.add_integrity(&key).unwrap();
+        b.add_fingerprint().unwrap();
+        let n = b.finish();
+        let to = *to;
+        rig.receive(to, &buf[..n]);
+        answered += 1;
+    }
+    assert_eq!(answered, 5);
+    assert_eq!(rig.agent.peer_reflexive_local_candidates().count(), 2);
+    assert_eq!(rig.agent.stats().dropped_candidates, 3);
+    // The pairs over the limit are valid all the same.
+    assert_eq!(rig.agent.state(), State::Connected);
+}

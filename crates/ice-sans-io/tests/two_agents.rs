@@ -48,6 +48,21 @@ fn host_to_host_connects_and_carries_data_both_ways() {
         p.a.state_changes(),
         vec![State::Checking, State::Connected, State::Completed]
     );
+    // SelectedPair: once for the valid pair, once more when nominated, never repeated.
+    for side in [&p.a, &p.b] {
+        let reported: Vec<bool> = side
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::SelectedPair { nominated, .. } => Some(*nominated),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            reported == vec![false, true] || reported == vec![true],
+            "{reported:?}"
+        );
+    }
     // RFC 8445 §7.1.2: the controlled agent never sends USE-CANDIDATE; only the controlling
     // one nominated (one pair).
     assert_eq!(p.a.agent.role(), Role::Controlling);
