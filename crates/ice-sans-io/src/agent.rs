@@ -2210,11 +2210,16 @@ impl IceAgent {
             return None;
         }
         let first_valid = c.first_valid_at?;
+        // A pair already nominated once comes first, whatever became valid since: the peer may
+        // have taken that nomination (see MAX_NOMINATIONS), and it is sent again at once.
         let best = self
             .pairs
             .iter()
             .filter(|p| p.component == c.id && p.state == PairState::Succeeded)
-            .max_by_key(|p| p.priority)?;
+            .max_by_key(|p| (p.nominations > 0, p.priority))?;
+        if best.nominations > 0 {
+            return Some((first_valid, best.id));
+        }
         let better_pending = self.pairs.iter().any(|p| {
             p.component == c.id
                 && p.priority > best.priority
