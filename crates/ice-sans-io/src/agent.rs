@@ -1270,6 +1270,25 @@ impl IceAgent {
         });
     }
 
+    /// Answers a request with an error (signed with `key` when the request was authenticated)
+    /// and drops it.
+    fn refuse<'a>(
+        &mut self,
+        d: &Datagram<'_>,
+        tid: TransactionId,
+        code: ErrorCode<'static>,
+        key: Option<IntegrityKey>,
+        unknown: &[u8],
+    ) -> Received<'a> {
+        let unknown = (!unknown.is_empty()).then_some(unknown);
+        self.push_error(d.local, d.remote, tid, code, key, unknown);
+        Received::Dropped(if code.code == 401 {
+            Drop::Unauthenticated
+        } else {
+            Drop::Refused
+        })
+    }
+
     /// RFC 8445 §7.3: answering a connectivity check.
     fn answer_check<'a>(
         &mut self,
@@ -1281,39 +1300,21 @@ impl IceAgent {
         let tid = msg.transaction_id();
         // RFC 8489 §9.1.3: without USERNAME and MESSAGE-INTEGRITY, 400.
         let (Some(username), true) = (msg.username(), msg.has_integrity()) else {
-            self.push_error(d.local, d.remote, tid, ErrorCode::BAD_REQUEST, None, None);
-            return Received::Dropped(Drop::Refused);
+            return self.refuse(&d, tid, ErrorCode::BAD_REQUEST, None, &[]);
         };
         // XEP-0371 §5.6 fn. 33, RFC 8445 §7.2.2: USERNAME is `our-ufrag:their-ufrag`.
         let (ours, theirs) = username.split_once(':').unwrap_or((username, ""));
         let old_gen = ours != self.local_creds.ufrag;
         let key = if !old_gen {
-            self.local_creds.key.clone()
-        } else if let Some(old) = self.old.as_ref().filter(|o| o.local.ufrag == ours) {
-            old.local.key.clone()
+            Some(self.local_creds.key.clone())
         } else {
-            // RFC 8489 §9.1.3: unknown username, 401 without integrity.
-            self.push_error(
-                d.local,
-                d.remote,
-                tid,
-                ErrorCode::UNAUTHENTICATED,
-                None,
-                None,
-            );
-            return Received::Dropped(Drop::Unauthenticated);
+            let old = self.old.as_ref().filter(|o| o.local.ufrag == ours);
+            old.map(|o| o.local.key.clone())
         };
-        if msg.verify_integrity(&key) != Integrity::Ok {
-            self.push_error(
-                d.local,
-                d.remote,
-                tid,
-                ErrorCode::UNAUTHENTICATED,
-                None,
-                None,
-            );
-            return Received::Dropped(Drop::Unauthenticated);
-        }
+        // RFC 8489 §9.1.3: an unknown username or a bad MESSAGE-INTEGRITY, 401 unsigned.
+        let Some(key) = key.filter(|k| msg.verify_integrity(k) == Integrity::Ok) else {
+            return self.refuse(&d, tid, ErrorCode::UNAUTHENTICATED, None, &[]);
+        };
         // RFC 8489 §6.3.1: unknown comprehension-required attributes, 420.
         let mut unknown = [0u8; 32];
         let mut n = 0;
@@ -1324,74 +1325,37 @@ impl IceAgent {
             }
         }
         if n > 0 {
-            self.push_error(
-                d.local,
-                d.remote,
+            return self.refuse(
+                &d,
                 tid,
                 ErrorCode::UNKNOWN_ATTRIBUTE,
                 Some(key),
-                Some(&unknown[..n]),
+                &unknown[..n],
             );
-            return Received::Dropped(Drop::Refused);
         }
         // RFC 8445 §7.1.1: PRIORITY and one of ICE-CONTROLLING / ICE-CONTROLLED are required.
         let (Some(prio), controlling, controlled) =
             (msg.priority(), msg.ice_controlling(), msg.ice_controlled())
         else {
-            self.push_error(
-                d.local,
-                d.remote,
-                tid,
-                ErrorCode::BAD_REQUEST,
-                Some(key),
-                None,
-            );
-            return Received::Dropped(Drop::Refused);
+            return self.refuse(&d, tid, ErrorCode::BAD_REQUEST, Some(key), &[]);
         };
         if controlling.is_none() && controlled.is_none() {
-            self.push_error(
-                d.local,
-                d.remote,
-                tid,
-                ErrorCode::BAD_REQUEST,
-                Some(key),
-                None,
-            );
-            return Received::Dropped(Drop::Refused);
+            return self.refuse(&d, tid, ErrorCode::BAD_REQUEST, Some(key), &[]);
         }
-        // RFC 8445 §7.3.1.1: role conflicts.
+        // RFC 8445 §7.3.1.1: role conflicts. We answer 487 when we keep our role; we switch
+        // when the peer's tie-breaker wins (controlling) or ours does (controlled).
         if !old_gen {
-            match (self.role, controlling, controlled) {
-                (Role::Controlling, Some(theirs), _) => {
-                    if self.tie_breaker >= theirs {
-                        self.push_error(
-                            d.local,
-                            d.remote,
-                            tid,
-                            ErrorCode::ROLE_CONFLICT,
-                            Some(key),
-                            None,
-                        );
-                        return Received::Dropped(Drop::Refused);
-                    }
-                    self.switch_role();
+            let conflict = match (self.role, controlling, controlled) {
+                (Role::Controlling, Some(theirs), _) => Some(self.tie_breaker >= theirs),
+                (Role::Controlled, None, Some(theirs)) => Some(self.tie_breaker < theirs),
+                _ => None,
+            };
+            match conflict {
+                Some(true) => {
+                    return self.refuse(&d, tid, ErrorCode::ROLE_CONFLICT, Some(key), &[]);
                 }
-                (Role::Controlled, None, Some(theirs)) => {
-                    if self.tie_breaker >= theirs {
-                        self.switch_role();
-                    } else {
-                        self.push_error(
-                            d.local,
-                            d.remote,
-                            tid,
-                            ErrorCode::ROLE_CONFLICT,
-                            Some(key),
-                            None,
-                        );
-                        return Received::Dropped(Drop::Refused);
-                    }
-                }
-                _ => {}
+                Some(false) => self.switch_role(),
+                None => {}
             }
         }
         // RFC 8445 §7.3.1.2: success with XOR-MAPPED-ADDRESS, signed with our password.

@@ -373,30 +373,41 @@ fn rfc8445_7_3_1_1_role_conflict_when_both_controlled() {
 /// Answers every request the agent sent with success or the error `code`, from the address
 /// it went to, signed with the peer's password; returns how many.
 fn answer_all(rig: &mut Rig, error: Option<u16>) -> usize {
+    answer_with(rig, |_, from| error.map_or(Ok(from), Err))
+}
+
+/// Answers every request the agent sent, from the address it went to, signed with the peer's
+/// password: `reply(index, from)` gives the XOR-MAPPED-ADDRESS of a success or the code of an
+/// error. Returns how many were answered.
+fn answer_with(
+    rig: &mut Rig,
+    reply: impl Fn(usize, SocketAddr) -> Result<SocketAddr, u16>,
+) -> usize {
     let sent = rig.take_sent();
     let key = IntegrityKey::short_term(PEER_PWD);
     let mut n = 0;
-    for (from, to, data, _) in &sent {
+    for (i, (from, to, data, _)) in sent.iter().enumerate() {
         let m = Message::decode(data).unwrap();
         if m.class() != Class::Request {
             continue;
         }
         let mut buf = [0u8; 256];
-        let class = if error.is_some() {
-            Class::Error
-        } else {
+        let r = reply(i, *from);
+        let class = if r.is_ok() {
             Class::Success
+        } else {
+            Class::Error
         };
         let mut b =
             MessageBuilder::new(&mut buf, class, Method::BINDING, m.transaction_id()).unwrap();
-        match error {
-            Some(code) => b
+        match r {
+            Err(code) => b
                 .add(&Attribute::ErrorCode(ice_sans_io::stun::ErrorCode {
                     code,
                     reason: "x",
                 }))
                 .unwrap(),
-            None => b.add(&Attribute::XorMappedAddress(*from)).unwrap(),
+            Ok(mapped) => b.add(&Attribute::XorMappedAddress(mapped)).unwrap(),
         }
         b.add_integrity(&key).unwrap();
         b.add_fingerprint().unwrap();
@@ -532,28 +543,7 @@ fn rfc8445_7_3_1_5_controlled_takes_the_nomination_and_an_aggressive_peer_is_acc
     // Our own (triggered) checks succeed: both pairs nominated; the higher one is selected.
     for _ in 0..4 {
         rig.advance(Duration::from_millis(50));
-        let sent = rig.take_sent();
-        let key = IntegrityKey::short_term(PEER_PWD);
-        for (from, to, data, _) in &sent {
-            let m = Message::decode(data).unwrap();
-            if m.class() != Class::Request {
-                continue;
-            }
-            let mut buf = [0u8; 256];
-            let mut b = MessageBuilder::new(
-                &mut buf,
-                Class::Success,
-                Method::BINDING,
-                m.transaction_id(),
-            )
-            .unwrap();
-            b.add(&Attribute::XorMappedAddress(*from)).unwrap();
-            b.add_integrity(&key).unwrap();
-            b.add_fingerprint().unwrap();
-            let n = b.finish();
-            let to = *to;
-            rig.receive(to, &buf[..n]);
-        }
+        answer_all(&mut rig, None);
     }
     assert_eq!(rig.agent.state(), State::Completed);
     let sel = rig.agent.selected_pair(1).unwrap();
@@ -1022,31 +1012,12 @@ fn rfc8445_7_2_5_3_1_local_peer_reflexive_candidates_are_bounded() {
     rig.advance(Duration::from_millis(300));
     // Each check answered with a mapped address of its own: a NAT that maps every
     // destination apart, or a peer that lies.
-    let sent = rig.take_sent();
-    let key = IntegrityKey::short_term(PEER_PWD);
-    let mut answered = 0;
-    for (i, (_, to, data, _)) in sent.iter().enumerate() {
-        let m = Message::decode(data).unwrap();
-        if m.class() != Class::Request {
-            continue;
-        }
-        let mapped = SocketAddr::new(addr("203.0.113.1:1").ip(), 40000 + i as u16);
-        let mut buf = [0u8; 256];
-        let mut b = MessageBuilder::new(
-            &mut buf,
-            Class::Success,
-            Method::BINDING,
-            m.transaction_id(),
-        )
-        .unwrap();
-        b.add(&Attribute::XorMappedAddress(mapped)).unwrap();
-        b.add_integrity(&key).unwrap();
-        b.add_fingerprint().unwrap();
-        let n = b.finish();
-        let to = *to;
-        rig.receive(to, &buf[..n]);
-        answered += 1;
-    }
+    let answered = answer_with(&mut rig, |i, _| {
+        Ok(SocketAddr::new(
+            addr("203.0.113.1:1").ip(),
+            40000 + i as u16,
+        ))
+    });
     assert_eq!(answered, 5);
     assert_eq!(rig.agent.peer_reflexive_local_candidates().count(), 2);
     assert_eq!(rig.agent.stats().dropped_candidates, 3);
