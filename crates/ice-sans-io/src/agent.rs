@@ -1936,22 +1936,40 @@ impl IceAgent {
             return false;
         };
         self.gathers[g].started = true;
+        let (local, remote) = (
+            self.locals[self.gathers[g].host].base,
+            self.gathers[g].server,
+        );
+        self.stats.gathering_requests_sent += 1;
+        let rto = self.cfg.gathering_rto;
+        self.start_transaction(now, TxKind::Gather { gather: g }, local, remote, 0, rto);
+        true
+    }
+
+    /// Sends the first request of a new transaction and keeps it for retransmissions.
+    fn start_transaction(
+        &mut self,
+        now: Instant,
+        kind: TxKind,
+        local: SocketAddr,
+        remote: SocketAddr,
+        priority: u32,
+        rto: Duration,
+    ) {
         let tx = Transaction {
             tid: self.new_tid(),
-            kind: TxKind::Gather { gather: g },
-            local: self.locals[self.gathers[g].host].base,
-            remote: self.gathers[g].server,
-            priority: 0,
+            kind,
+            local,
+            remote,
+            priority,
             first_sent: now,
-            next_at: now + self.cfg.gathering_rto,
-            rto: self.cfg.gathering_rto,
+            next_at: now + rto,
+            rto,
             sent: 1,
             cancelled: false,
         };
-        self.stats.gathering_requests_sent += 1;
         self.write_request(&tx);
         self.transactions.push(tx);
-        true
     }
 
     fn start_check(&mut self, now: Instant) -> bool {
@@ -2052,29 +2070,17 @@ impl IceAgent {
             t.cancelled
                 || !matches!(t.kind, TxKind::Check { pair, consent: c, .. } if pair == id && c == consent)
         });
-        let tx = Transaction {
-            tid: self.new_tid(),
-            kind: TxKind::Check {
-                pair: id,
-                use_candidate,
-                role: self.role,
-                consent,
-            },
-            local,
-            remote,
-            priority: prio,
-            first_sent: now,
-            next_at: now + rto,
-            rto,
-            sent: 1,
-            cancelled: false,
-        };
         self.stats.checks_sent += 1;
         if consent {
             self.stats.consent_checks_sent += 1;
         }
-        self.write_request(&tx);
-        self.transactions.push(tx);
+        let kind = TxKind::Check {
+            pair: id,
+            use_candidate,
+            role: self.role,
+            consent,
+        };
+        self.start_transaction(now, kind, local, remote, prio, rto);
     }
 
     /// Writes the request of a transaction (first transmission or retransmission).
@@ -2262,25 +2268,13 @@ impl IceAgent {
                     o.pairs[i].consent.last_sent = Some(now);
                 }
                 if self.transactions.len() < self.cfg.max_transactions {
-                    let rto = self.cfg.min_rto;
-                    let tx = Transaction {
-                        tid: self.new_tid(),
-                        kind: TxKind::OldConsent {
-                            component: p.component,
-                        },
-                        local: p.base,
-                        remote: p.remote,
-                        priority: p.priority,
-                        first_sent: now,
-                        next_at: now + rto,
-                        rto,
-                        sent: 1,
-                        cancelled: false,
-                    };
                     self.stats.checks_sent += 1;
                     self.stats.consent_checks_sent += 1;
-                    self.write_request(&tx);
-                    self.transactions.push(tx);
+                    let kind = TxKind::OldConsent {
+                        component: p.component,
+                    };
+                    let rto = self.cfg.min_rto;
+                    self.start_transaction(now, kind, p.base, p.remote, p.priority, rto);
                 }
             }
             if let Some(last) = p.consent.last_sent

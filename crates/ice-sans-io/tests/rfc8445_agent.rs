@@ -62,6 +62,19 @@ impl Rig {
         r
     }
 
+    /// Controlling, with the peer's credentials and one host candidate (`PEER`), its first
+    /// check sent.
+    fn checking_one_pair() -> Rig {
+        let mut rig = Rig::with_peer(Role::Controlling);
+        let now = rig.now;
+        rig.agent
+            .add_remote_candidate(now, peer_candidate(PEER, 2_130_706_431))
+            .unwrap();
+        rig.drain();
+        rig.advance(Duration::from_millis(1));
+        rig
+    }
+
     fn drain(&mut self) {
         while let Some(t) = self.agent.poll_transmit() {
             assert_eq!(t.protocol, Protocol::Udp);
@@ -420,13 +433,7 @@ fn answer_with(
 
 #[test]
 fn rfc8445_7_2_5_1_a_487_received_switches_role_and_checks_again() {
-    let mut rig = Rig::with_peer(Role::Controlling);
-    let now = rig.now;
-    rig.agent
-        .add_remote_candidate(now, peer_candidate(PEER, 2_130_706_431))
-        .unwrap();
-    rig.drain();
-    rig.advance(Duration::from_millis(1));
+    let mut rig = Rig::checking_one_pair();
     assert_eq!(answer_all(&mut rig, Some(487)), 1);
     assert_eq!(rig.agent.role(), Role::Controlled);
     rig.advance(Duration::from_millis(60));
@@ -439,13 +446,7 @@ fn rfc8445_7_2_5_1_a_487_received_switches_role_and_checks_again() {
 
 #[test]
 fn xep0371_5_6_checks_carry_username_priority_role_integrity_and_fingerprint() {
-    let mut rig = Rig::with_peer(Role::Controlling);
-    let now = rig.now;
-    rig.agent
-        .add_remote_candidate(now, peer_candidate(PEER, 2_130_706_431))
-        .unwrap();
-    rig.drain();
-    rig.advance(Duration::from_millis(1));
+    let mut rig = Rig::checking_one_pair();
     let sent = rig.take_sent();
     let reqs = requests(&sent);
     assert_eq!(reqs.len(), 1);
@@ -471,13 +472,7 @@ fn xep0371_5_6_checks_carry_username_priority_role_integrity_and_fingerprint() {
 
 #[test]
 fn rfc8445_8_1_1_controlling_nominates_once_with_use_candidate() {
-    let mut rig = Rig::with_peer(Role::Controlling);
-    let now = rig.now;
-    rig.agent
-        .add_remote_candidate(now, peer_candidate(PEER, 2_130_706_431))
-        .unwrap();
-    rig.drain();
-    rig.advance(Duration::from_millis(1));
+    let mut rig = Rig::checking_one_pair();
     answer_all(&mut rig, None);
     assert_eq!(rig.agent.state(), State::Connected);
     rig.advance(Duration::from_millis(1));
