@@ -1459,48 +1459,34 @@ impl IceAgent {
             return;
         };
         let controlled = self.role == Role::Controlled;
-        let nominated_now = {
-            let Some(p) = self.pair_mut(id) else { return };
-            if controlled && use_candidate {
-                p.use_candidate_received = true;
+        let Some(p) = self.pair_mut(id) else { return };
+        if controlled && use_candidate {
+            p.use_candidate_received = true;
+        }
+        if p.state == PairState::Succeeded {
+            // §7.3.1.5: the controlling peer nominates a valid pair.
+            if controlled && use_candidate && !p.nominated {
+                p.nominated = true;
+                self.select(now, component);
             }
-            match p.state {
-                PairState::Succeeded => {
-                    if controlled && use_candidate && !p.nominated {
-                        p.nominated = true;
-                        true
-                    } else {
-                        false
-                    }
-                }
-                PairState::InProgress
-                | PairState::Failed
-                | PairState::Waiting
-                | PairState::Frozen => {
-                    if p.state == PairState::InProgress {
-                        // Cancel the transaction in flight (no more retransmissions).
-                        for t in &mut self.transactions {
-                            if matches!(t.kind, TxKind::Check { pair, consent: false, .. } if pair == id)
-                            {
-                                t.cancelled = true;
-                            }
-                        }
-                    }
-                    if let Some(p) = self.pair_mut(id) {
-                        p.state = PairState::Waiting;
-                    }
-                    if !self.triggered.iter().any(|t| t.pair == id) {
-                        self.triggered.push_back(Triggered {
-                            pair: id,
-                            use_candidate: false,
-                        });
-                    }
-                    false
+            return;
+        }
+        // §7.3.1.4: a triggered check; one in flight is cancelled (no more retransmissions,
+        // its response still taken).
+        let in_progress = p.state == PairState::InProgress;
+        p.state = PairState::Waiting;
+        if in_progress {
+            for t in &mut self.transactions {
+                if matches!(t.kind, TxKind::Check { pair, consent: false, .. } if pair == id) {
+                    t.cancelled = true;
                 }
             }
-        };
-        if nominated_now {
-            self.select(now, component);
+        }
+        if !self.triggered.iter().any(|t| t.pair == id) {
+            self.triggered.push_back(Triggered {
+                pair: id,
+                use_candidate: false,
+            });
         }
     }
 
