@@ -2306,7 +2306,20 @@ impl IceAgent {
                 .as_ref()
                 .is_some_and(|o| o.pairs.iter().any(|p| p.component == id));
             let prev = self.components[ci].state;
-            let mut state = if self.components[ci].consent.lost {
+            // Failure (RFC 8445 §8.1.2, RFC 8838 §8): nothing valid and nothing left to check,
+            // after the peer's end-of-candidates or, without it, for a while.
+            let stuck = !any_valid && !live && self.remote_creds.is_some() && !old_selected;
+            let c = &mut self.components[ci];
+            if !stuck {
+                c.idle_since = None;
+            }
+            let failed = stuck
+                && (prev == State::Failed
+                    || self.remote_end_of_candidates
+                    || now
+                        >= *c.idle_since.get_or_insert(now)
+                            + self.cfg.no_end_of_candidates_timeout);
+            let state = if c.consent.lost {
                 State::Disconnected
             } else if nominated {
                 State::Completed
@@ -2315,44 +2328,26 @@ impl IceAgent {
             } else if old_selected {
                 // During a restart the old pair carries the data.
                 prev
-            } else if self.remote_creds.is_some() && (live || !self.pairs.is_empty()) {
-                State::Checking
-            } else if prev == State::Failed {
+            } else if failed {
                 State::Failed
             } else if self.remote_creds.is_some() {
                 State::Checking
             } else {
                 State::New
             };
-            // Failure: nothing valid, nothing left to check.
-            let stuck = !any_valid && !live && self.remote_creds.is_some() && !old_selected;
-            if stuck && !matches!(prev, State::Failed) {
-                if self.remote_end_of_candidates && self.gathering_complete_or_not_needed() {
-                    state = State::Failed;
+            if state == State::Failed {
+                c.idle_since = None;
+                if prev != State::Failed {
+                    let reason = if self.remote_end_of_candidates {
+                        FailReason::AllPairsFailed
+                    } else {
+                        FailReason::NoEndOfCandidates
+                    };
                     self.events.push_back(Event::ComponentFailed {
                         component: id,
-                        reason: FailReason::AllPairsFailed,
+                        reason,
                     });
-                } else {
-                    let since = *self.components[ci].idle_since.get_or_insert(now);
-                    if now >= since + self.cfg.no_end_of_candidates_timeout {
-                        state = State::Failed;
-                        self.events.push_back(Event::ComponentFailed {
-                            component: id,
-                            reason: FailReason::NoEndOfCandidates,
-                        });
-                    }
                 }
-            } else if !stuck {
-                self.components[ci].idle_since = None;
-                if prev == State::Failed && !any_valid && !live {
-                    state = State::Failed;
-                }
-            } else {
-                state = State::Failed;
-            }
-            if state == State::Failed {
-                self.components[ci].idle_since = None;
             }
             if state != prev {
                 self.components[ci].state = state;
@@ -2383,12 +2378,6 @@ impl IceAgent {
             self.state = overall;
             self.events.push_back(Event::StateChanged(overall));
         }
-    }
-
-    fn gathering_complete_or_not_needed(&self) -> bool {
-        // Our own gathering does not create pairs (server-reflexive candidates pair through
-        // their base), so only the peer's end-of-candidates matters.
-        true
     }
 }
 
