@@ -2319,7 +2319,11 @@ impl IceAgent {
                     || now
                         >= *c.idle_since.get_or_insert(now)
                             + self.cfg.no_end_of_candidates_timeout);
-            let state = if c.consent.lost {
+            // Failed first: it excludes a valid pair, and a consent-lost component whose pair
+            // has since failed has nothing left either.
+            let state = if failed {
+                State::Failed
+            } else if c.consent.lost {
                 State::Disconnected
             } else if nominated {
                 State::Completed
@@ -2328,8 +2332,6 @@ impl IceAgent {
             } else if old_selected {
                 // During a restart the old pair carries the data.
                 prev
-            } else if failed {
-                State::Failed
             } else if self.remote_creds.is_some() {
                 State::Checking
             } else {
