@@ -263,7 +263,7 @@ fn address(reply: &Element) -> Address {
 }
 
 #[tokio::test]
-#[ignore = "needs Debian's prosody and prosody-modules: cargo xtask ci installs them and runs these with --ignored"]
+#[ignore = "needs Debian's prosody + prosody-modules; runs in every cargo xtask ci (step interop: Prosody, after .ci/run installs them), locally with -- --ignored"]
 async fn both_versions_answer_the_clients_own_address() {
     let prosody = Prosody::start("own-address", &[ALICE]);
     let mut alice = prosody.login(ALICE).await;
@@ -330,7 +330,7 @@ async fn both_versions_answer_the_clients_own_address() {
 }
 
 #[tokio::test]
-#[ignore = "needs Debian's prosody and prosody-modules: cargo xtask ci installs them and runs these with --ignored"]
+#[ignore = "needs Debian's prosody + prosody-modules; runs in every cargo xtask ci (step interop: Prosody, after .ci/run installs them), locally with -- --ignored"]
 async fn another_users_bare_jid_is_forbidden() {
     let prosody = Prosody::start("forbidden", &[ALICE, BOB]);
     let mut alice = prosody.login(ALICE).await;
@@ -362,7 +362,7 @@ async fn another_users_bare_jid_is_forbidden() {
 }
 
 #[tokio::test]
-#[ignore = "needs Debian's prosody and prosody-modules: cargo xtask ci installs them and runs these with --ignored"]
+#[ignore = "needs Debian's prosody + prosody-modules; runs in every cargo xtask ci (step interop: Prosody, after .ci/run installs them), locally with -- --ignored"]
 async fn the_servers_domain_is_service_unavailable() {
     let prosody = Prosody::start("domain", &[ALICE]);
     let mut alice = prosody.login(ALICE).await;
@@ -415,7 +415,7 @@ async fn the_servers_domain_is_service_unavailable() {
 /// Every request shape we know, sent to Prosody and given to our `answer`. Rows where the two
 /// differ are the ones `docs/INTEROP.md` explains.
 #[tokio::test]
-#[ignore = "needs Debian's prosody and prosody-modules: cargo xtask ci installs them and runs these with --ignored"]
+#[ignore = "needs Debian's prosody + prosody-modules; runs in every cargo xtask ci (step interop: Prosody, after .ci/run installs them), locally with -- --ignored"]
 async fn request_shapes_compared_with_our_answer() {
     let prosody = Prosody::start("shapes", &[ALICE, BOB]);
     let mut alice = prosody.login(ALICE).await;
@@ -519,7 +519,7 @@ async fn request_shapes_compared_with_our_answer() {
 }
 
 #[test]
-#[ignore = "needs Debian's prosody and prosody-modules: cargo xtask ci installs them and runs these with --ignored"]
+#[ignore = "needs Debian's prosody + prosody-modules; runs in every cargo xtask ci (step interop: Prosody, after .ci/run installs them), locally with -- --ignored"]
 fn cli_end_to_end() {
     let prosody = Prosody::start("cli", &[ALICE]);
     let server = prosody.addr().to_string();
@@ -597,7 +597,7 @@ fn cli_end_to_end() {
 }
 
 #[test]
-#[ignore = "needs Debian's prosody and prosody-modules: cargo xtask ci installs them and runs these with --ignored"]
+#[ignore = "needs Debian's prosody + prosody-modules; runs in every cargo xtask ci (step interop: Prosody, after .ci/run installs them), locally with -- --ignored"]
 fn cli_reports_a_server_error_with_its_condition() {
     // Without mod_ipcheck Prosody knows neither version: the client asks sic:1, falls back to
     // sic:0 on service-unavailable, and gives up on the second.
