@@ -385,6 +385,27 @@ fn rfc8445_7_3_1_1_role_conflict_when_both_controlled() {
 
 /// Answers every request the agent sent with success or the error `code`, from the address
 /// it went to, signed with the peer's password; returns how many.
+/// A Binding success response with XOR-MAPPED-ADDRESS `mapped`, signed with `key` if given,
+/// with FINGERPRINT unless `fingerprint` is false.
+fn success(
+    tid: TransactionId,
+    mapped: SocketAddr,
+    key: Option<&IntegrityKey>,
+    fingerprint: bool,
+) -> Vec<u8> {
+    let mut buf = [0u8; 256];
+    let mut b = MessageBuilder::new(&mut buf, Class::Success, Method::BINDING, tid).unwrap();
+    b.add(&Attribute::XorMappedAddress(mapped)).unwrap();
+    if let Some(k) = key {
+        b.add_integrity(k).unwrap();
+    }
+    if fingerprint {
+        b.add_fingerprint().unwrap();
+    }
+    let n = b.finish();
+    buf[..n].to_vec()
+}
+
 fn answer_all(rig: &mut Rig, error: Option<u16>) -> usize {
     answer_with(rig, |_, from| error.map_or(Ok(from), Err))
 }
@@ -404,28 +425,30 @@ fn answer_with(
         if m.class() != Class::Request {
             continue;
         }
-        let mut buf = [0u8; 256];
-        let r = reply(i, *from);
-        let class = if r.is_ok() {
-            Class::Success
-        } else {
-            Class::Error
-        };
-        let mut b =
-            MessageBuilder::new(&mut buf, class, Method::BINDING, m.transaction_id()).unwrap();
-        match r {
-            Err(code) => b
-                .add(&Attribute::ErrorCode(ice_sans_io::stun::ErrorCode {
+        let answer = match reply(i, *from) {
+            Ok(mapped) => success(m.transaction_id(), mapped, Some(&key), true),
+            Err(code) => {
+                let mut buf = [0u8; 256];
+                let mut b = MessageBuilder::new(
+                    &mut buf,
+                    Class::Error,
+                    Method::BINDING,
+                    m.transaction_id(),
+                )
+                .unwrap();
+                let reason = "x";
+                b.add(&Attribute::ErrorCode(ice_sans_io::stun::ErrorCode {
                     code,
-                    reason: "x",
+                    reason,
                 }))
-                .unwrap(),
-            Ok(mapped) => b.add(&Attribute::XorMappedAddress(mapped)).unwrap(),
-        }
-        b.add_integrity(&key).unwrap();
-        b.add_fingerprint().unwrap();
-        let len = b.finish();
-        rig.receive(*to, &buf[..len]);
+                .unwrap();
+                b.add_integrity(&key).unwrap();
+                b.add_fingerprint().unwrap();
+                let len = b.finish();
+                buf[..len].to_vec()
+            }
+        };
+        rig.receive(*to, &answer);
         n += 1;
     }
     n
@@ -710,24 +733,14 @@ fn rfc8445_5_1_1_2_server_reflexive_gathering_with_retransmissions() {
     // The server answers the last one with the NAT's address.
     let m = Message::decode(&sent[2].2).unwrap();
     let mapped = addr("203.0.113.50:61000");
-    let mut buf = [0u8; 128];
-    let mut b = MessageBuilder::new(
-        &mut buf,
-        Class::Success,
-        Method::BINDING,
-        m.transaction_id(),
-    )
-    .unwrap();
-    b.add(&Attribute::XorMappedAddress(mapped)).unwrap();
-    b.add_fingerprint().unwrap();
-    let n = b.finish();
+    let answer = success(m.transaction_id(), mapped, None, true);
     let r = rig.agent.handle_receive(
         rig.now,
         Datagram {
             local: addr(LOCAL),
             remote: stun,
             protocol: Protocol::Udp,
-            data: &buf[..n],
+            data: &answer,
         },
     );
     assert_eq!(r, Received::Stun);
@@ -765,18 +778,14 @@ fn rfc8445_5_1_3_a_server_reflexive_candidate_equal_to_its_host_is_redundant() {
     agent.handle_timeout(now);
     let t = agent.poll_transmit().unwrap();
     let m = Message::decode(t.data).unwrap();
-    let tid = m.transaction_id();
-    let mut buf = [0u8; 128];
-    let mut b = MessageBuilder::new(&mut buf, Class::Success, Method::BINDING, tid).unwrap();
-    b.add(&Attribute::XorMappedAddress(addr(LOCAL))).unwrap();
-    let n = b.finish();
+    let answer = success(m.transaction_id(), addr(LOCAL), None, false);
     agent.handle_receive(
         now,
         Datagram {
             local: addr(LOCAL),
             remote: stun,
             protocol: Protocol::Udp,
-            data: &buf[..n],
+            data: &answer,
         },
     );
     let mut events = Vec::new();
@@ -950,21 +959,14 @@ fn rfc8445_9_a_restart_drops_peer_reflexive_local_candidates_and_gathering_keeps
     // local candidate (RFC 8445 §7.2.5.3.1), after the host in the agent's list.
     let sent = rig.take_sent();
     let m = requests(&sent)[0].clone();
-    let mut buf = [0u8; 256];
-    let mut b = MessageBuilder::new(
-        &mut buf,
-        Class::Success,
-        Method::BINDING,
+    let key = IntegrityKey::short_term(PEER_PWD);
+    let answer = success(
         m.transaction_id(),
-    )
-    .unwrap();
-    b.add(&Attribute::XorMappedAddress(addr("203.0.113.1:9999")))
-        .unwrap();
-    b.add_integrity(&IntegrityKey::short_term(PEER_PWD))
-        .unwrap();
-    b.add_fingerprint().unwrap();
-    let n = b.finish();
-    assert_eq!(rig.receive(addr(PEER), &buf[..n]), "Stun");
+        addr("203.0.113.1:9999"),
+        Some(&key),
+        true,
+    );
+    assert_eq!(rig.receive(addr(PEER), &answer), "Stun");
     // A second host after it, gathering from both, then a restart.
     let second = addr("192.0.2.2:4000");
     rig.agent.add_local_host(1, second).unwrap();
