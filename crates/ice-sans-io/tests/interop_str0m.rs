@@ -29,6 +29,14 @@ const TID: TransactionId = TransactionId::new([
     0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
 ]);
 
+/// XOR-MAPPED-ADDRESS values both ways: IPv4, IPv6, the extreme ports, IPv4-mapped IPv6.
+const MAPPED_ADDRESSES: [&str; 4] = [
+    "192.0.2.1:32853",
+    "[2001:db8:1234:5678:11:2233:4455:6677]:32853",
+    "203.0.113.250:1",
+    "[::ffff:198.51.100.7]:65535",
+];
+
 fn key() -> IntegrityKey {
     IntegrityKey::short_term(PASSWORD)
 }
@@ -150,12 +158,7 @@ fn str0m_controlled_binding_request_without_use_candidate_decodes_in_ours() {
 #[test]
 fn str0m_success_responses_v4_and_v6_decode_and_verify_in_ours() {
     let tid = str0m_tid();
-    for addr in [
-        "192.0.2.1:32853",
-        "[2001:db8:1234:5678:11:2233:4455:6677]:32853",
-        "203.0.113.250:1",
-        "[::ffff:198.51.100.7]:65535",
-    ] {
+    for addr in MAPPED_ADDRESSES {
         let addr: SocketAddr = addr.parse().unwrap();
         let bytes = str0m_bytes(StunMessage::binding_reply(tid, addr));
         let m = decode_verified(&bytes);
@@ -224,12 +227,7 @@ fn ours_controlled_binding_request_parses_in_str0m() {
 #[test]
 fn ours_success_responses_v4_and_v6_parse_and_verify_in_str0m() {
     let tid = str0m_tid();
-    for addr in [
-        "192.0.2.1:32853",
-        "[2001:db8:1234:5678:11:2233:4455:6677]:32853",
-        "203.0.113.250:1",
-        "[::ffff:198.51.100.7]:65535",
-    ] {
+    for addr in MAPPED_ADDRESSES {
         let addr: SocketAddr = addr.parse().unwrap();
         let bytes = ours_bytes(Class::Success, TID, &[Attribute::XorMappedAddress(addr)]);
         let m = str0m_verified(&bytes);
