@@ -916,7 +916,6 @@ impl IceAgent {
                 Drop::UnknownTransaction => s.dropped_unknown_transaction += 1,
                 Drop::UnknownLocalAddress | Drop::UnknownPeer => s.dropped_unknown_address += 1,
                 Drop::Unhandled => s.dropped_unhandled += 1,
-                Drop::Limit => s.dropped_early_checks += 1,
             }
         }
         self.update_states(now);

@@ -138,7 +138,8 @@ pub enum Received<'a> {
     Dropped(Drop),
 }
 
-/// Why a datagram or a candidate was dropped.
+/// Why a datagram was dropped. (Limits never drop a datagram: a check over a limit is still
+/// answered, and what it would have added is dropped and counted in [`Stats`].)
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Drop {
@@ -159,8 +160,6 @@ pub enum Drop {
     UnknownPeer,
     /// A STUN message the agent does not handle (other methods, RFC 3489 requests).
     Unhandled,
-    /// A limit of [`crate::Config`] was reached.
-    Limit,
 }
 
 /// A datagram to send. `data` borrows the agent's buffer (or, from
