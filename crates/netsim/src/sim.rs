@@ -1,0 +1,552 @@
+//! The simulated network: hosts, NAT routers and links in virtual time.
+//!
+//! A datagram crosses one *hop* per network it travels on: from its sender to a receiver on the
+//! same network (a host, or a NAT's public address), or to the network's way out (the NAT whose
+//! inside it is). Each hop takes the network's latency plus a uniform jitter and may be lost,
+//! drawn from the simulator's seeded RNG. A NAT translates instantly and sends the datagram on
+//! its next hop. Nothing else routes: a private address is reachable only from its own network,
+//! and a network without a NAT reaches nothing beyond itself.
+//!
+//! Captures (when [enabled](Sim::enable_capture)) record each datagram on the network it
+//! crossed, at the time it arrived at the end of the hop, with the addresses it had there.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+
+use crate::nat::{NatConfig, NatDrop, NatStats, NatTable};
+use crate::node::{Node, Transmit};
+use crate::pcap::Capture;
+use crate::stun_server::StunServer;
+use crate::topology::{LinkParams, Service, Topology};
+
+/// Datagrams in flight at once; more are dropped and counted.
+pub const MAX_IN_FLIGHT: usize = 100_000;
+
+/// The largest UDP payload carried (IPv4's limit).
+pub const MAX_DATAGRAM: usize = 65_507;
+
+/// Rounds of work at one instant after which [`Sim::step`] reports a stall.
+pub const MAX_ROUNDS_PER_INSTANT: usize = 10_000;
+
+/// A host of the topology, by index in [`Topology::hosts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostId(pub usize);
+
+/// A datagram that reached a host with no built-in service on its port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The receiving host.
+    pub host: HostId,
+    /// Source address as the host sees it.
+    pub from: SocketAddr,
+    /// The host's address and port it was sent to.
+    pub to: SocketAddr,
+    /// UDP payload.
+    pub data: Vec<u8>,
+}
+
+/// Counters of the whole network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimStats {
+    /// Datagrams handed to [`Sim::send`].
+    pub sent: u64,
+    /// Datagrams that reached a host.
+    pub delivered: u64,
+    /// Hops lost to the link's loss.
+    pub lost: u64,
+    /// Datagrams with no route (a private address from outside, a network with no way out).
+    pub no_route: u64,
+    /// Datagrams whose source is not an address of the sending host.
+    pub bad_source: u64,
+    /// Datagrams too large or over [`MAX_IN_FLIGHT`].
+    pub overflow: u64,
+    /// Datagrams dropped by a NAT (see [`Sim::nat_stats`] for why).
+    pub nat_dropped: u64,
+    /// Datagrams that reached a host with no node to take them.
+    pub no_listener: u64,
+}
+
+/// What [`Sim::step`] could not do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// A node kept asking to run at the same instant (its `poll_timeout` did not move after
+    /// `handle_timeout`, or nodes answered each other forever over zero-latency links).
+    #[error("no progress at {at:?} after {rounds} rounds: a node spins (host {host})")]
+    Stalled {
+        /// Virtual time since the start.
+        at: Duration,
+        /// Rounds run.
+        rounds: usize,
+        /// The host whose node was still due.
+        host: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Owner {
+    Host(usize),
+    NatOutside(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Dest {
+    Owner(Owner),
+    NatInside(usize),
+}
+
+#[derive(Debug)]
+struct InFlight {
+    at: Instant,
+    seq: u64,
+    net: usize,
+    dest: Dest,
+    from: SocketAddr,
+    to: SocketAddr,
+    data: Vec<u8>,
+}
+
+impl PartialEq for InFlight {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for InFlight {}
+impl PartialOrd for InFlight {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for InFlight {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+#[derive(Debug)]
+struct NetState {
+    name: String,
+    link: LinkParams,
+    /// The NAT whose inside this network is.
+    gateway: Option<usize>,
+    capture: Option<Capture>,
+}
+
+#[derive(Debug)]
+struct NatState {
+    name: String,
+    inside: usize,
+    outside: usize,
+    table: NatTable,
+}
+
+#[derive(Debug)]
+struct HostState {
+    name: String,
+    ips: Vec<(IpAddr, usize)>,
+    /// A built-in STUN server (also for `turn` hosts, which answer Binding requests).
+    service: Option<(u16, StunServer)>,
+}
+
+/// A 32-byte seed for the part of a run named `label`, from the script's `seed`: the same
+/// script seed gives every part the same stream on every run and platform.
+pub fn derive_seed(seed: u64, label: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out[..8].copy_from_slice(&seed.to_le_bytes());
+    // FNV-1a of the label, spread over the rest.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in label.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    for (i, chunk) in out[8..].chunks_mut(8).enumerate() {
+        let v = h.rotate_left(u32::try_from(i).unwrap_or(0) * 17) ^ (i as u64);
+        chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
+    }
+    out
+}
+
+/// A simulated network built from a [`Topology`]. See the [module docs](self).
+///
+/// The loop a caller runs: [`Sim::send`] what its endpoints transmit, then
+/// [`Sim::handle_timeout`] at [`Sim::poll_timeout`] and drain [`Sim::poll_delivery`]; or hand
+/// the endpoints to [`Sim::step`] as [`Node`]s and let it do all of that.
+#[derive(Debug)]
+pub struct Sim {
+    base: Instant,
+    rng: ChaCha8Rng,
+    nets: Vec<NetState>,
+    nats: Vec<NatState>,
+    hosts: Vec<HostState>,
+    owners: BTreeMap<(usize, IpAddr), Owner>,
+    queue: BinaryHeap<Reverse<InFlight>>,
+    seq: u64,
+    deliveries: VecDeque<Delivery>,
+    stats: SimStats,
+}
+
+impl Sim {
+    /// The network of `topology`, at virtual time `base`.
+    pub fn new(topology: &Topology, base: Instant) -> Sim {
+        let nets = topology
+            .networks
+            .iter()
+            .enumerate()
+            .map(|(i, n)| NetState {
+                name: n.name.clone(),
+                link: n.link,
+                gateway: topology.nats.iter().position(|x| x.inside == i),
+                capture: None,
+            })
+            .collect();
+        let nats: Vec<NatState> = topology
+            .nats
+            .iter()
+            .map(|n| NatState {
+                name: n.name.clone(),
+                inside: n.inside,
+                outside: n.outside,
+                table: NatTable::new(
+                    NatConfig {
+                        public_ip: n.public_ip,
+                        mapping: n.mapping,
+                        filtering: n.filtering,
+                        port_preservation: n.port_preservation,
+                        hairpinning: n.hairpinning,
+                        udp_timeout: n.udp_timeout,
+                        block_udp: n.block_udp,
+                    },
+                    derive_seed(topology.seed, &format!("nat {}", n.name)),
+                ),
+            })
+            .collect();
+        let hosts: Vec<HostState> = topology
+            .hosts
+            .iter()
+            .map(|h| HostState {
+                name: h.name.clone(),
+                ips: h.ips.clone(),
+                service: h.service.as_ref().map(|s| match s {
+                    Service::Stun { port } | Service::Turn { port, .. } => {
+                        (*port, StunServer::new())
+                    }
+                }),
+            })
+            .collect();
+        let mut owners = BTreeMap::new();
+        for (i, h) in hosts.iter().enumerate() {
+            for &(ip, net) in &h.ips {
+                owners.insert((net, ip), Owner::Host(i));
+            }
+        }
+        for (i, n) in topology.nats.iter().enumerate() {
+            owners.insert((n.outside, n.public_ip), Owner::NatOutside(i));
+        }
+        Sim {
+            base,
+            rng: ChaCha8Rng::from_seed(derive_seed(topology.seed, "links")),
+            nets,
+            nats,
+            hosts,
+            owners,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            deliveries: VecDeque::new(),
+            stats: SimStats::default(),
+        }
+    }
+
+    /// The start of virtual time.
+    pub fn base(&self) -> Instant {
+        self.base
+    }
+
+    /// The host named `name`.
+    pub fn host(&self, name: &str) -> Option<HostId> {
+        self.hosts.iter().position(|h| h.name == name).map(HostId)
+    }
+
+    /// A host's name.
+    pub fn host_name(&self, host: HostId) -> &str {
+        self.hosts.get(host.0).map_or("?", |h| h.name.as_str())
+    }
+
+    /// A host's addresses.
+    pub fn host_ips(&self, host: HostId) -> Vec<IpAddr> {
+        self.hosts
+            .get(host.0)
+            .map(|h| h.ips.iter().map(|(ip, _)| *ip).collect())
+            .unwrap_or_default()
+    }
+
+    /// Counters of the whole network.
+    pub fn stats(&self) -> SimStats {
+        self.stats
+    }
+
+    /// Counters of the NAT named `name`.
+    pub fn nat_stats(&self, name: &str) -> Option<NatStats> {
+        self.nats
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| n.table.stats())
+    }
+
+    /// The translation table of the NAT named `name`.
+    pub fn nat_table(&self, name: &str) -> Option<&NatTable> {
+        self.nats.iter().find(|n| n.name == name).map(|n| &n.table)
+    }
+
+    /// Starts recording a capture per network (from now on).
+    pub fn enable_capture(&mut self) {
+        for n in &mut self.nets {
+            n.capture.get_or_insert_with(Capture::new);
+        }
+    }
+
+    /// Each network's name and capture, when capture is enabled.
+    pub fn captures(&self) -> impl Iterator<Item = (&str, &Capture)> {
+        self.nets
+            .iter()
+            .filter_map(|n| n.capture.as_ref().map(|c| (n.name.as_str(), c)))
+    }
+
+    /// Datagrams in flight.
+    pub fn in_flight(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Sends a datagram from `host`: `t.from` must be one of its addresses.
+    pub fn send(&mut self, now: Instant, host: HostId, t: Transmit) {
+        self.stats.sent += 1;
+        let Some(h) = self.hosts.get(host.0) else {
+            self.stats.bad_source += 1;
+            return;
+        };
+        let Some(&(_, net)) = h.ips.iter().find(|(ip, _)| *ip == t.from.ip()) else {
+            self.stats.bad_source += 1;
+            return;
+        };
+        if t.data.len() > MAX_DATAGRAM {
+            self.stats.overflow += 1;
+            return;
+        }
+        self.route(now, net, t.from, t.to, t.data);
+    }
+
+    /// One hop on `net` towards `to`.
+    fn route(&mut self, now: Instant, net: usize, from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
+        if from.is_ipv4() != to.is_ipv4() {
+            self.stats.no_route += 1;
+            return;
+        }
+        let dest = match self.owners.get(&(net, to.ip())) {
+            Some(&o) => Dest::Owner(o),
+            None => match self.nets[net].gateway {
+                Some(g) if self.nats[g].table.config().public_ip.is_ipv4() == to.is_ipv4() => {
+                    Dest::NatInside(g)
+                }
+                _ => {
+                    self.stats.no_route += 1;
+                    return;
+                }
+            },
+        };
+        let link = self.nets[net].link;
+        // Draw loss and jitter for every hop, whatever their values, so that changing one
+        // network's parameters leaves the other networks' draws where they were.
+        let loss_draw = self.rng.next_u64();
+        let jitter_draw = self.rng.next_u64();
+        if link.loss > 0.0 && (loss_draw >> 11) as f64 / (1u64 << 53) as f64 <= link.loss {
+            self.stats.lost += 1;
+            return;
+        }
+        if self.queue.len() >= MAX_IN_FLIGHT {
+            self.stats.overflow += 1;
+            return;
+        }
+        let jitter_us = u64::try_from(link.jitter.as_micros()).unwrap_or(u64::MAX);
+        let extra = if jitter_us == 0 {
+            0
+        } else {
+            jitter_draw % (jitter_us + 1)
+        };
+        let at = now + link.latency + Duration::from_micros(extra);
+        self.seq += 1;
+        self.queue.push(Reverse(InFlight {
+            at,
+            seq: self.seq,
+            net,
+            dest,
+            from,
+            to,
+            data,
+        }));
+    }
+
+    /// When the next datagram arrives somewhere.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.queue.peek().map(|Reverse(f)| f.at)
+    }
+
+    /// Moves every datagram due by `now` one hop on; built-in services answer at once, and
+    /// what reaches other hosts waits in [`Sim::poll_delivery`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while self.queue.peek().is_some_and(|Reverse(f)| f.at <= now) {
+            let Some(Reverse(f)) = self.queue.pop() else {
+                break;
+            };
+            self.arrive(f);
+        }
+    }
+
+    fn arrive(&mut self, f: InFlight) {
+        let now = f.at;
+        if let Some(c) = self.nets[f.net].capture.as_mut() {
+            c.push(
+                now.saturating_duration_since(self.base),
+                f.from,
+                f.to,
+                &f.data,
+            );
+        }
+        match f.dest {
+            Dest::Owner(Owner::Host(h)) => {
+                self.stats.delivered += 1;
+                let mut replies = Vec::new();
+                match self.hosts[h].service.as_mut() {
+                    Some((port, server)) if *port == f.to.port() => {
+                        server.handle_datagram(now, f.from, f.to, &f.data);
+                        while let Some(t) = server.poll_transmit() {
+                            replies.push(t);
+                        }
+                    }
+                    _ => self.deliveries.push_back(Delivery {
+                        host: HostId(h),
+                        from: f.from,
+                        to: f.to,
+                        data: f.data,
+                    }),
+                }
+                for t in replies {
+                    self.send(now, HostId(h), t);
+                }
+            }
+            Dest::Owner(Owner::NatOutside(n)) => {
+                match self.nats[n].table.inbound(now, f.from, f.to) {
+                    Ok(internal) => {
+                        let inside = self.nats[n].inside;
+                        self.route(now, inside, f.from, internal, f.data);
+                    }
+                    Err(_) => self.stats.nat_dropped += 1,
+                }
+            }
+            Dest::NatInside(n) => {
+                let nat = &mut self.nats[n];
+                let result: Result<(usize, SocketAddr, SocketAddr), NatDrop> =
+                    if f.to.ip() == nat.table.config().public_ip {
+                        nat.table
+                            .hairpin(now, f.from, f.to)
+                            .map(|(src, to)| (nat.inside, src, to))
+                    } else {
+                        nat.table
+                            .outbound(now, f.from, f.to)
+                            .map(|src| (nat.outside, src, f.to))
+                    };
+                match result {
+                    Ok((net, from, to)) => self.route(now, net, from, to, f.data),
+                    Err(_) => self.stats.nat_dropped += 1,
+                }
+            }
+        }
+    }
+
+    /// The next datagram that reached a host.
+    #[must_use]
+    pub fn poll_delivery(&mut self) -> Option<Delivery> {
+        self.deliveries.pop_front()
+    }
+
+    /// The next instant at which the network or one of `nodes` has work.
+    #[must_use]
+    pub fn next_time(&self, nodes: &[(HostId, &mut dyn Node)]) -> Option<Instant> {
+        let nodes_next = nodes.iter().filter_map(|(_, n)| n.poll_timeout()).min();
+        match (self.poll_timeout(), nodes_next) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Runs everything due at `now`: datagrams arrive (built-in services answer, others go to
+    /// the node on the receiving host), nodes whose timeout has come run, and what they
+    /// transmit is sent; repeated until nothing more is due at `now`.
+    pub fn step(
+        &mut self,
+        now: Instant,
+        nodes: &mut [(HostId, &mut dyn Node)],
+    ) -> Result<(), SimError> {
+        for _ in 0..MAX_ROUNDS_PER_INSTANT {
+            self.handle_timeout(now);
+            while let Some(d) = self.poll_delivery() {
+                match nodes.iter_mut().find(|(h, _)| *h == d.host) {
+                    Some((_, node)) => node.handle_datagram(now, d.from, d.to, &d.data),
+                    None => self.stats.no_listener += 1,
+                }
+            }
+            for (host, node) in nodes.iter_mut() {
+                if node.poll_timeout().is_some_and(|t| t <= now) {
+                    node.handle_timeout(now);
+                }
+                while let Some(t) = node.poll_transmit() {
+                    self.send(now, *host, t);
+                }
+            }
+            let net_due =
+                self.poll_timeout().is_some_and(|t| t <= now) || !self.deliveries.is_empty();
+            let node_due = nodes
+                .iter()
+                .any(|(_, n)| n.poll_timeout().is_some_and(|t| t <= now));
+            if !net_due && !node_due {
+                return Ok(());
+            }
+        }
+        let host = nodes
+            .iter()
+            .find(|(_, n)| n.poll_timeout().is_some_and(|t| t <= now))
+            .map_or_else(|| "-".to_owned(), |(h, _)| self.host_name(*h).to_owned());
+        Err(SimError::Stalled {
+            at: now.saturating_duration_since(self.base),
+            rounds: MAX_ROUNDS_PER_INSTANT,
+            host,
+        })
+    }
+
+    /// Runs `nodes` until `deadline` or until `done` returns true (checked after each step);
+    /// returns the virtual time reached.
+    pub fn run_until(
+        &mut self,
+        deadline: Instant,
+        nodes: &mut [(HostId, &mut dyn Node)],
+        mut done: impl FnMut(&mut [(HostId, &mut dyn Node)]) -> bool,
+    ) -> Result<Instant, SimError> {
+        let mut now = self.base;
+        loop {
+            if done(nodes) {
+                return Ok(now);
+            }
+            match self.next_time(nodes) {
+                Some(t) if t <= deadline => {
+                    now = now.max(t);
+                    self.step(now, nodes)?;
+                }
+                _ => return Ok(deadline),
+            }
+        }
+    }
+}
