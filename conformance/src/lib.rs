@@ -11,4 +11,5 @@ pub mod sic;
 pub mod sic_client;
 pub mod stanza;
 pub mod stun;
+pub mod topo;
 pub mod xmlcmp;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use jingle_ice_conformance::listings::{self, Paths};
-use jingle_ice_conformance::{check, report, sic_client, stun};
+use jingle_ice_conformance::{check, report, sic_client, stun, topo};
 
 mod flags {
     use std::path::PathBuf;
@@ -14,15 +14,33 @@ mod flags {
     xflags::xflags! {
         /// The Jingle ICE conformance suite.
         cmd jingle-ice-conformance {
-            /// Replay every spec listing, check it against the specs' rules and the known
-            /// errata, and print a line per case and a summary. Exit 0 only if every case passed.
+            /// Replay every spec listing (checked against the specs' rules and the known
+            /// errata), then run every topology script of conformance/topologies/ on the
+            /// simulator; print a line per case and a summary. Exit 0 only if every case passed
+            /// (known failures, with their reasons, count as expected).
             cmd run {
                 /// One JSON object per line and case on stdout; the summary goes to stderr.
                 optional --json
                 /// Only the cases whose name or file contains this text.
                 optional --filter filter: String
-                /// The conformance directory (manifest, errata, snapshots); default: this tree's.
+                /// The conformance directory (manifest, errata, snapshots, topologies);
+                /// default: this tree's.
                 optional --dir dir: PathBuf
+                /// Run this topology script only (no listings).
+                optional --topology file: PathBuf
+                /// sim (default): the deterministic simulator. netns: real namespaces (root).
+                optional --backend backend: String
+                /// Write each run's traffic, one pcap file per network, into DIR.
+                optional --pcap dir: PathBuf
+                /// Run each script over N seeds (its own seed and the N-1 after it) and report
+                /// the success rate and the p50/p95 time to connect.
+                optional --seeds n: u64
+                /// Run with this seed instead of the script's (replays a sweep's failure).
+                optional --seed seed: u64
+                /// Skip the listings (run only topologies).
+                optional --no-listings
+                /// Skip the topologies (run only listings).
+                optional --no-topologies
             }
             /// Read a Jingle IQ or a bare transport element from FILE ('-' for stdin), print its
             /// candidates as a=candidate lines, the lenient reading's diagnostics and the strict
@@ -78,32 +96,108 @@ fn paths(dir: Option<PathBuf>) -> Paths {
 }
 
 fn run(flags: flags::Run) -> Result<ExitCode> {
-    let paths = paths(flags.dir);
-    let suite = listings::run(&paths, flags.filter.as_deref())?;
-    let mut stdout = std::io::stdout().lock();
-    let mut stderr = std::io::stderr().lock();
-    for o in &suite.outcomes {
-        if flags.json {
-            writeln!(stdout, "{}", report::json_line(o))?;
-        } else {
-            writeln!(stdout, "{}", report::progress_line(o))?;
-            if !o.passed() {
-                write!(stdout, "{}", report::failure_details(o))?;
-                writeln!(
-                    stdout,
-                    "    replay: cargo xtask conformance --filter '{}'",
-                    o.listing.file
-                )?;
-            }
+    let root = flags
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let paths = paths(flags.dir.clone());
+    let backend = flags.backend.as_deref().unwrap_or("sim");
+    match backend {
+        "sim" => {}
+        "netns" => {
+            eprintln!(
+                "the netns backend (real namespaces, nftables NATs, libnice) is not built yet; \
+                 run the scripts on --backend sim"
+            );
+            return Ok(ExitCode::from(2));
+        }
+        other => {
+            eprintln!("unknown backend `{other}` (sim | netns)");
+            return Ok(ExitCode::from(2));
         }
     }
-    let summary = report::summary(&suite);
-    if flags.json {
-        write!(stderr, "{summary}")?;
-    } else {
-        write!(stdout, "{summary}")?;
+    let mut stdout = std::io::stdout().lock();
+    let mut stderr = std::io::stderr().lock();
+    let mut passed = 0usize;
+    let mut failed = 0usize;
+
+    // The spec listings.
+    if flags.topology.is_none() && !flags.no_listings {
+        let suite = listings::run(&paths, flags.filter.as_deref())?;
+        for o in &suite.outcomes {
+            if flags.json {
+                writeln!(stdout, "{}", report::json_line(o))?;
+            } else {
+                writeln!(stdout, "{}", report::progress_line(o))?;
+                if !o.passed() {
+                    write!(stdout, "{}", report::failure_details(o))?;
+                    writeln!(
+                        stdout,
+                        "    replay: cargo xtask conformance --filter '{}'",
+                        o.listing.file
+                    )?;
+                }
+            }
+            stdout.flush()?;
+        }
+        let summary = report::summary(&suite);
+        if flags.json {
+            write!(stderr, "{summary}")?;
+        } else {
+            write!(stdout, "{summary}")?;
+        }
+        let f = suite.outcomes.iter().filter(|o| !o.passed()).count() + suite.orphan_errata.len();
+        failed += f;
+        passed += suite.outcomes.len().saturating_sub(f);
     }
-    Ok(if suite.passed() {
+
+    // The topology scripts.
+    if !flags.no_topologies || flags.topology.is_some() {
+        let known = topo::suite::known_failures(&root.join("known-failures.toml"))?;
+        let files = match &flags.topology {
+            Some(f) => vec![f.clone()],
+            None => topo::suite::scripts(&root.join("topologies"))?,
+        };
+        let mut cases = Vec::new();
+        for file in files {
+            if let Some(filter) = &flags.filter {
+                if flags.topology.is_none() && !file.to_string_lossy().contains(filter.as_str()) {
+                    continue;
+                }
+            }
+            let case = topo::suite::run_case(
+                &file,
+                flags.seeds.unwrap_or(1),
+                flags.seed,
+                flags.pcap.as_deref(),
+                &known,
+            );
+            if flags.json {
+                writeln!(stdout, "{}", topo::suite::json_line(&case, backend))?;
+            } else {
+                writeln!(stdout, "{}", topo::suite::progress_line(&case))?;
+            }
+            stdout.flush()?;
+            cases.push(case);
+        }
+        let summary = topo::suite::summary(&cases);
+        if flags.json {
+            write!(stderr, "{summary}")?;
+        } else {
+            write!(stdout, "{summary}")?;
+        }
+        let f = cases.iter().filter(|c| !c.passed()).count();
+        failed += f;
+        passed += cases.len() - f;
+    }
+
+    let total = format!("conformance: {passed} passed, {failed} failed");
+    if flags.json {
+        writeln!(stderr, "{total}")?;
+    } else {
+        writeln!(stdout, "{total}")?;
+    }
+    Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

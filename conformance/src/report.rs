@@ -117,7 +117,7 @@ pub fn summary(suite: &Suite) -> String {
     let failed = suite.outcomes.iter().filter(|o| !o.passed()).count();
     let _ = writeln!(
         s,
-        "{} passed, {} failed",
+        "  listings: {} passed, {} failed",
         suite.outcomes.len() - failed,
         failed
     );

@@ -1,0 +1,8 @@
+//! Topology scripts run on the simulator: two ICE stacks behind scripted NATs, their
+//! signalling carried as real XEP-0371 XML.
+
+pub mod ours;
+pub mod peer;
+pub mod run;
+pub mod signal;
+pub mod suite;

@@ -1,0 +1,87 @@
+//! The interface between the topology runner and one ICE stack on a simulated host.
+//!
+//! An adapter wraps a stack (ours, str0m's, rice-proto's) in [`Peer`]: datagrams in and out
+//! through [`ice_netsim::Node`], and the signalling as XEP-0371 transports
+//! ([`xep0371_model::IceTransport`]), which the runner carries inside real Jingle IQs. Adapters
+//! convert their stack's candidates to and from the model's candidates.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use ice_netsim::Node;
+use xep0371_model::IceTransport;
+
+/// How a peer is set up, from the script.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// ICE controlling (the Jingle initiator) or controlled.
+    pub controlling: bool,
+    /// The host's addresses: one host candidate per address and component.
+    pub host_ips: Vec<IpAddr>,
+    /// STUN servers to gather server-reflexive candidates from.
+    pub stun: Vec<SocketAddr>,
+    /// Components (1 or 2); application data uses component 1.
+    pub components: u8,
+    /// 32 bytes for the stack's RNG, derived from the script's seed (stacks that cannot take a
+    /// seed say so in [`Peer::replayable`]).
+    pub seed: [u8; 32],
+    /// The virtual time the session starts at.
+    pub start: Instant,
+}
+
+/// Where a peer's ICE processing stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerStatus {
+    /// Gathering or checking.
+    Checking,
+    /// A pair is selected (nominated) for component 1.
+    Connected(SelectedPair),
+    /// ICE failed.
+    Failed(String),
+}
+
+/// The selected pair of component 1, in this peer's view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectedPair {
+    /// Type of the local candidate: `host`, `srflx`, `prflx` or `relay`.
+    pub local_type: String,
+    /// Type of the remote candidate.
+    pub remote_type: String,
+    /// `udp` or `tcp`.
+    pub protocol: String,
+    /// The local candidate's address.
+    pub local: SocketAddr,
+    /// The remote candidate's address.
+    pub remote: SocketAddr,
+}
+
+/// One ICE stack on a simulated host. The runner drives the [`Node`] part like any node of the
+/// simulator, and after each step drains [`Peer::poll_signal`] and [`Peer::poll_data`] and
+/// reads [`Peer::status`].
+pub trait Peer: Node {
+    /// The stack's name as scripts write it (`ice-sans-io`, `str0m`, `rice`).
+    fn implementation(&self) -> &'static str;
+
+    /// Whether the same seed replays the stack's run exactly (false for stacks that draw
+    /// randomness from the operating system).
+    fn replayable(&self) -> bool;
+
+    /// The next transport to signal: the first carries the credentials (and the candidates
+    /// found so far), later ones new candidates; `gathering_complete` set once gathering ends.
+    fn poll_signal(&mut self) -> Option<IceTransport>;
+
+    /// A transport from the peer: credentials, candidates, `gathering-complete`.
+    fn handle_signal(&mut self, now: Instant, transport: &IceTransport);
+
+    /// Where ICE stands.
+    fn status(&self) -> PeerStatus;
+
+    /// Sends an application datagram over the selected pair of component 1.
+    fn send_data(&mut self, now: Instant, data: &[u8]) -> Result<(), String>;
+
+    /// The next application datagram received.
+    fn poll_data(&mut self) -> Option<Vec<u8>>;
+
+    /// Connectivity checks sent so far (retransmissions included, consent checks not).
+    fn checks_sent(&self) -> u64;
+}

@@ -1,0 +1,452 @@
+//! One topology script, one seed, on the simulator: build the network, place the two agents,
+//! carry their signalling, send the application data the script asks for, check `[expect]`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ice_netsim::topology::{JingleRole, Outcome};
+use ice_netsim::{HostId, Node, Sim, Topology, Transmit, derive_seed};
+use xep0371_model::IceTransport;
+
+use super::ours::Ours;
+use super::peer::{Peer, PeerConfig, PeerStatus, SelectedPair};
+use super::signal::{Direction, Signalling};
+
+/// Implementations the simulator can run, as scripts name them.
+pub const SIM_IMPLS: &[&str] = &["ice-sans-io", "str0m", "rice"];
+
+/// Implementations that exist only on real sockets (the netns backend).
+pub const NETNS_ONLY_IMPLS: &[&str] = &["libnice"];
+
+/// How long after connecting each application datagram may take to arrive.
+const DATA_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The result of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    /// `connected`, `failed`, or `timeout` (neither within `duration_ms`).
+    pub outcome: &'static str,
+    /// The initiator's selected pair, when connected.
+    pub initiator_pair: Option<SelectedPair>,
+    /// The responder's selected pair, when connected.
+    pub responder_pair: Option<SelectedPair>,
+    /// Virtual time from session-initiate until both agents selected their pair.
+    pub connect: Option<Duration>,
+    /// Connectivity checks sent by both agents.
+    pub checks_sent: u64,
+    /// Checks sent by the initiator and by the responder.
+    pub checks_by_side: (u64, u64),
+    /// Application datagrams that arrived, of those sent.
+    pub data_delivered: (u32, u32),
+    /// Signalling stanzas and bytes.
+    pub signalling: (u64, u64),
+    /// Datagrams the network carried to a host, and lost on links.
+    pub datagrams: (u64, u64),
+    /// Virtual time the run took.
+    pub elapsed: Duration,
+    /// Every expectation of the script that did not hold (empty: passed).
+    pub failures: Vec<String>,
+    /// Whether both stacks replay exactly from the seed.
+    pub replayable: bool,
+}
+
+impl RunResult {
+    /// Whether every expectation held.
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty()
+    }
+}
+
+/// Options of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions<'a> {
+    /// Replace the script's seed.
+    pub seed: Option<u64>,
+    /// Write a pcap per network into this directory, named after the script.
+    pub pcap: Option<&'a Path>,
+}
+
+/// Builds the adapter for `implementation`.
+pub fn make_peer(implementation: &str, config: &PeerConfig) -> Result<Box<dyn Peer>> {
+    Ok(match implementation {
+        "ice-sans-io" => Box::new(Ours::new(config)?),
+        // PLACEHOLDER-ADAPTERS
+        other if NETNS_ONLY_IMPLS.contains(&other) => {
+            bail!("impl `{other}` runs only on the netns backend (--backend netns)")
+        }
+        other => bail!(
+            "unknown impl `{other}` (the simulator runs {})",
+            SIM_IMPLS.join(", ")
+        ),
+    })
+}
+
+/// A peer as a simulator node.
+struct AsNode<'a>(&'a mut dyn Peer);
+
+impl Node for AsNode<'_> {
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        self.0.handle_datagram(now, from, to, data);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.0.handle_timeout(now);
+    }
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.0.poll_transmit()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.0.poll_timeout()
+    }
+}
+
+/// Merges `more` into `into`: candidates appended, `gathering-complete` kept once set.
+fn merge(into: &mut Option<IceTransport>, more: IceTransport) {
+    match into {
+        None => *into = Some(more),
+        Some(t) => {
+            t.candidates.extend(more.candidates);
+            t.gathering_complete |= more.gathering_complete;
+        }
+    }
+}
+
+/// One side of the run.
+struct Side {
+    role: Direction,
+    host: HostId,
+    peer: Box<dyn Peer>,
+    trickle: bool,
+    /// Signals held back: the responder's until session-initiate arrived, and everything of a
+    /// side that does not trickle until its gathering is complete.
+    held: Option<IceTransport>,
+    sent_initial: bool,
+    received: Vec<Vec<u8>>,
+}
+
+impl Side {
+    fn may_send(&self, signalling: &Signalling) -> bool {
+        let gathered = self.trickle
+            || self.sent_initial
+            || self.held.as_ref().is_some_and(|t| t.gathering_complete);
+        let turn = match self.role {
+            Direction::ToResponder => true,
+            Direction::ToInitiator => signalling.initiate_received,
+        };
+        gathered && turn
+    }
+
+    /// Moves the peer's signals onto the path, holding back what may not go yet.
+    fn signal(&mut self, now: Instant, signalling: &mut Signalling) {
+        while let Some(t) = self.peer.poll_signal() {
+            merge(&mut self.held, t);
+        }
+        if self.held.is_some() && self.may_send(signalling) {
+            if let Some(t) = self.held.take() {
+                signalling.send(now, self.role, t);
+                self.sent_initial = true;
+            }
+        }
+    }
+}
+
+/// Runs `topology` once.
+pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
+    let seed = options.seed.unwrap_or(topology.seed);
+    // The base of virtual time; results do not depend on it (only differences are used).
+    #[allow(clippy::disallowed_methods)]
+    let base = Instant::now();
+    let mut topology = topology.clone();
+    topology.seed = seed;
+    let mut sim = Sim::new(&topology, base);
+    if options.pcap.is_some() {
+        sim.enable_capture();
+    }
+    let mut sides = Vec::new();
+    for role in [JingleRole::Initiator, JingleRole::Responder] {
+        let agent = topology.agent(role);
+        if !agent.turn.is_empty() {
+            bail!(
+                "{}:{}: the agents have no TURN client yet: scripts with `turn` servers cannot run",
+                topology.file,
+                agent.impl_line
+            );
+        }
+        let host = HostId(agent.host);
+        let label = match role {
+            JingleRole::Initiator => "agent initiator",
+            JingleRole::Responder => "agent responder",
+        };
+        let config = PeerConfig {
+            controlling: role == JingleRole::Initiator,
+            host_ips: sim.host_ips(host),
+            stun: agent.stun.clone(),
+            components: agent.components,
+            seed: derive_seed(seed, label),
+            start: base,
+        };
+        let peer = make_peer(&agent.implementation, &config)
+            .with_context(|| format!("{}:{}: impl", topology.file, agent.impl_line))?;
+        sides.push(Side {
+            role: match role {
+                JingleRole::Initiator => Direction::ToResponder,
+                JingleRole::Responder => Direction::ToInitiator,
+            },
+            host,
+            peer,
+            trickle: agent.trickle,
+            held: None,
+            sent_initial: false,
+            received: Vec::new(),
+        });
+    }
+    let mut signalling = Signalling::new(topology.signalling.latency)?;
+    let expect = &topology.expect;
+    let deadline = base + topology.duration;
+
+    let mut now = base;
+    let mut connected_at: Option<Instant> = None;
+    let mut data_sent: u32 = 0;
+    let mut hold_sent = false;
+    let mut data_sent_at: Option<Instant> = None;
+    let mut errors: Vec<String> = Vec::new();
+    loop {
+        // Signalling out, then in.
+        for s in &mut sides {
+            s.signal(now, &mut signalling);
+        }
+        while let Some(r) = signalling.poll(now) {
+            let (direction, _action, transport) = r?;
+            let to = match direction {
+                Direction::ToResponder => 1,
+                Direction::ToInitiator => 0,
+            };
+            sides[to].peer.handle_signal(now, &transport);
+        }
+        for s in &mut sides {
+            s.signal(now, &mut signalling);
+            while let Some(d) = s.peer.poll_data() {
+                if s.received.len() < 1024 {
+                    s.received.push(d);
+                }
+            }
+        }
+
+        let statuses: Vec<PeerStatus> = sides.iter().map(|s| s.peer.status()).collect();
+        let both_connected = statuses
+            .iter()
+            .all(|s| matches!(s, PeerStatus::Connected(_)));
+        let both_failed = statuses.iter().all(|s| matches!(s, PeerStatus::Failed(_)));
+        if both_connected && connected_at.is_none() {
+            connected_at = Some(now);
+        }
+        // Application data: once at connection, once more after `hold`.
+        if let Some(at) = connected_at {
+            if expect.data && data_sent == 0 {
+                for (i, s) in sides.iter_mut().enumerate() {
+                    if let Err(e) = s
+                        .peer
+                        .send_data(now, format!("data 1 from side {i}").as_bytes())
+                    {
+                        errors.push(format!("side {i} could not send data: {e}"));
+                    }
+                }
+                data_sent = 1;
+                data_sent_at = Some(now);
+            }
+            if expect.data && !expect.hold.is_zero() && !hold_sent && now >= at + expect.hold {
+                for (i, s) in sides.iter_mut().enumerate() {
+                    if let Err(e) = s
+                        .peer
+                        .send_data(now, format!("data 2 from side {i}").as_bytes())
+                    {
+                        errors.push(format!("side {i} could not send data after hold_ms: {e}"));
+                    }
+                }
+                hold_sent = true;
+                data_sent = 2;
+                data_sent_at = Some(now);
+            }
+        }
+        let data_done = !expect.data
+            || (data_sent >= if expect.hold.is_zero() { 1 } else { 2 }
+                && sides.iter().all(|s| s.received.len() >= data_sent as usize));
+        let done = match expect.outcome {
+            Outcome::Connected => (connected_at.is_some() && data_done) || both_failed,
+            Outcome::Failed => both_failed || connected_at.is_some() && data_done,
+        };
+        // Data that has not arrived DATA_DEADLINE after it was sent will not.
+        let data_late = !data_done && data_sent_at.is_some_and(|t| now >= t + DATA_DEADLINE);
+        if done || data_late || !errors.is_empty() {
+            break;
+        }
+
+        // The next thing to happen: a datagram, an agent's timer, a stanza, the hold timer.
+        let hold_due = connected_at
+            .filter(|_| expect.data && !expect.hold.is_zero() && !hold_sent)
+            .map(|at| at + expect.hold);
+        let hosts = [sides[0].host, sides[1].host];
+        let (first, second) = sides.split_at_mut(1);
+        let mut a = AsNode(first[0].peer.as_mut());
+        let mut b = AsNode(second[0].peer.as_mut());
+        let mut nodes: [(HostId, &mut dyn Node); 2] = [(hosts[0], &mut a), (hosts[1], &mut b)];
+        // Whatever signalling or data made the peers send at `now` goes out now.
+        sim.step(now, &mut nodes)
+            .with_context(|| format!("seed {seed}"))?;
+        let data_due = data_sent_at.map(|t| t + DATA_DEADLINE);
+        let next = [
+            sim.next_time(&nodes),
+            signalling.next_due(),
+            hold_due,
+            data_due,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match next {
+            Some(t) if t <= deadline => {
+                now = now.max(t);
+                sim.step(now, &mut nodes)
+                    .with_context(|| format!("seed {seed}"))?;
+            }
+            _ => {
+                now = deadline;
+                break;
+            }
+        }
+    }
+
+    // What came out, against what the script expects.
+    let statuses: Vec<PeerStatus> = sides.iter().map(|s| s.peer.status()).collect();
+    let pair = |i: usize| match &statuses[i] {
+        PeerStatus::Connected(p) => Some(p.clone()),
+        _ => None,
+    };
+    let both_failed = statuses.iter().all(|s| matches!(s, PeerStatus::Failed(_)));
+    let outcome = if connected_at.is_some() {
+        "connected"
+    } else if both_failed {
+        "failed"
+    } else {
+        "timeout"
+    };
+    let connect = match (connected_at, signalling.initiated_at) {
+        (Some(c), Some(i)) => Some(c.saturating_duration_since(i)),
+        _ => None,
+    };
+    let mut failures = errors;
+    let describe = |s: &PeerStatus| match s {
+        PeerStatus::Checking => "still checking".to_owned(),
+        PeerStatus::Connected(p) => format!("connected {}->{}", p.local, p.remote),
+        PeerStatus::Failed(r) => format!("failed ({r})"),
+    };
+    if outcome != expect.outcome.as_str() {
+        failures.push(format!(
+            "expected {}, got {outcome} after {} ms (initiator {}, responder {})",
+            expect.outcome.as_str(),
+            now.saturating_duration_since(base).as_millis(),
+            describe(&statuses[0]),
+            describe(&statuses[1]),
+        ));
+    }
+    let (ip, rp) = (pair(0), pair(1));
+    if let (Some(i), Some(r)) = (&ip, &rp) {
+        if i.local != r.remote || i.remote != r.local {
+            failures.push(format!(
+                "the agents selected different pairs: initiator {} -> {}, responder {} -> {}",
+                i.local, i.remote, r.local, r.remote
+            ));
+        }
+        if !expect.local_type.is_empty() && !expect.local_type.contains(&i.local_type) {
+            failures.push(format!(
+                "local_type {} is not one of {:?}",
+                i.local_type, expect.local_type
+            ));
+        }
+        if !expect.remote_type.is_empty() && !expect.remote_type.contains(&i.remote_type) {
+            failures.push(format!(
+                "remote_type {} is not one of {:?}",
+                i.remote_type, expect.remote_type
+            ));
+        }
+        if let Some(p) = &expect.protocol {
+            if *p != i.protocol {
+                failures.push(format!("protocol {} is not {p}", i.protocol));
+            }
+        }
+        if let (Some(max), Some(c)) = (expect.max_connect, connect) {
+            if c > max {
+                failures.push(format!(
+                    "connected in {} ms, more than max_connect_ms = {}",
+                    c.as_millis(),
+                    max.as_millis()
+                ));
+            }
+        }
+    }
+    let wanted = if expect.data { data_sent } else { 0 };
+    let mut delivered = 0;
+    for (i, s) in sides.iter().enumerate() {
+        let other = 1 - i;
+        for n in 1..=wanted {
+            let text = format!("data {n} from side {other}");
+            if s.received.iter().any(|d| d == text.as_bytes()) {
+                delivered += 1;
+            } else if outcome == "connected" {
+                let when = if n == 2 { " after hold_ms" } else { "" };
+                failures.push(format!(
+                    "application datagram {n}{when} from the {} did not arrive",
+                    if other == 0 { "initiator" } else { "responder" }
+                ));
+            }
+        }
+    }
+    if expect.data && expect.outcome == Outcome::Connected && outcome == "connected" {
+        let needed = if expect.hold.is_zero() { 1 } else { 2 };
+        if data_sent < needed {
+            failures.push(format!(
+                "duration_ms ended before the data of hold_ms = {} could be sent",
+                expect.hold.as_millis()
+            ));
+        }
+    }
+    if expect.outcome == Outcome::Failed && sides.iter().any(|s| !s.received.is_empty()) {
+        failures.push("application data was delivered in a run expected to fail".to_owned());
+    }
+
+    if let Some(dir) = options.pcap {
+        write_pcaps(&sim, &topology, dir)?;
+    }
+    let checks = (sides[0].peer.checks_sent(), sides[1].peer.checks_sent());
+    let stats = sim.stats();
+    Ok(RunResult {
+        outcome,
+        initiator_pair: ip,
+        responder_pair: rp,
+        connect,
+        checks_sent: checks.0 + checks.1,
+        checks_by_side: checks,
+        data_delivered: (delivered, wanted * 2),
+        signalling: (signalling.stanzas, signalling.bytes),
+        datagrams: (stats.delivered, stats.lost),
+        elapsed: now.saturating_duration_since(base),
+        failures,
+        replayable: sides.iter().all(|s| s.peer.replayable()),
+    })
+}
+
+/// Writes `DIR/<script>-<network>.pcap` for every network.
+fn write_pcaps(sim: &Sim, topology: &Topology, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let stem = Path::new(&topology.file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("topology");
+    for (network, capture) in sim.captures() {
+        let path = dir.join(format!("{stem}-{network}.pcap"));
+        std::fs::write(&path, capture.bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
