@@ -3,6 +3,8 @@
 
 pub mod ours;
 pub mod peer;
+pub mod rice;
 pub mod run;
 pub mod signal;
+pub mod str0m;
 pub mod suite;

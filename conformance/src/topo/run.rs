@@ -20,6 +20,9 @@ pub const SIM_IMPLS: &[&str] = &["ice-sans-io", "str0m", "rice"];
 /// Implementations that exist only on real sockets (the netns backend).
 pub const NETNS_ONLY_IMPLS: &[&str] = &["libnice"];
 
+/// Loop turns at one virtual instant after which the run is stopped as stalled.
+const MAX_ROUNDS_AT_ONE_INSTANT: usize = 100_000;
+
 /// How long after connecting each application datagram may take to arrive.
 const DATA_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -72,7 +75,8 @@ pub struct RunOptions<'a> {
 pub fn make_peer(implementation: &str, config: &PeerConfig) -> Result<Box<dyn Peer>> {
     Ok(match implementation {
         "ice-sans-io" => Box::new(Ours::new(config)?),
-        // PLACEHOLDER-ADAPTERS
+        "str0m" => Box::new(super::str0m::Str0m::new(config)?),
+        "rice" => Box::new(super::rice::Rice::new(config)?),
         other if NETNS_ONLY_IMPLS.contains(&other) => {
             bail!("impl `{other}` runs only on the netns backend (--backend netns)")
         }
@@ -210,6 +214,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
     let mut data_sent: u32 = 0;
     let mut hold_sent = false;
     let mut data_sent_at: Option<Instant> = None;
+    let mut same_instant = 0usize;
     let mut errors: Vec<String> = Vec::new();
     loop {
         // Signalling out, then in.
@@ -277,7 +282,8 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
             Outcome::Failed => both_failed || connected_at.is_some() && data_done,
         };
         // Data that has not arrived DATA_DEADLINE after it was sent will not.
-        let data_late = !data_done && data_sent_at.is_some_and(|t| now >= t + DATA_DEADLINE);
+        let data_late = sides.iter().any(|s| s.received.len() < data_sent as usize)
+            && data_sent_at.is_some_and(|t| now >= t + DATA_DEADLINE);
         if done || data_late || !errors.is_empty() {
             break;
         }
@@ -294,7 +300,9 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         // Whatever signalling or data made the peers send at `now` goes out now.
         sim.step(now, &mut nodes)
             .with_context(|| format!("seed {seed}"))?;
-        let data_due = data_sent_at.map(|t| t + DATA_DEADLINE);
+        let data_due = data_sent_at
+            .map(|t| t + DATA_DEADLINE)
+            .filter(|t| *t > now);
         let next = [
             sim.next_time(&nodes),
             signalling.next_due(),
@@ -306,6 +314,17 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         .min();
         match next {
             Some(t) if t <= deadline => {
+                if t <= now {
+                    same_instant += 1;
+                    if same_instant > MAX_ROUNDS_AT_ONE_INSTANT {
+                        bail!(
+                            "seed {seed}: no progress at {} ms: a peer keeps asking for the same instant",
+                            now.saturating_duration_since(base).as_millis()
+                        );
+                    }
+                } else {
+                    same_instant = 0;
+                }
                 now = now.max(t);
                 sim.step(now, &mut nodes)
                     .with_context(|| format!("seed {seed}"))?;

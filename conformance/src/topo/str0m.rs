@@ -101,7 +101,7 @@ fn foundation(c: &is::Candidate) -> String {
 /// address of server-reflexive candidates (str0m hides its own).
 fn to_model(c: &is::Candidate, base: Option<SocketAddr>, id: usize) -> xep0371_model::Candidate {
     let mut m = xep0371_model::Candidate::new(
-        u8::try_from(c.component_id()).unwrap_or(u8::MAX),
+        1, // str0m is rtcp-mux-only: every candidate is of component 1
         foundation(c),
         c.addr(),
         c.prio(),
@@ -190,8 +190,10 @@ impl Str0m {
             config.components
         );
         let seed = &config.seed;
-        let mut agent =
-            IceAgent::new(IceCreds { ufrag: hex(&seed[0..4]), pass: hex(&seed[4..16]) });
+        let mut agent = IceAgent::new(IceCreds {
+            ufrag: hex(&seed[0..4]),
+            pass: hex(&seed[4..16]),
+        });
         agent.set_controlling(config.controlling);
         let mut tie = [0; 8];
         tie.copy_from_slice(&seed[16..24]);
@@ -272,7 +274,9 @@ impl Str0m {
 
     /// A STUN server's answer to one of the gathering requests; false if it is not one.
     fn handle_gather_response(&mut self, from: SocketAddr, to: SocketAddr, data: &[u8]) -> bool {
-        let Ok(m) = Message::decode(data) else { return false };
+        let Ok(m) = Message::decode(data) else {
+            return false;
+        };
         let tid = *m.transaction_id().as_bytes();
         let Some(g) = self
             .gathers
@@ -305,10 +309,19 @@ impl Str0m {
             if is_binding_request(&data) && self.nominated != Some((t.source, t.destination)) {
                 self.checks_sent += 1;
             }
-            self.out.push_back(Transmit { from: t.source, to: t.destination, data });
+            self.out.push_back(Transmit {
+                from: t.source,
+                to: t.destination,
+                data,
+            });
         }
         while let Some(e) = self.agent.poll_event() {
-            if let IceAgentEvent::NominatedSend { source, destination, .. } = e {
+            if let IceAgentEvent::NominatedSend {
+                source,
+                destination,
+                ..
+            } = e
+            {
                 self.nominated = Some((source, destination));
             }
         }
@@ -370,7 +383,12 @@ impl Node for Str0m {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        let gather = self.gathers.iter().filter(|g| !g.done).map(|g| g.next).min();
+        let gather = self
+            .gathers
+            .iter()
+            .filter(|g| !g.done)
+            .map(|g| g.next)
+            .min();
         match (self.agent_timeout, gather) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -405,7 +423,10 @@ impl Peer for Str0m {
 
     fn handle_signal(&mut self, _now: Instant, transport: &IceTransport) {
         if let (Some(u), Some(p)) = (&transport.ufrag, &transport.pwd) {
-            self.agent.set_remote_credentials(IceCreds { ufrag: u.clone(), pass: p.clone() });
+            self.agent.set_remote_credentials(IceCreds {
+                ufrag: u.clone(),
+                pass: p.clone(),
+            });
         }
         for c in transport.candidates.iter().filter_map(from_model) {
             self.agent.add_remote_candidate(c);
@@ -449,7 +470,11 @@ impl Peer for Str0m {
 
     fn send_data(&mut self, _now: Instant, data: &[u8]) -> Result<(), String> {
         let (from, to) = self.nominated.ok_or("str0m has nominated no pair yet")?;
-        self.out.push_back(Transmit { from, to, data: data.to_vec() });
+        self.out.push_back(Transmit {
+            from,
+            to,
+            data: data.to_vec(),
+        });
         Ok(())
     }
 
@@ -459,5 +484,325 @@ impl Peer for Str0m {
 
     fn checks_sent(&self) -> u64 {
         self.checks_sent
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    //! str0m against ours on the simulator; the harness is shared with the rice adapter's
+    //! tests.
+
+    use std::net::IpAddr;
+    use std::time::{Duration, Instant};
+
+    use ice_netsim::{HostId, Node, Sim, Topology};
+
+    use super::super::ours::Ours;
+    use super::super::peer::{Peer, PeerConfig, PeerStatus};
+    use super::Str0m;
+
+    /// Two hosts, `a` and `b`, on one network.
+    const ONE_NETWORK: &str = r#"
+format = 1
+name = "two hosts on one network"
+[link]
+latency_ms = 5
+[[network]]
+name = "lan"
+cidr = "10.0.0.0/24"
+[[host]]
+name = "a"
+network = "lan"
+ip = "10.0.0.1"
+[[host]]
+name = "b"
+network = "lan"
+ip = "10.0.0.2"
+[[agent]]
+host = "a"
+impl = "any"
+role = "initiator"
+[[agent]]
+host = "b"
+impl = "any"
+role = "responder"
+[expect]
+outcome = "connected"
+"#;
+
+    /// `a` and `b` each behind an endpoint-independent-mapping, port-restricted NAT, a STUN
+    /// server on the internet; `block` is written into NAT b's section.
+    fn behind_nats(block: bool) -> String {
+        format!(
+            r#"
+format = 1
+name = "both behind port-restricted cone NATs"
+[link]
+latency_ms = 10
+[[network]]
+name = "internet"
+cidr = "198.51.100.0/24"
+[[network]]
+name = "lan-a"
+cidr = "10.0.1.0/24"
+[[network]]
+name = "lan-b"
+cidr = "10.0.2.0/24"
+[[nat]]
+name = "nat-a"
+inside = "lan-a"
+outside = "internet"
+public_ip = "198.51.100.10"
+mapping = "endpoint-independent"
+filtering = "address-and-port-dependent"
+port_preservation = true
+[[nat]]
+name = "nat-b"
+inside = "lan-b"
+outside = "internet"
+public_ip = "198.51.100.20"
+mapping = "endpoint-independent"
+filtering = "address-and-port-dependent"
+block_udp = {block}
+[[host]]
+name = "a"
+network = "lan-a"
+ip = "10.0.1.1"
+[[host]]
+name = "b"
+network = "lan-b"
+ip = "10.0.2.1"
+[[host]]
+name = "stun"
+network = "internet"
+ip = "198.51.100.100"
+service = {{ kind = "stun", port = 3478 }}
+[[agent]]
+host = "a"
+impl = "any"
+role = "initiator"
+stun = ["stun:3478"]
+[[agent]]
+host = "b"
+impl = "any"
+role = "responder"
+stun = ["stun:3478"]
+[expect]
+outcome = "connected"
+"#
+        )
+    }
+
+    /// The STUN server of [`behind_nats`].
+    pub(crate) const STUN: &str = "198.51.100.100:3478";
+
+    /// Which topology a test runs on.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) enum Net {
+        /// [`ONE_NETWORK`].
+        OneNetwork,
+        /// [`behind_nats`], open.
+        BehindNats,
+        /// [`behind_nats`], NAT b dropping all UDP.
+        Blocked,
+    }
+
+    /// A simulator, its two hosts and the start of virtual time.
+    pub(crate) struct Bed {
+        pub(crate) sim: Sim,
+        pub(crate) a: HostId,
+        pub(crate) b: HostId,
+        pub(crate) now: Instant,
+        stun: bool,
+    }
+
+    impl Bed {
+        pub(crate) fn new(net: Net) -> Bed {
+            let script = match net {
+                Net::OneNetwork => ONE_NETWORK.to_owned(),
+                Net::BehindNats => behind_nats(false),
+                Net::Blocked => behind_nats(true),
+            };
+            let topology = Topology::parse("unit.toml", &script).expect("test topology parses");
+            // The base of virtual time: any instant will do.
+            #[allow(clippy::disallowed_methods)]
+            let now = Instant::now();
+            let sim = Sim::new(&topology, now);
+            let a = sim.host("a").expect("host a");
+            let b = sim.host("b").expect("host b");
+            Bed {
+                sim,
+                a,
+                b,
+                now,
+                stun: !matches!(net, Net::OneNetwork),
+            }
+        }
+
+        /// The configuration of the peer on `host`.
+        pub(crate) fn config(&self, host: HostId, controlling: bool, seed: u8) -> PeerConfig {
+            let host_ips: Vec<IpAddr> = self.sim.host_ips(host);
+            PeerConfig {
+                controlling,
+                host_ips,
+                stun: if self.stun {
+                    vec![STUN.parse().expect("address")]
+                } else {
+                    vec![]
+                },
+                components: 1,
+                seed: [seed; 32],
+                start: self.now,
+            }
+        }
+
+        /// Runs both peers, exchanging their signalling at once, until `done` or `limit` of
+        /// virtual time from the start; returns whether `done` was reached.
+        pub(crate) fn run<A: Peer, B: Peer>(
+            &mut self,
+            a: &mut A,
+            b: &mut B,
+            limit: Duration,
+            mut done: impl FnMut(&mut A, &mut B) -> bool,
+        ) -> bool {
+            let deadline = self.sim.base() + limit;
+            loop {
+                while let Some(t) = a.poll_signal() {
+                    b.handle_signal(self.now, &t);
+                }
+                while let Some(t) = b.poll_signal() {
+                    a.handle_signal(self.now, &t);
+                }
+                let (ha, hb) = (self.a, self.b);
+                {
+                    // What the signalling (or a `send_data`) made the peers send goes out now.
+                    let mut nodes: [(HostId, &mut dyn Node); 2] = [(ha, a), (hb, b)];
+                    self.sim.step(self.now, &mut nodes).expect("no stall");
+                }
+                if done(a, b) {
+                    return true;
+                }
+                let mut nodes: [(HostId, &mut dyn Node); 2] = [(ha, a), (hb, b)];
+                match self.sim.next_time(&nodes) {
+                    Some(t) if t <= deadline => {
+                        self.now = self.now.max(t);
+                        self.sim.step(self.now, &mut nodes).expect("no stall");
+                    }
+                    _ => return done(a, b),
+                }
+            }
+        }
+    }
+
+    /// Connects `a` and `b`, checks they agree on the pair, and sends a datagram each way.
+    pub(crate) fn connect_and_exchange<A: Peer, B: Peer>(bed: &mut Bed, a: &mut A, b: &mut B) {
+        let connected = |p: &PeerStatus| matches!(p, PeerStatus::Connected(_));
+        let ok = bed.run(a, b, Duration::from_secs(30), |a, b| {
+            connected(&a.status()) && connected(&b.status())
+        });
+        assert!(ok, "not connected: a {:?}, b {:?}", a.status(), b.status());
+        let (PeerStatus::Connected(pa), PeerStatus::Connected(pb)) = (a.status(), b.status())
+        else {
+            unreachable!("checked above")
+        };
+        assert_eq!(
+            (pa.local, pa.remote),
+            (pb.remote, pb.local),
+            "a {pa:?}, b {pb:?}"
+        );
+        assert_eq!((pa.protocol.as_str(), pb.protocol.as_str()), ("udp", "udp"));
+        assert!(a.checks_sent() > 0 && b.checks_sent() > 0);
+
+        let limit = bed.now - bed.sim.base() + Duration::from_secs(2);
+        a.send_data(bed.now, b"from a").expect("a sends");
+        let mut got = None;
+        assert!(bed.run(a, b, limit, |_, b| {
+            got = got.take().or_else(|| b.poll_data());
+            got.is_some()
+        }));
+        assert_eq!(got.as_deref(), Some(&b"from a"[..]));
+        let limit = bed.now - bed.sim.base() + Duration::from_secs(2);
+        b.send_data(bed.now, b"from b").expect("b sends");
+        let mut got = None;
+        assert!(bed.run(a, b, limit, |a, _| {
+            got = got.take().or_else(|| a.poll_data());
+            got.is_some()
+        }));
+        assert_eq!(got.as_deref(), Some(&b"from b"[..]));
+    }
+
+    /// Runs `a` and `b` across a NAT that drops all UDP until both report failure.
+    pub(crate) fn both_fail<A: Peer, B: Peer>(bed: &mut Bed, a: &mut A, b: &mut B) {
+        let failed = |p: &PeerStatus| matches!(p, PeerStatus::Failed(_));
+        let ok = bed.run(a, b, Duration::from_secs(90), |a, b| {
+            failed(&a.status()) && failed(&b.status())
+        });
+        assert!(ok, "not failed: a {:?}, b {:?}", a.status(), b.status());
+    }
+
+    fn pair(bed: &Bed, str0m_controlling: bool) -> (Str0m, Ours) {
+        let s = Str0m::new(&bed.config(bed.a, str0m_controlling, 1)).expect("str0m");
+        let o = Ours::new(&bed.config(bed.b, !str0m_controlling, 2)).expect("ours");
+        (s, o)
+    }
+
+    #[test]
+    fn str0m_controlling_ours_controlled_one_network() {
+        let mut bed = Bed::new(Net::OneNetwork);
+        let (mut s, mut o) = pair(&bed, true);
+        connect_and_exchange(&mut bed, &mut s, &mut o);
+        let PeerStatus::Connected(p) = s.status() else {
+            unreachable!()
+        };
+        assert_eq!(
+            (p.local_type.as_str(), p.remote_type.as_str()),
+            ("host", "host")
+        );
+    }
+
+    #[test]
+    fn ours_controlling_str0m_controlled_one_network() {
+        let mut bed = Bed::new(Net::OneNetwork);
+        let (mut s, mut o) = pair(&bed, false);
+        connect_and_exchange(&mut bed, &mut s, &mut o);
+    }
+
+    #[test]
+    fn str0m_controlling_ours_controlled_behind_nats() {
+        let mut bed = Bed::new(Net::BehindNats);
+        let (mut s, mut o) = pair(&bed, true);
+        connect_and_exchange(&mut bed, &mut s, &mut o);
+        // str0m gathered and signalled a server-reflexive candidate, and the pair in use is
+        // the two NATs' mappings.
+        assert!(s.candidates.iter().any(|c| c.type_.as_str() == "srflx"));
+        let PeerStatus::Connected(p) = s.status() else {
+            unreachable!()
+        };
+        assert_eq!(
+            (p.local_type.as_str(), p.remote_type.as_str()),
+            ("srflx", "srflx")
+        );
+    }
+
+    #[test]
+    fn ours_controlling_str0m_controlled_behind_nats() {
+        let mut bed = Bed::new(Net::BehindNats);
+        let (mut s, mut o) = pair(&bed, false);
+        connect_and_exchange(&mut bed, &mut s, &mut o);
+    }
+
+    #[test]
+    fn str0m_and_ours_fail_when_udp_is_blocked() {
+        let mut bed = Bed::new(Net::Blocked);
+        let (mut s, mut o) = pair(&bed, true);
+        both_fail(&mut bed, &mut s, &mut o);
+    }
+
+    #[test]
+    fn str0m_refuses_two_components() {
+        let bed = Bed::new(Net::OneNetwork);
+        let mut config = bed.config(bed.a, true, 1);
+        config.components = 2;
+        assert!(Str0m::new(&config).is_err());
     }
 }
