@@ -32,7 +32,7 @@ const CI_FUZZ_RUNS: u64 = 200_000;
 /// Targets whose inputs cost more (the agent's runs a script of up to 256 operations, about
 /// 850 inputs a second here against 4 000 to 60 000 for the parsers): fewer runs, so that the
 /// step stays reproducible under `CI_FUZZ_SECONDS`.
-const CI_FUZZ_RUNS_SLOW: &[(&str, u64)] = &[("agent", 50_000)];
+const CI_FUZZ_RUNS_SLOW: &[(&str, u64)] = &[("agent", 50_000), ("session", 20_000)];
 const CI_FUZZ_SEED: u64 = 1;
 
 /// What `cargo xtask fuzz` gives its target when `--seconds` is not given.

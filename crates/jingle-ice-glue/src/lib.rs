@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod config;
+mod event;
+mod session;
+
+pub use config::{Allowance, BeforeAllowed, Config, Role};
+pub use event::{Error, Event, Handled, Refused, Stats};
+pub use session::{Phase, Session};
+
+pub use ice_sans_io;
+pub use xep0371_model;
