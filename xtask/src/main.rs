@@ -180,6 +180,10 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
             Box::new(|| Ok(cmd!(sh, "cargo run -p jingle-ice-conformance --quiet -- run").run()?)),
         ),
         (
+            "pcap: a topology run's captures open in tshark and decode as STUN",
+            Box::new(|| pcap_check(sh, root)),
+        ),
+        (
             "interop: Prosody (XEP-0279)",
             // Ignored in the test step because they need Debian's prosody and prosody-modules
             // (.ci/run installs them); run here, they fail loudly when Prosody is missing.
@@ -236,6 +240,68 @@ fn fuzz_all(sh: &Shell, root: &Path, seconds: u64) -> Result<()> {
             .find(|(t, _)| *t == target)
             .map_or(CI_FUZZ_RUNS, |(_, runs)| *runs);
         fuzz.run(sh, &target, seconds, Some((CI_FUZZ_SEED, runs)))?;
+    }
+    Ok(())
+}
+
+/// The script whose captures the pcap step decodes: both peers behind NATs, so every network
+/// carries STUN (gathering on 3478, connectivity checks between ephemeral ports).
+const PCAP_SCRIPT: &str = "conformance/topologies/nat-eim-apdf--eim-apdf.toml";
+
+/// Runs [`PCAP_SCRIPT`] with `--pcap`, then asks tshark to read each capture: every file must
+/// open, every packet must be UDP, and STUN must be decoded both on port 3478 (gathering) and
+/// between other ports (ICE connectivity checks, found by Wireshark's STUN heuristics).
+fn pcap_check(sh: &Shell, root: &Path) -> Result<()> {
+    if cmd!(sh, "tshark --version")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .is_err()
+    {
+        bail!("tshark is missing: .ci/run installs it (apt-get install tshark)");
+    }
+    let dir = root.join("target").join("pcap-check");
+    let _ = std::fs::remove_dir_all(&dir);
+    cmd!(
+        sh,
+        "cargo run -p jingle-ice-conformance --quiet -- run --topology {PCAP_SCRIPT} --pcap {dir}"
+    )
+    .run()?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pcap"))
+        .collect();
+    files.sort();
+    if files.len() != 3 {
+        bail!(
+            "expected 3 captures (internet, lan-a, lan-b) in {}, found {}",
+            dir.display(),
+            files.len()
+        );
+    }
+    let count = |file: &Path, filter: &str| -> Result<usize> {
+        let out = cmd!(
+            sh,
+            "tshark -n -r {file} -Y {filter} -T fields -e frame.number"
+        )
+        .quiet()
+        .read()
+        .with_context(|| format!("tshark could not read {}", file.display()))?;
+        Ok(out.lines().filter(|l| !l.trim().is_empty()).count())
+    };
+    for file in &files {
+        let all = count(file, "frame")?;
+        let udp = count(file, "udp")?;
+        let stun = count(file, "stun")?;
+        let checks = count(file, "stun && stun.type == 0x0001 && !(udp.port == 3478)")?;
+        println!(
+            "{}: {all} packets, {udp} UDP, {stun} STUN, {checks} connectivity checks",
+            file.display()
+        );
+        if all == 0 || udp != all || stun == 0 || checks == 0 {
+            bail!("{} does not decode as expected", file.display());
+        }
     }
     Ok(())
 }
