@@ -300,9 +300,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         // Whatever signalling or data made the peers send at `now` goes out now.
         sim.step(now, &mut nodes)
             .with_context(|| format!("seed {seed}"))?;
-        let data_due = data_sent_at
-            .map(|t| t + DATA_DEADLINE)
-            .filter(|t| *t > now);
+        let data_due = data_sent_at.map(|t| t + DATA_DEADLINE).filter(|t| *t > now);
         let next = [
             sim.next_time(&nodes),
             signalling.next_due(),

@@ -1,0 +1,137 @@
+//! The topology script format (docs/TOPOLOGY-FORMAT.md): the documented example parses to what
+//! the page says, defaults apply, and every mistake is an error naming file, line and key.
+
+use std::time::Duration;
+
+use ice_netsim::Topology;
+use ice_netsim::topology::{Behaviour, JingleRole, Outcome, Service};
+
+/// The ```toml block of the format page.
+fn documented_example() -> String {
+    let page = include_str!("../../../docs/TOPOLOGY-FORMAT.md");
+    let start = page.find("```toml\n").expect("the page has a toml example") + 8;
+    let end = start + page[start..].find("```").expect("closed");
+    page[start..end].to_owned()
+}
+
+#[test]
+fn the_documented_example_parses_as_documented() {
+    let t = Topology::parse("example.toml", &documented_example()).expect("the example is valid");
+    assert_eq!(t.seed, 7);
+    assert_eq!(t.duration, Duration::from_secs(30));
+    assert_eq!(t.networks.len(), 3);
+    assert_eq!(t.networks[2].link.latency, Duration::from_millis(2), "per-network override");
+    assert_eq!(t.networks[0].link.latency, Duration::from_millis(20));
+    let nat_b = &t.nats[1];
+    assert_eq!(nat_b.mapping, Behaviour::AddressAndPortDependent);
+    assert!(!nat_b.port_preservation && !nat_b.hairpinning && !nat_b.block_udp, "defaults false");
+    assert_eq!(nat_b.udp_timeout, Duration::from_secs(120), "default mapping lifetime");
+    assert_eq!(t.hosts[2].service, Some(Service::Stun { port: 3478 }));
+    let init = t.agent(JingleRole::Initiator);
+    assert_eq!(init.stun, vec!["198.51.100.100:3478".parse().expect("addr")]);
+    assert_eq!(init.components, 1);
+    assert!(init.trickle);
+    assert_eq!(t.signalling.latency, Duration::from_millis(50));
+    assert_eq!(t.expect.outcome, Outcome::Connected);
+    assert_eq!(t.expect.local_type, ["srflx", "prflx"]);
+    assert_eq!(t.expect.max_connect, Some(Duration::from_secs(2)));
+}
+
+/// The example with `from` replaced by `to` (once).
+fn example_with(from: &str, to: &str) -> String {
+    let e = documented_example();
+    assert!(e.contains(from), "the example contains {from:?}");
+    e.replacen(from, to, 1)
+}
+
+fn error(text: &str) -> ice_netsim::TopologyError {
+    Topology::parse("t.toml", text).expect_err("the script is refused")
+}
+
+fn line_of(text: &str, needle: &str) -> usize {
+    text.lines().position(|l| l.contains(needle)).expect("needle present") + 1
+}
+
+#[test]
+fn unknown_keys_are_errors_with_file_line_and_key() {
+    let text = example_with("port_preservation = true", "port_preservation = true\nport_preserving = true");
+    let e = error(&text);
+    assert_eq!(e.file, "t.toml");
+    assert_eq!(e.key, "nat[1].port_preserving");
+    assert_eq!(e.line, line_of(&text, "port_preserving"));
+    assert!(e.to_string().starts_with(&format!("t.toml:{}: nat[1].port_preserving:", e.line)), "{e}");
+
+    let text = example_with("seed = 7", "seed = 7\ncolour = \"blue\"");
+    let e = error(&text);
+    assert_eq!(e.key, "colour");
+    assert_eq!(e.line, line_of(&text, "colour"));
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let text = example_with("mapping = \"endpoint-independent\"", "mapping = \"full-cone\"");
+    let e = error(&text);
+    assert_eq!(e.key, "nat[1].mapping");
+    assert_eq!(e.line, line_of(&text, "full-cone"));
+
+    let text = example_with("loss = 0.0", "loss = 1.5");
+    let e = error(&text);
+    assert_eq!(e.key, "link.loss");
+    assert!(e.message.contains("probability"), "{e}");
+}
+
+#[test]
+fn references_and_addresses_are_checked() {
+    let cases = [
+        ("inside = \"lan-a\"", "inside = \"lan-c\"", "nat[1].inside", "no network is named `lan-c`"),
+        ("ip = \"10.0.1.1\"", "ip = \"10.0.9.1\"", "host[1].ip", "is in none of the host's networks"),
+        ("public_ip = \"198.51.100.10\"", "public_ip = \"203.0.113.10\"", "nat[1].public_ip", "not inside the outside network"),
+        ("stun = [\"stun1:3478\"]", "stun = [\"juliet:3478\"]", "agent[1].stun", "runs no stun service"),
+        ("role = \"responder\"", "role = \"initiator\"", "agent[1].role", "exactly two agents"),
+        ("format = 1", "format = 2", "format", "format 2 is not known"),
+        ("cidr = \"10.0.2.0/24\"", "cidr = \"10.0.2.0/33\"", "network[3].cidr", "longer than 32"),
+        ("ip = \"10.0.2.1\"", "ip = \"10.0.1.1\"\nnetwork = \"lan-a\"", "host[2].network", "duplicate key"),
+    ];
+    for (from, to, key, message) in cases {
+        let text = example_with(from, to);
+        let e = error(&text);
+        assert!(e.message.contains(message), "{from} -> {to}: {e}");
+        if !message.contains("duplicate") {
+            assert_eq!(e.key, key, "{from} -> {to}: {e}");
+        }
+        let first = to.lines().next().expect("one line");
+        let expected = if key.starts_with("agent[1].role") {
+            // The count of roles is checked on the first agent's role.
+            line_of(&text, "role = ")
+        } else {
+            line_of(&text, first)
+        };
+        if !message.contains("duplicate") {
+            assert_eq!(e.line, expected, "{from} -> {to}: {e}");
+        }
+    }
+}
+
+#[test]
+fn a_missing_expect_table_is_named() {
+    let text = documented_example();
+    let cut = text.find("[expect]").expect("has expect");
+    let e = error(&text[..cut]);
+    assert!(e.message.contains("expect"), "{e}");
+}
+
+#[test]
+fn oversized_scripts_are_refused_before_parsing() {
+    let text = format!("{}\n#{}", documented_example(), "x".repeat(ice_netsim::topology::MAX_SCRIPT_BYTES));
+    let e = error(&text);
+    assert!(e.message.contains("bytes"), "{e}");
+}
+
+#[test]
+fn hostile_text_never_panics() {
+    // Truncations of the example at every byte: each parses or is refused with an error.
+    let text = documented_example();
+    for end in (0..text.len()).filter(|&i| text.is_char_boundary(i)) {
+        let _ = Topology::parse("t.toml", &text[..end]);
+    }
+}
