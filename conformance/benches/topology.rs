@@ -6,6 +6,8 @@
 //!   translation, server-reflexive pairs).
 //! - `session/failing-symmetric`: `nat-eim-apdf--apdm-apdf.toml`, which runs until both agents
 //!   give up (about 16 s of virtual time).
+//! - `session/host-to-host-str0m-initiator`, `session/host-to-host-rice-initiator`: the same LAN
+//!   run with str0m's or rice-proto's agent as the initiator, for the cost of each stack.
 //! - `network/datagram-through-two-nats`: datagrams between two hosts behind two NATs (one each
 //!   way per iteration; throughput counts datagrams), without agents.
 //!
@@ -33,6 +35,8 @@ fn sessions(c: &mut Criterion) {
         ("host-to-host", "same-lan.toml"),
         ("both-behind-nats", "nat-eim-apdf--eim-apdf.toml"),
         ("failing-symmetric", "nat-eim-apdf--apdm-apdf.toml"),
+        ("host-to-host-str0m-initiator", "str0m-initiator-same-lan.toml"),
+        ("host-to-host-rice-initiator", "rice-initiator-same-lan.toml"),
     ] {
         let t = script(file);
         let mut seed = 0u64;
