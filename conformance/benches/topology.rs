@@ -35,8 +35,14 @@ fn sessions(c: &mut Criterion) {
         ("host-to-host", "same-lan.toml"),
         ("both-behind-nats", "nat-eim-apdf--eim-apdf.toml"),
         ("failing-symmetric", "nat-eim-apdf--apdm-apdf.toml"),
-        ("host-to-host-str0m-initiator", "str0m-initiator-same-lan.toml"),
-        ("host-to-host-rice-initiator", "rice-initiator-same-lan.toml"),
+        (
+            "host-to-host-str0m-initiator",
+            "str0m-initiator-same-lan.toml",
+        ),
+        (
+            "host-to-host-rice-initiator",
+            "rice-initiator-same-lan.toml",
+        ),
     ] {
         let t = script(file);
         let mut seed = 0u64;
