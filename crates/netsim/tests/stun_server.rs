@@ -8,8 +8,13 @@ use ice_sans_io::stun::{Class, Fingerprint, Message, MessageBuilder, Method, Tra
 
 fn request(tid: [u8; 12], fingerprint: bool) -> Vec<u8> {
     let mut buf = [0u8; 64];
-    let mut b = MessageBuilder::new(&mut buf, Class::Request, Method::BINDING, TransactionId::new(tid))
-        .expect("buffer");
+    let mut b = MessageBuilder::new(
+        &mut buf,
+        Class::Request,
+        Method::BINDING,
+        TransactionId::new(tid),
+    )
+    .expect("buffer");
     if fingerprint {
         b.add_fingerprint().expect("fits");
     }
@@ -32,7 +37,11 @@ fn rfc8489_binding_request_gets_xor_mapped_address_and_fingerprint() {
         assert_eq!(m.mapped_address(), Some(from(client)));
         assert!(!m.is_rfc3489());
         if fp {
-            assert_eq!(m.fingerprint(), Fingerprint::Ok, "FINGERPRINT when the request had one");
+            assert_eq!(
+                m.fingerprint(),
+                Fingerprint::Ok,
+                "FINGERPRINT when the request had one"
+            );
         }
     }
 }
@@ -60,13 +69,23 @@ fn anything_else_is_dropped_and_counted() {
     indication[1] = 0x11; // Binding indication
     let mut truncated = request([2; 12], true);
     truncated.pop();
-    for junk in [&b""[..], b"hello, world, not stun!", &indication, &truncated, &[0xff; 20]] {
+    for junk in [
+        &b""[..],
+        b"hello, world, not stun!",
+        &indication,
+        &truncated,
+        &[0xff; 20],
+    ] {
         server.handle_datagram(now, from("10.0.0.1:1"), to, junk);
     }
     assert!(server.poll_transmit().is_none());
     assert_eq!(server.stats().dropped, 5);
     server.handle_datagram(now, from("10.0.0.1:1"), to, &request([3; 12], false));
     let t = server.poll_transmit().expect("answer");
-    assert_eq!((t.from, t.to), (to, from("10.0.0.1:1")), "answered from where it was reached");
+    assert_eq!(
+        (t.from, t.to),
+        (to, from("10.0.0.1:1")),
+        "answered from where it was reached"
+    );
     assert_eq!(server.stats().answered, 1);
 }

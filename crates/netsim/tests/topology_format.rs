@@ -20,15 +20,29 @@ fn the_documented_example_parses_as_documented() {
     assert_eq!(t.seed, 7);
     assert_eq!(t.duration, Duration::from_secs(30));
     assert_eq!(t.networks.len(), 3);
-    assert_eq!(t.networks[2].link.latency, Duration::from_millis(2), "per-network override");
+    assert_eq!(
+        t.networks[2].link.latency,
+        Duration::from_millis(2),
+        "per-network override"
+    );
     assert_eq!(t.networks[0].link.latency, Duration::from_millis(20));
     let nat_b = &t.nats[1];
     assert_eq!(nat_b.mapping, Behaviour::AddressAndPortDependent);
-    assert!(!nat_b.port_preservation && !nat_b.hairpinning && !nat_b.block_udp, "defaults false");
-    assert_eq!(nat_b.udp_timeout, Duration::from_secs(120), "default mapping lifetime");
+    assert!(
+        !nat_b.port_preservation && !nat_b.hairpinning && !nat_b.block_udp,
+        "defaults false"
+    );
+    assert_eq!(
+        nat_b.udp_timeout,
+        Duration::from_secs(120),
+        "default mapping lifetime"
+    );
     assert_eq!(t.hosts[2].service, Some(Service::Stun { port: 3478 }));
     let init = t.agent(JingleRole::Initiator);
-    assert_eq!(init.stun, vec!["198.51.100.100:3478".parse().expect("addr")]);
+    assert_eq!(
+        init.stun,
+        vec!["198.51.100.100:3478".parse().expect("addr")]
+    );
     assert_eq!(init.components, 1);
     assert!(init.trickle);
     assert_eq!(t.signalling.latency, Duration::from_millis(50));
@@ -49,17 +63,27 @@ fn error(text: &str) -> ice_netsim::TopologyError {
 }
 
 fn line_of(text: &str, needle: &str) -> usize {
-    text.lines().position(|l| l.contains(needle)).expect("needle present") + 1
+    text.lines()
+        .position(|l| l.contains(needle))
+        .expect("needle present")
+        + 1
 }
 
 #[test]
 fn unknown_keys_are_errors_with_file_line_and_key() {
-    let text = example_with("port_preservation = true", "port_preservation = true\nport_preserving = true");
+    let text = example_with(
+        "port_preservation = true",
+        "port_preservation = true\nport_preserving = true",
+    );
     let e = error(&text);
     assert_eq!(e.file, "t.toml");
     assert_eq!(e.key, "nat[1].port_preserving");
     assert_eq!(e.line, line_of(&text, "port_preserving"));
-    assert!(e.to_string().starts_with(&format!("t.toml:{}: nat[1].port_preserving:", e.line)), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("t.toml:{}: nat[1].port_preserving:", e.line)),
+        "{e}"
+    );
 
     let text = example_with("seed = 7", "seed = 7\ncolour = \"blue\"");
     let e = error(&text);
@@ -69,7 +93,10 @@ fn unknown_keys_are_errors_with_file_line_and_key() {
 
 #[test]
 fn bad_values_name_their_key() {
-    let text = example_with("mapping = \"endpoint-independent\"", "mapping = \"full-cone\"");
+    let text = example_with(
+        "mapping = \"endpoint-independent\"",
+        "mapping = \"full-cone\"",
+    );
     let e = error(&text);
     assert_eq!(e.key, "nat[1].mapping");
     assert_eq!(e.line, line_of(&text, "full-cone"));
@@ -83,14 +110,54 @@ fn bad_values_name_their_key() {
 #[test]
 fn references_and_addresses_are_checked() {
     let cases = [
-        ("inside = \"lan-a\"", "inside = \"lan-c\"", "nat[1].inside", "no network is named `lan-c`"),
-        ("ip = \"10.0.1.1\"", "ip = \"10.0.9.1\"", "host[1].ip", "is in none of the host's networks"),
-        ("public_ip = \"198.51.100.10\"", "public_ip = \"203.0.113.10\"", "nat[1].public_ip", "not inside the outside network"),
-        ("stun = [\"stun1:3478\"]", "stun = [\"juliet:3478\"]", "agent[1].stun", "runs no stun service"),
-        ("role = \"responder\"", "role = \"initiator\"", "agent[1].role", "exactly two agents"),
-        ("format = 1", "format = 2", "format", "format 2 is not known"),
-        ("cidr = \"10.0.2.0/24\"", "cidr = \"10.0.2.0/33\"", "network[3].cidr", "longer than 32"),
-        ("ip = \"10.0.2.1\"", "ip = \"10.0.1.1\"\nnetwork = \"lan-a\"", "host[2].network", "duplicate key"),
+        (
+            "inside = \"lan-a\"",
+            "inside = \"lan-c\"",
+            "nat[1].inside",
+            "no network is named `lan-c`",
+        ),
+        (
+            "ip = \"10.0.1.1\"",
+            "ip = \"10.0.9.1\"",
+            "host[1].ip",
+            "is in none of the host's networks",
+        ),
+        (
+            "public_ip = \"198.51.100.10\"",
+            "public_ip = \"203.0.113.10\"",
+            "nat[1].public_ip",
+            "not inside the outside network",
+        ),
+        (
+            "stun = [\"stun1:3478\"]",
+            "stun = [\"juliet:3478\"]",
+            "agent[1].stun",
+            "runs no stun service",
+        ),
+        (
+            "role = \"responder\"",
+            "role = \"initiator\"",
+            "agent[1].role",
+            "exactly two agents",
+        ),
+        (
+            "format = 1",
+            "format = 2",
+            "format",
+            "format 2 is not known",
+        ),
+        (
+            "cidr = \"10.0.2.0/24\"",
+            "cidr = \"10.0.2.0/33\"",
+            "network[3].cidr",
+            "longer than 32",
+        ),
+        (
+            "ip = \"10.0.2.1\"",
+            "ip = \"10.0.1.1\"\nnetwork = \"lan-a\"",
+            "host[2].network",
+            "duplicate key",
+        ),
     ];
     for (from, to, key, message) in cases {
         let text = example_with(from, to);
@@ -122,7 +189,11 @@ fn a_missing_expect_table_is_named() {
 
 #[test]
 fn oversized_scripts_are_refused_before_parsing() {
-    let text = format!("{}\n#{}", documented_example(), "x".repeat(ice_netsim::topology::MAX_SCRIPT_BYTES));
+    let text = format!(
+        "{}\n#{}",
+        documented_example(),
+        "x".repeat(ice_netsim::topology::MAX_SCRIPT_BYTES)
+    );
     let e = error(&text);
     assert!(e.message.contains("bytes"), "{e}");
 }
