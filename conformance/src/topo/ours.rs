@@ -8,10 +8,10 @@ use ice_netsim::{Node, Transmit};
 use ice_sans_io::{
     Candidate, CandidateKind, Config, Datagram, Event, IceAgent, Protocol, Received, Role, State,
 };
+use xep0371_model::IceTransport;
 use xep0371_model::candidate::{CandidateType, Protocol as ModelProtocol};
-use xep0371_model::{IceNamespace, IceTransport};
 
-use super::peer::{Peer, PeerConfig, PeerStatus, SelectedPair};
+use super::peer::{Outbox, Peer, PeerConfig, PeerStatus, SelectedPair};
 
 /// The UDP port of component `c`'s host candidates (every adapter uses the same ports, so runs
 /// of different stacks compare).
@@ -79,11 +79,8 @@ pub struct Ours {
     agent: IceAgent,
     out: VecDeque<Transmit>,
     data: VecDeque<Vec<u8>>,
-    candidates: Vec<xep0371_model::Candidate>,
-    candidates_sent: usize,
+    outbox: Outbox,
     gathering_complete: bool,
-    gathering_signalled: bool,
-    credentials_sent: bool,
     failed: Option<String>,
 }
 
@@ -111,11 +108,8 @@ impl Ours {
             agent,
             out: VecDeque::new(),
             data: VecDeque::new(),
-            candidates: Vec::new(),
-            candidates_sent: 0,
+            outbox: Outbox::default(),
             gathering_complete: false,
-            gathering_signalled: false,
-            credentials_sent: false,
             failed: None,
         };
         ours.drain();
@@ -138,8 +132,8 @@ impl Ours {
         while let Some(e) = self.agent.poll_event() {
             match e {
                 Event::LocalCandidate(c) => {
-                    let id = self.candidates.len();
-                    self.candidates.push(to_model(&c, id));
+                    let id = self.outbox.candidates.len();
+                    self.outbox.candidates.push(to_model(&c, id));
                 }
                 Event::GatheringComplete => self.gathering_complete = true,
                 Event::ComponentFailed { component, reason } => {
@@ -193,19 +187,9 @@ impl Peer for Ours {
     }
 
     fn poll_signal(&mut self) -> Option<IceTransport> {
-        let new = self.candidates.len() > self.candidates_sent;
-        let complete = self.gathering_complete && !self.gathering_signalled;
-        if self.credentials_sent && !new && !complete {
-            return None;
-        }
         let (ufrag, pwd) = self.agent.local_credentials();
-        let mut t = IceTransport::new(IceNamespace::Ice0, ufrag, pwd);
-        t.candidates = self.candidates[self.candidates_sent..].to_vec();
-        t.gathering_complete = complete;
-        self.candidates_sent = self.candidates.len();
-        self.gathering_signalled |= complete;
-        self.credentials_sent = true;
-        Some(t)
+        let (ufrag, pwd) = (ufrag.to_owned(), pwd.to_owned());
+        self.outbox.poll(&ufrag, &pwd, self.gathering_complete)
     }
 
     fn handle_signal(&mut self, now: Instant, transport: &IceTransport) {

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use ice_netsim::Node;
-use xep0371_model::IceTransport;
+use xep0371_model::{IceNamespace, IceTransport};
 
 /// How a peer is set up, from the script.
 #[derive(Debug, Clone)]
@@ -84,4 +84,47 @@ pub trait Peer: Node {
 
     /// Connectivity checks sent so far (retransmissions included, consent checks not).
     fn checks_sent(&self) -> u64;
+}
+
+/// What an adapter has signalled so far: every adapter queues its stack's candidates here and
+/// answers [`Peer::poll_signal`] with [`Outbox::poll`].
+#[derive(Debug, Default)]
+pub struct Outbox {
+    /// Local candidates found, as XEP-0371 candidates, in the order found.
+    pub candidates: Vec<xep0371_model::Candidate>,
+    sent: usize,
+    credentials_sent: bool,
+    complete_sent: bool,
+}
+
+impl Outbox {
+    /// An outbox holding `candidates`, none sent yet.
+    pub fn with_candidates(candidates: Vec<xep0371_model::Candidate>) -> Self {
+        Outbox {
+            candidates,
+            ..Outbox::default()
+        }
+    }
+
+    /// The next transport to signal (namespace `ice:0`): the credentials first, then the
+    /// candidates not yet sent, and `gathering-complete` once `gathering_complete` is true.
+    pub fn poll(
+        &mut self,
+        ufrag: &str,
+        pwd: &str,
+        gathering_complete: bool,
+    ) -> Option<IceTransport> {
+        let new = self.candidates.len() > self.sent;
+        let complete = gathering_complete && !self.complete_sent;
+        if self.credentials_sent && !new && !complete {
+            return None;
+        }
+        let mut t = IceTransport::new(IceNamespace::Ice0, ufrag, pwd);
+        t.candidates = self.candidates[self.sent..].to_vec();
+        t.gathering_complete = complete;
+        self.sent = self.candidates.len();
+        self.complete_sent |= complete;
+        self.credentials_sent = true;
+        Some(t)
+    }
 }

@@ -43,11 +43,11 @@ use rice_proto::agent::{Agent, AgentPoll};
 use rice_proto::candidate::{Candidate, CandidatePair, CandidateType, TransportType};
 use rice_proto::component::{ComponentConnectionState, ComponentMut};
 use rice_proto::stream::Credentials;
+use xep0371_model::IceTransport;
 use xep0371_model::candidate::{CandidateType as ModelType, Protocol as ModelProtocol};
-use xep0371_model::{IceNamespace, IceTransport};
 
 use super::ours::host_port;
-use super::peer::{Peer, PeerConfig, PeerStatus, SelectedPair};
+use super::peer::{Outbox, Peer, PeerConfig, PeerStatus, SelectedPair};
 use super::str0m::is_binding_request;
 
 /// The model's name for a rice candidate type.
@@ -133,11 +133,8 @@ pub struct Rice {
     stun: Vec<SocketAddr>,
     out: VecDeque<Transmit>,
     data: VecDeque<Vec<u8>>,
-    candidates: Vec<xep0371_model::Candidate>,
-    candidates_sent: usize,
-    credentials_sent: bool,
+    outbox: Outbox,
     gathering_complete: bool,
-    gathering_signalled: bool,
     remote_gathering_complete: bool,
     checks_sent: u64,
 }
@@ -197,11 +194,8 @@ impl Rice {
             stun: config.stun.clone(),
             out: VecDeque::new(),
             data: VecDeque::new(),
-            candidates: Vec::new(),
-            candidates_sent: 0,
-            credentials_sent: false,
+            outbox: Outbox::default(),
             gathering_complete: false,
-            gathering_signalled: false,
             remote_gathering_complete: false,
             checks_sent: 0,
         };
@@ -300,8 +294,8 @@ impl Rice {
                         .mut_stream(self.stream)
                         .is_some_and(|mut s| s.add_local_gathered_candidate(g.gathered));
                     if added {
-                        let id = self.candidates.len();
-                        self.candidates.push(to_model(&candidate, id));
+                        let id = self.outbox.candidates.len();
+                        self.outbox.candidates.push(to_model(&candidate, id));
                     }
                 }
                 AgentPoll::GatheringComplete(g) => {
@@ -388,19 +382,9 @@ impl Peer for Rice {
     }
 
     fn poll_signal(&mut self) -> Option<IceTransport> {
-        let new = self.candidates.len() > self.candidates_sent;
-        let complete = self.gathering_complete && !self.gathering_signalled;
-        if self.credentials_sent && !new && !complete {
-            return None;
-        }
         let creds = self.agent.stream(self.stream)?.local_credentials()?;
-        let mut t = IceTransport::new(IceNamespace::Ice0, creds.ufrag, creds.passwd);
-        t.candidates = self.candidates[self.candidates_sent..].to_vec();
-        t.gathering_complete = complete;
-        self.candidates_sent = self.candidates.len();
-        self.gathering_signalled |= complete;
-        self.credentials_sent = true;
-        Some(t)
+        let (ufrag, pwd) = (creds.ufrag, creds.passwd);
+        self.outbox.poll(&ufrag, &pwd, self.gathering_complete)
     }
 
     fn handle_signal(&mut self, now: Instant, transport: &IceTransport) {
@@ -516,7 +500,12 @@ mod tests {
         let mut bed = Bed::new(Net::BehindNats);
         let (mut r, mut o) = pair(&bed, true, 1);
         connect_and_exchange(&mut bed, &mut r, &mut o);
-        assert!(r.candidates.iter().any(|c| c.type_.as_str() == "srflx"));
+        assert!(
+            r.outbox
+                .candidates
+                .iter()
+                .any(|c| c.type_.as_str() == "srflx")
+        );
     }
 
     /// Runs both for `secs` of virtual time; returns (rice, ours) status at the end.
@@ -559,7 +548,7 @@ mod tests {
             .expect("component 2");
         assert_eq!(c2.state, ComponentConnectionState::Connected);
         assert!(c2.selected.is_some());
-        assert!(r.candidates.iter().any(|c| c.component == 2));
+        assert!(r.outbox.candidates.iter().any(|c| c.component == 2));
     }
 
     #[test]

@@ -51,11 +51,11 @@ use std::time::{Duration, Instant};
 use ice_netsim::{Node, Transmit};
 use ice_sans_io::stun::{Class, Message};
 use is::{IceAgent, IceAgentEvent, IceConnectionState, IceCreds};
+use xep0371_model::IceTransport;
 use xep0371_model::candidate::{CandidateType, Protocol as ModelProtocol};
-use xep0371_model::{IceNamespace, IceTransport};
 
 use super::ours::host_port;
-use super::peer::{Peer, PeerConfig, PeerStatus, SelectedPair};
+use super::peer::{Outbox, Peer, PeerConfig, PeerStatus, SelectedPair};
 
 /// STUN's magic cookie (RFC 8489 §5).
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
@@ -166,11 +166,8 @@ pub struct Str0m {
     agent_timeout: Option<Instant>,
     out: VecDeque<Transmit>,
     data: VecDeque<Vec<u8>>,
-    candidates: Vec<xep0371_model::Candidate>,
-    candidates_sent: usize,
-    credentials_sent: bool,
+    outbox: Outbox,
     gathers: Vec<Gather>,
-    gathering_signalled: bool,
     remote_gathering_complete: bool,
     /// The last `NominatedSend`: (local base, remote).
     nominated: Option<(SocketAddr, SocketAddr)>,
@@ -230,11 +227,8 @@ impl Str0m {
             agent_timeout: None,
             out: VecDeque::new(),
             data: VecDeque::new(),
-            candidates,
-            candidates_sent: 0,
-            credentials_sent: false,
+            outbox: Outbox::with_candidates(candidates),
             gathers,
-            gathering_signalled: false,
             remote_gathering_complete: false,
             nominated: None,
             mapped: Vec::new(),
@@ -295,9 +289,9 @@ impl Str0m {
             _ => return true,
         };
         if let Ok(c) = is::Candidate::server_reflexive(mapped, base, "udp") {
-            let id = self.candidates.len();
+            let id = self.outbox.candidates.len();
             if let Some(c) = self.agent.add_local_candidate(c) {
-                self.candidates.push(to_model(c, Some(base), id));
+                self.outbox.candidates.push(to_model(c, Some(base), id));
             }
         }
         true
@@ -406,19 +400,9 @@ impl Peer for Str0m {
     }
 
     fn poll_signal(&mut self) -> Option<IceTransport> {
-        let new = self.candidates.len() > self.candidates_sent;
-        let complete = self.gathering_complete() && !self.gathering_signalled;
-        if self.credentials_sent && !new && !complete {
-            return None;
-        }
-        let creds = self.agent.local_credentials();
-        let mut t = IceTransport::new(IceNamespace::Ice0, &creds.ufrag, &creds.pass);
-        t.candidates = self.candidates[self.candidates_sent..].to_vec();
-        t.gathering_complete = complete;
-        self.candidates_sent = self.candidates.len();
-        self.gathering_signalled |= complete;
-        self.credentials_sent = true;
-        Some(t)
+        let creds = self.agent.local_credentials().clone();
+        let complete = self.gathering_complete();
+        self.outbox.poll(&creds.ufrag, &creds.pass, complete)
     }
 
     fn handle_signal(&mut self, _now: Instant, transport: &IceTransport) {
@@ -774,7 +758,12 @@ outcome = "connected"
         connect_and_exchange(&mut bed, &mut s, &mut o);
         // str0m gathered and signalled a server-reflexive candidate, and the pair in use is
         // the two NATs' mappings.
-        assert!(s.candidates.iter().any(|c| c.type_.as_str() == "srflx"));
+        assert!(
+            s.outbox
+                .candidates
+                .iter()
+                .any(|c| c.type_.as_str() == "srflx")
+        );
         let PeerStatus::Connected(p) = s.status() else {
             unreachable!()
         };

@@ -215,6 +215,15 @@ impl NatTable {
         (FIRST_PORT..=u16::MAX).find(|p| !self.mappings.contains_key(p))
     }
 
+    /// `block_udp`: every datagram dropped, counted.
+    fn pass_udp(&mut self) -> Result<(), NatDrop> {
+        if self.config.block_udp {
+            self.stats.dropped_blocked += 1;
+            return Err(NatDrop::Blocked);
+        }
+        Ok(())
+    }
+
     /// An outbound datagram from `src` (inside) to `dst`: the source address it leaves with.
     pub fn outbound(
         &mut self,
@@ -222,10 +231,7 @@ impl NatTable {
         src: SocketAddr,
         dst: SocketAddr,
     ) -> Result<SocketAddr, NatDrop> {
-        if self.config.block_udp {
-            self.stats.dropped_blocked += 1;
-            return Err(NatDrop::Blocked);
-        }
+        self.pass_udp()?;
         let key = self.key(dst);
         let live = match self.index.get(&(src, key)).copied() {
             Some(port) => match self.mappings.get(&port) {
@@ -289,10 +295,7 @@ impl NatTable {
         src: SocketAddr,
         dst: SocketAddr,
     ) -> Result<SocketAddr, NatDrop> {
-        if self.config.block_udp {
-            self.stats.dropped_blocked += 1;
-            return Err(NatDrop::Blocked);
-        }
+        self.pass_udp()?;
         let r = self.lookup_inbound(now, src, dst);
         match r {
             Ok(_) => self.stats.inbound += 1,
@@ -341,10 +344,7 @@ impl NatTable {
         src: SocketAddr,
         dst: SocketAddr,
     ) -> Result<(SocketAddr, SocketAddr), NatDrop> {
-        if self.config.block_udp {
-            self.stats.dropped_blocked += 1;
-            return Err(NatDrop::Blocked);
-        }
+        self.pass_udp()?;
         if !self.config.hairpinning {
             self.stats.dropped_no_hairpin += 1;
             return Err(NatDrop::NoHairpin);
