@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod checker;
+pub mod flows;
 pub mod listings;
 pub mod render;
 pub mod report;

@@ -149,6 +149,35 @@ fn run(flags: flags::Run) -> Result<ExitCode> {
         let f = suite.outcomes.iter().filter(|o| !o.passed()).count() + suite.orphan_errata.len();
         failed += f;
         passed += suite.outcomes.len().saturating_sub(f);
+
+        // The flows the listings tell, replayed by two jingle-ice-glue sessions.
+        let flows = jingle_ice_conformance::flows::run(
+            &paths,
+            &root.join("flow-differences.toml"),
+            flags.filter.as_deref(),
+        )?;
+        for o in &flows {
+            if flags.json {
+                writeln!(stdout, "{}", jingle_ice_conformance::flows::json_line(o))?;
+            } else {
+                writeln!(
+                    stdout,
+                    "{}",
+                    jingle_ice_conformance::flows::progress_line(o)
+                )?;
+            }
+        }
+        if !flows.is_empty() {
+            let summary = jingle_ice_conformance::flows::summary(&flows);
+            if flags.json {
+                write!(stderr, "{summary}")?;
+            } else {
+                write!(stdout, "{summary}")?;
+            }
+        }
+        let f = flows.iter().filter(|o| !o.passed()).count();
+        failed += f;
+        passed += flows.len() - f;
     }
 
     // The topology scripts.

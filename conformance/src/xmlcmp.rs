@@ -10,7 +10,8 @@ pub fn compare(a: &Element, b: &Element) -> Result<(), String> {
     compare_at(a, b, &mut String::new())
 }
 
-fn attrs(e: &Element) -> BTreeMap<String, String> {
+/// The attributes of `e` by name (`{ns}name` for namespaced ones).
+pub fn attrs(e: &Element) -> BTreeMap<String, String> {
     e.attrs()
         .iter()
         .map(|((ns, name), value)| {

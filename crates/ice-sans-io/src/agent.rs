@@ -69,14 +69,21 @@ impl fmt::Display for CandidateError {
 
 impl std::error::Error for CandidateError {}
 
-/// Misuse of [`IceAgent::set_remote_credentials`].
+/// Misuse of [`IceAgent::set_remote_credentials`], [`IceAgent::set_local_credentials`] or
+/// [`IceAgent::restart_with_credentials`].
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialsError {
-    /// The ufrag is empty, longer than 256, or holds a character that is not an ice-char.
+    /// The ufrag is empty, longer than 256, or holds a character that is not an ice-char; for
+    /// our own credentials, also shorter than 4 characters (RFC 8445 §5.3).
     BadUfrag,
-    /// The password is empty, longer than 256, or holds a character that is not an ice-char.
+    /// The password is empty, longer than 256, or holds a character that is not an ice-char;
+    /// for our own credentials, also shorter than 22 characters (RFC 8445 §5.3).
     BadPwd,
+    /// Our credentials cannot change here: checks were already sent or answered with the
+    /// current ones (use [`IceAgent::restart_with_credentials`]), or a restart was asked with
+    /// the current ufrag (RFC 8445 §9 needs new ones).
+    InUse,
 }
 
 impl fmt::Display for CredentialsError {
@@ -88,6 +95,9 @@ impl fmt::Display for CredentialsError {
             CredentialsError::BadPwd => {
                 f.write_str("the password must be 1 to 256 ice-chars (RFC 8445 §5.3)")
             }
+            CredentialsError::InUse => f.write_str(
+                "the local credentials are in use: change them with a restart (RFC 8445 §9)",
+            ),
         }
     }
 }
@@ -365,6 +375,18 @@ fn random_string(rng: &mut ChaCha8Rng, len: usize) -> String {
 
 fn valid_cred(s: &str) -> bool {
     !s.is_empty() && s.len() <= MAX_CRED_LEN && s.bytes().all(is_ice_char)
+}
+
+/// RFC 8445 §5.3: our ufrag has at least 4 characters and our password at least 22 (the
+/// peer's are taken shorter: some deployed clients send shorter ones).
+fn check_local_creds(ufrag: &str, pwd: &str) -> Result<(), CredentialsError> {
+    if !valid_cred(ufrag) || ufrag.len() < 4 {
+        return Err(CredentialsError::BadUfrag);
+    }
+    if !valid_cred(pwd) || pwd.len() < 22 {
+        return Err(CredentialsError::BadPwd);
+    }
+    Ok(())
 }
 
 /// RFC 8445 §6.1.2.3: `2^32*MIN(G,D) + 2*MAX(G,D) + (G>D?1:0)`.
@@ -713,6 +735,50 @@ impl IceAgent {
     /// the local candidates follow, then [`Event::GatheringComplete`]. The peer's new
     /// credentials come through [`Self::set_remote_credentials`].
     pub fn restart(&mut self, now: Instant) {
+        let creds = Creds::new(
+            random_string(&mut self.rng, 8),
+            random_string(&mut self.rng, 24),
+        );
+        self.restart_as(now, creds);
+    }
+
+    /// [`Self::restart`] with credentials the application chose (RFC 8445 §5.3: a ufrag of 4
+    /// to 256 ice-chars, a password of 22 to 256), for example to replay a signalled exchange.
+    /// The ufrag must differ from the current one (RFC 8445 §9).
+    pub fn restart_with_credentials(
+        &mut self,
+        now: Instant,
+        ufrag: &str,
+        pwd: &str,
+    ) -> Result<(), CredentialsError> {
+        check_local_creds(ufrag, pwd)?;
+        if ufrag == self.local_creds.ufrag {
+            return Err(CredentialsError::InUse);
+        }
+        self.restart_as(now, Creds::new(ufrag.to_owned(), pwd.to_owned()));
+        Ok(())
+    }
+
+    /// Replaces the credentials [`Self::new`] drew with the application's (RFC 8445 §5.3: a
+    /// ufrag of 4 to 256 ice-chars, a password of 22 to 256), before they are used: once a
+    /// check was sent or answered, only a restart changes them ([`CredentialsError::InUse`]).
+    pub fn set_local_credentials(
+        &mut self,
+        ufrag: &str,
+        pwd: &str,
+    ) -> Result<(), CredentialsError> {
+        check_local_creds(ufrag, pwd)?;
+        if self.generation != 0 || self.stats.checks_sent != 0 || self.stats.checks_received != 0 {
+            return Err(CredentialsError::InUse);
+        }
+        self.local_creds = Creds::new(ufrag.to_owned(), pwd.to_owned());
+        if let Some(r) = &self.remote_creds {
+            self.username = format!("{}:{ufrag}", r.ufrag);
+        }
+        Ok(())
+    }
+
+    fn restart_as(&mut self, now: Instant, creds: Creds) {
         self.saw(now);
         // Keep the selected pairs of the old generation (or those it kept itself).
         let mut pairs = Vec::new();
@@ -742,10 +808,7 @@ impl IceAgent {
             _ => self.old.take().filter(|_| !pairs.is_empty()),
         };
         self.generation += 1;
-        self.local_creds = Creds::new(
-            random_string(&mut self.rng, 8),
-            random_string(&mut self.rng, 24),
-        );
+        self.local_creds = creds;
         self.username.clear();
         self.remotes.clear();
         self.prflx_count = 0;

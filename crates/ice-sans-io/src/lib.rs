@@ -10,6 +10,9 @@ mod event;
 pub mod stun;
 
 pub use agent::{CandidateError, CredentialsError, IceAgent, SendError};
-pub use candidate::{Candidate, CandidateKind, ComponentId, Protocol};
+pub use candidate::{
+    Candidate, CandidateKind, ComponentId, LocalPreferenceInput, LocalPreferencePolicy, Protocol,
+    default_local_preference,
+};
 pub use config::{Config, Role};
 pub use event::{Datagram, Drop, Event, FailReason, PairInfo, Received, State, Stats, Transmit};

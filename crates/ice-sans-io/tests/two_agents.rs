@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Pair, Side};
-use ice_sans_io::{Config, Event, FailReason, Role, State};
+use ice_sans_io::{Config, CredentialsError, Event, FailReason, Role, State};
 
 fn pair(a: Config, b: Config, seed: u8) -> Pair {
     let a = Side::new(a, seed, &["10.0.0.1:5000"]);
@@ -364,4 +364,63 @@ fn without_consent_checks_keepalives_flow_and_nothing_spins() {
     // RFC 8445 §11: a Binding indication every 15 s on the idle selected pair.
     let k = p.a.agent.stats().keepalives_sent;
     assert!((6..=7).contains(&k), "{k} keepalives in 100 s");
+}
+
+#[test]
+fn chosen_credentials_are_used_and_guarded() {
+    // RFC 8445 §5.3: the application may choose the credentials (to replay a signalled
+    // exchange, say), within the lengths and characters the RFC sets.
+    let a = Side::new(Config::new(Role::Controlling), 14, &["10.0.0.1:5000"]);
+    let b = Side::new(Config::new(Role::Controlled), 15, &["10.0.0.2:6000"]);
+    let mut p = Pair::new(a, b, 14);
+    let bad = [
+        ("abc", "asd88fgpdd777uzjYhagZg", CredentialsError::BadUfrag),
+        ("8hhy", "asd88fgpdd777uzjYhagZ", CredentialsError::BadPwd),
+        ("8h:y", "asd88fgpdd777uzjYhagZg", CredentialsError::BadUfrag),
+        ("8hhy", "asd88fgpdd777uzjYhagZg=", CredentialsError::BadPwd),
+    ];
+    for (u, pw, e) in bad {
+        assert_eq!(p.a.agent.set_local_credentials(u, pw), Err(e), "{u} {pw}");
+    }
+    p.a.agent
+        .set_local_credentials("8hhy", "asd88fgpdd777uzjYhagZg")
+        .unwrap();
+    p.b.agent
+        .set_local_credentials("9uB6", "YH75Fviy6338Vbrhrlp8Yh")
+        .unwrap();
+    p.start();
+    p.run_until(Duration::from_secs(10), completed)
+        .expect("connects with the chosen credentials");
+    assert_eq!(
+        p.b.agent.remote_credentials(),
+        Some(("8hhy", "asd88fgpdd777uzjYhagZg"))
+    );
+    // Used: only a restart changes them now, and to a new ufrag.
+    assert_eq!(
+        p.a.agent
+            .set_local_credentials("g7qs", "bv71hdn38hgb39hf6xlk33"),
+        Err(CredentialsError::InUse)
+    );
+    let now = p.now;
+    assert_eq!(
+        p.a.agent
+            .restart_with_credentials(now, "8hhy", "bv71hdn38hgb39hf6xlk33"),
+        Err(CredentialsError::InUse)
+    );
+    p.a.agent
+        .restart_with_credentials(now, "g7qs", "bv71hdn38hgb39hf6xlk33")
+        .unwrap();
+    assert_eq!(p.a.agent.generation(), 1);
+    assert_eq!(
+        p.a.agent.local_credentials(),
+        ("g7qs", "bv71hdn38hgb39hf6xlk33")
+    );
+    p.run_until(Duration::from_secs(10), |p| {
+        p.b.agent.generation() == 1 && p.both(State::Completed)
+    })
+    .expect("reconnects after the restart");
+    assert_eq!(
+        p.b.agent.remote_credentials(),
+        Some(("g7qs", "bv71hdn38hgb39hf6xlk33"))
+    );
 }

@@ -77,8 +77,9 @@ pub enum Event {
         /// The `<reason/>`, if any.
         reason: Option<Element>,
     },
-    /// An event of the ICE agent: state changes, selected pairs, consent, failures. (Local
-    /// candidates, credentials and gathering-complete become stanzas instead.)
+    /// An event of the ICE agent: state changes, selected pairs, consent, failures, and the
+    /// local candidates and gathering-complete, which the session also signals itself. (New
+    /// credentials come as [`Event::Restarted`].)
     Ice(ice_sans_io::Event),
 }
 
@@ -181,6 +182,10 @@ pub enum Error {
     /// The agent refused a local host address.
     #[error("the agent refused the address: {0}")]
     Candidate(#[from] ice_sans_io::CandidateError),
+    /// The agent refused chosen credentials (lengths and characters of RFC 8445 §5.3, or
+    /// credentials already in use).
+    #[error("the agent refused the credentials: {0}")]
+    Credentials(#[from] ice_sans_io::CredentialsError),
 }
 
 /// Counters: everything dropped is counted here.

@@ -1,7 +1,7 @@
 //! The session: Jingle stanzas in and out around one ICE agent.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use ice_sans_io::{
@@ -23,6 +23,8 @@ use crate::event::{Error, Event, Handled, Refused, Stats};
 
 /// How many previous generations' ufrags are remembered to recognise stale transport-infos.
 const STALE_UFRAGS: usize = 4;
+/// Host addresses with an interface number of their own; more keep network 0 (and are counted).
+const MAX_NETWORKS: usize = 64;
 
 /// Where the session is in the XEP-0166 life cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,6 +112,8 @@ pub struct Session {
     held_remote: Vec<ice_sans_io::Candidate>,
     held_eoc: bool,
     stash: Vec<IceTransport>,
+    /// Interface numbers of our host addresses other than 0 (XEP-0371 §5.3 `network`).
+    networks: Vec<(IpAddr, u8)>,
     // Queues.
     pending: BTreeMap<String, Pending>,
     out: VecDeque<Iq>,
@@ -178,6 +182,7 @@ impl Session {
             held_remote: Vec::new(),
             held_eoc: false,
             stash: Vec::new(),
+            networks: Vec::new(),
             pending: BTreeMap::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
@@ -294,9 +299,55 @@ impl Session {
         component: u16,
         addr: SocketAddr,
     ) -> Result<(), Error> {
+        self.add_local_host_on_network(now, component, addr, 0)
+    }
+
+    /// [`Session::add_local_host`] on the network interface numbered `network`: the
+    /// candidates based on `addr` carry `network='N'` (XEP-0371 §5.3: "the index of the
+    /// network interface"; [`Session::add_local_host`] says 0). A multi-homed client gives
+    /// each interface its own number.
+    pub fn add_local_host_on_network(
+        &mut self,
+        now: Instant,
+        component: u16,
+        addr: SocketAddr,
+        network: u8,
+    ) -> Result<(), Error> {
         self.agent.add_local_host(component, addr)?;
+        if network != 0 && !self.networks.iter().any(|(ip, _)| *ip == addr.ip()) {
+            if self.networks.len() < MAX_NETWORKS {
+                self.networks.push((addr.ip(), network));
+            } else {
+                self.stats.candidates_over_limit += 1;
+            }
+        }
         self.pump(now);
         Ok(())
+    }
+
+    /// Chooses our ICE credentials instead of those drawn from the seed (RFC 8445 §5.3: a
+    /// ufrag of 4 to 256 ice-chars, a password of 22 to 256), before [`Session::initiate`] or
+    /// [`Session::accept`]; the conformance replays use it to speak with the spec's
+    /// credentials.
+    pub fn set_local_credentials(&mut self, ufrag: &str, pwd: &str) -> Result<(), Error> {
+        // Before our offer or answer carried them: idle, or a responder not yet accepting.
+        let unsent = self.phase == Phase::Idle
+            || self.role == Role::Responder && self.phase == Phase::Pending;
+        if !unsent {
+            return Err(Error::WrongPhase(self.phase));
+        }
+        self.agent.set_local_credentials(ufrag, pwd)?;
+        Ok(())
+    }
+
+    /// Starts gathering (the agent's [`IceAgent::gather`]) before the offer or answer, so that
+    /// session-initiate or session-accept can carry server-reflexive candidates too: call
+    /// [`Session::initiate`] or [`Session::accept`] on
+    /// `Event::Ice(ice_sans_io::Event::GatheringComplete)` when the peer does not trickle.
+    /// [`Session::initiate`] and [`Session::accept`] start it themselves otherwise.
+    pub fn gather(&mut self, now: Instant) {
+        self.agent.gather(now);
+        self.pump(now);
     }
 
     /// Adds a STUN server for server-reflexive candidates (the agent's
@@ -368,6 +419,21 @@ impl Session {
     /// acknowledged and dropped; if its own restart crosses ours, the initiator's wins
     /// (`<tie-break/>`).
     pub fn restart(&mut self, now: Instant) -> Result<(), Error> {
+        self.restart_as(now, None)
+    }
+
+    /// [`Session::restart`] with credentials the caller chose (RFC 8445 §5.3 lengths, a ufrag
+    /// different from the current one).
+    pub fn restart_with_credentials(
+        &mut self,
+        now: Instant,
+        ufrag: &str,
+        pwd: &str,
+    ) -> Result<(), Error> {
+        self.restart_as(now, Some((ufrag, pwd)))
+    }
+
+    fn restart_as(&mut self, now: Instant, creds: Option<(&str, &str)>) -> Result<(), Error> {
         if !self.can_signal() {
             return Err(if self.is_raw_udp() {
                 Error::NotIce
@@ -378,13 +444,18 @@ impl Session {
         if self.our_restart.is_some() {
             return Err(Error::RestartPending);
         }
+        match creds {
+            // The agent checks them before it changes anything: a refusal leaves the session
+            // as it was.
+            Some((ufrag, pwd)) => self.agent.restart_with_credentials(now, ufrag, pwd)?,
+            None => self.agent.restart(now),
+        }
         if let Some((u, _)) = self.remote_creds.take() {
             self.remember_stale(u);
         }
         self.held_remote.clear();
         self.held_eoc = false;
         self.restart_by_us = true;
-        self.agent.restart(now);
         self.pump(now);
         Ok(())
     }
@@ -402,7 +473,12 @@ impl Session {
     /// ([`Event::FellBackToRawUdp`]); transport-reject keeps ICE ([`Event::FallbackRejected`]).
     /// The address is an IP address like any candidate: it needs the sharing allowance.
     pub fn replace_with_raw_udp(&mut self, now: Instant, local: SocketAddr) -> Result<(), Error> {
-        if !self.can_signal() || self.our_replace.is_some() {
+        // XEP-0371 §6, Listing 11: a gateway answers session-initiate with transport-replace
+        // before its session-accept, so a responder may replace while pending too.
+        let pending_responder = self.role == Role::Responder && self.phase == Phase::Pending;
+        if !(self.can_signal() || pending_responder && self.mode == Mode::Ice)
+            || self.our_replace.is_some()
+        {
             return Err(if self.is_raw_udp() || self.our_replace.is_some() {
                 Error::NotIce
             } else {
@@ -770,7 +846,16 @@ impl Session {
         // XEP-0371 §5.3 and §5.10: the generation counts restarts.
         m.generation = Some(u8::try_from(self.generation).unwrap_or(u8::MAX));
         m.id = Some(self.new_id("c"));
-        m.network = Some(0);
+        // XEP-0371 §5.3: the interface of the candidate's base (its own address for a host
+        // candidate, the related address for the others).
+        let base = match c.kind {
+            CandidateKind::Host => Some(c.addr.ip()),
+            _ => c.related.map(|r| r.ip()),
+        };
+        m.network = Some(
+            base.and_then(|b| self.networks.iter().find(|(ip, _)| *ip == b))
+                .map_or(0, |(_, n)| *n),
+        );
         if let Some(r) = c.related {
             m.rel_addr = Some(r.ip());
             m.rel_port = Some(r.port());
@@ -878,10 +963,16 @@ impl Session {
                     if self.unsent.len() >= self.cfg.max_queued_candidates {
                         self.stats.candidates_over_limit += 1;
                     } else {
-                        self.unsent.push_back(c);
+                        self.unsent.push_back(c.clone());
                     }
+                    // Told to the caller too: the session signals it, the caller may log it.
+                    self.emit(Event::Ice(IceEvent::LocalCandidate(c)));
                 }
-                IceEvent::GatheringComplete => self.gathering_complete = true,
+                IceEvent::GatheringComplete => {
+                    self.gathering_complete = true;
+                    // A caller that does not trickle initiates or accepts on this.
+                    self.emit(Event::Ice(IceEvent::GatheringComplete));
+                }
                 other => self.emit(Event::Ice(other)),
             }
         }
