@@ -64,8 +64,10 @@ struct Pending {
 ///   [`Session::handle_receive`] for datagrams, [`Session::handle_timeout`];
 /// - verbs: [`Session::initiate`], [`Session::accept`], [`Session::restart`],
 ///   [`Session::allow_candidates`], [`Session::replace_with_raw_udp`],
-///   [`Session::terminate`], [`Session::add_local_host`], [`Session::add_stun_server`],
-///   [`Session::send`];
+///   [`Session::terminate`], [`Session::add_local_host`],
+///   [`Session::add_local_host_on_network`], [`Session::add_stun_server`],
+///   [`Session::gather`], [`Session::set_peer_features`], [`Session::set_local_credentials`],
+///   [`Session::restart_with_credentials`], [`Session::send`];
 /// - outputs (`#[must_use]`): [`Session::poll_stanza`], [`Session::poll_transmit`],
 ///   [`Session::poll_event`], [`Session::poll_timeout`].
 ///
