@@ -582,6 +582,11 @@ impl Net {
         Ok(())
     }
 
+    /// Whether session `i` reported an event matching `pred`.
+    fn saw(&self, i: usize, pred: impl Fn(&Event) -> bool) -> bool {
+        self.events[i].iter().any(pred)
+    }
+
     /// The index in the log of the first stanza of `from` after `after` matching `pred`.
     fn find(&self, from: Side, after: usize, pred: impl Fn(&Element) -> bool) -> Option<usize> {
         self.log
@@ -703,6 +708,31 @@ fn disco_features(gateway: bool) -> Vec<&'static str> {
 
 type Played = (Vec<Sent>, Vec<(u32, usize)>);
 
+/// The listings that a produced stanza plays: `(listing, index in the log)`.
+fn played<const N: usize>(matched: [(u32, Option<usize>); N]) -> Vec<(u32, usize)> {
+    matched
+        .into_iter()
+        .filter_map(|(l, i)| i.map(|i| (l, i)))
+        .collect()
+}
+
+/// Romeo's session: he shares presence with Juliet (XEP-0371 §11.1), her client advertises
+/// ice:0 (Listing 19), and he speaks with the listing's credentials.
+fn romeo(mut cfg: Config, seed: u8, ufrag: &str, pwd: &str) -> Result<Session> {
+    cfg.allowance = Some(Allowance::PresenceSubscription);
+    let mut s = Session::new(
+        cfg,
+        Role::Initiator,
+        SID,
+        jid(ROMEO)?,
+        jid(JULIET)?,
+        [seed; 32],
+    );
+    s.set_peer_features(ice_features(false));
+    s.set_local_credentials(ufrag, pwd)?;
+    Ok(s)
+}
+
 /// Listings 1 to 8 and 17: initiation with trickled candidates, the in-use notification, a
 /// subsequent candidate, a restart, and the responder's end-of-candidates.
 fn play_session(specs: &[(&Listing, Element)]) -> Result<Played> {
@@ -714,20 +744,10 @@ fn play_session(specs: &[(&Listing, Element)]) -> Result<Played> {
     let (ju, jp) = credentials(l3).context("Listing 3 has no credentials")?;
     let (restart_u, restart_p) = credentials(l7).context("Listing 7 has no credentials")?;
 
-    // Romeo shares presence with Juliet (XEP-0371 §11.1); he tells the in-use pair (§5.8 MAY).
+    // Romeo tells the in-use pair (§5.8 MAY).
     let mut rc = config(&content);
-    rc.allowance = Some(Allowance::PresenceSubscription);
     rc.always_notify_remote_candidates = true;
-    let mut romeo = Session::new(
-        rc,
-        Role::Initiator,
-        SID,
-        jid(ROMEO)?,
-        jid(JULIET)?,
-        [71; 32],
-    );
-    romeo.set_peer_features(ice_features(false));
-    romeo.set_local_credentials(&ru, &rp)?;
+    let romeo = romeo(rc, 71, &ru, &rp)?;
     let juliet = Session::new(
         config(&content),
         Role::Responder,
@@ -755,7 +775,7 @@ fn play_session(specs: &[(&Listing, Element)]) -> Result<Played> {
     // Listing 1: Romeo offers once his server-reflexive candidate is known.
     net.sessions[0].gather(now);
     net.run_until("Romeo's server-reflexive candidate", |n| {
-        n.events[0].iter().any(|e| {
+        n.saw(0, |e| {
             matches!(e, Event::Ice(IceEvent::LocalCandidate(c))
                 if c.related.is_some())
         })
@@ -765,9 +785,7 @@ fn play_session(specs: &[(&Listing, Element)]) -> Result<Played> {
     net.settle()?;
     // Listing 3: Juliet's user accepts when it rings.
     net.run_until("session-initiate at Juliet", |n| {
-        n.events[1]
-            .iter()
-            .any(|e| matches!(e, Event::Initiated { .. }))
+        n.saw(1, |e| matches!(e, Event::Initiated { .. }))
     })?;
     let now = net.now;
     net.sessions[1].accept(now, description(l3))?;
@@ -813,22 +831,18 @@ fn play_session(specs: &[(&Listing, Element)]) -> Result<Played> {
     let eoc = n.find(Side::Juliet, 0, |e| {
         action(e) == Some("transport-info") && has_gathering_complete(e)
     });
-    let mut matched = Vec::new();
-    let mut put = |number: u32, i: Option<usize>| {
-        if let Some(i) = i {
-            matched.push((number, i));
-        }
-    };
-    put(1, initiate);
-    put(2, initiate.and_then(|i| n.result_to(i)));
-    put(3, accept);
-    put(4, in_use);
-    put(5, subsequent);
-    put(6, subsequent.and_then(|i| n.result_to(i)));
-    put(7, restart);
-    put(8, restart.and_then(|i| n.result_to(i)));
-    put(17, eoc);
-    Ok((net.log, matched))
+    let matched = [
+        (1, initiate),
+        (2, initiate.and_then(|i| n.result_to(i))),
+        (3, accept),
+        (4, in_use),
+        (5, subsequent),
+        (6, subsequent.and_then(|i| n.result_to(i))),
+        (7, restart),
+        (8, restart.and_then(|i| n.result_to(i))),
+        (17, eoc),
+    ];
+    Ok((net.log, played(matched)))
 }
 
 fn has_candidate_ip(e: &Element, ip: &str) -> bool {
@@ -848,18 +862,7 @@ fn play_fallback(specs: &[(&Listing, Element)]) -> Result<Played> {
     let l15 = spec_of(specs, 15)?;
     let content = content_name(l9).context("Listing 9 has no content name")?;
     let (ru, rp) = credentials(l9).context("Listing 9 has no credentials")?;
-    let mut rc = config(&content);
-    rc.allowance = Some(Allowance::PresenceSubscription);
-    let mut romeo = Session::new(
-        rc,
-        Role::Initiator,
-        SID,
-        jid(ROMEO)?,
-        jid(JULIET)?,
-        [73; 32],
-    );
-    romeo.set_peer_features(ice_features(false));
-    romeo.set_local_credentials(&ru, &rp)?;
+    let romeo = romeo(config(&content), 73, &ru, &rp)?;
     // The gateway speaks for Juliet; it may name its media address at once (§11.1 does not
     // protect a gateway's address).
     let mut gc = config(&content);
@@ -880,25 +883,19 @@ fn play_fallback(specs: &[(&Listing, Element)]) -> Result<Played> {
     net.sessions[0].add_stun_server(addr(STUN));
     net.sessions[0].gather(now);
     net.run_until("Romeo's gathering", |n| {
-        n.events[0]
-            .iter()
-            .any(|e| matches!(e, Event::Ice(IceEvent::GatheringComplete)))
+        n.saw(0, |e| matches!(e, Event::Ice(IceEvent::GatheringComplete)))
     })?;
     let now = net.now;
     net.sessions[0].initiate(now, description(l9))?;
     // Listing 11: the gateway cannot do ICE and replaces the transport.
     net.run_until("session-initiate at the gateway", |n| {
-        n.events[1]
-            .iter()
-            .any(|e| matches!(e, Event::Initiated { .. }))
+        n.saw(1, |e| matches!(e, Event::Initiated { .. }))
     })?;
     let now = net.now;
     net.sessions[1].replace_with_raw_udp(now, addr(GATEWAY_UDP))?;
     // Listing 15: once Romeo accepted raw UDP, the gateway accepts the session.
     net.run_until("transport-accept at the gateway", |n| {
-        n.events[1]
-            .iter()
-            .any(|e| matches!(e, Event::FellBackToRawUdp { .. }))
+        n.saw(1, |e| matches!(e, Event::FellBackToRawUdp { .. }))
     })?;
     let now = net.now;
     net.sessions[1].accept(now, description(l15))?;
@@ -922,11 +919,8 @@ fn play_fallback(specs: &[(&Listing, Element)]) -> Result<Played> {
         (14, t_accept.and_then(|i| n.result_to(i))),
         (15, accept),
         (16, accept.and_then(|i| n.result_to(i))),
-    ]
-    .into_iter()
-    .filter_map(|(l, i)| i.map(|i| (l, i)))
-    .collect();
-    Ok((net.log, matched))
+    ];
+    Ok((net.log, played(matched)))
 }
 
 /// Listings 18 and 19 (a client), 20 and 21 (a SIP gateway, with `urn:ietf:rfc:3264`): the
