@@ -82,6 +82,9 @@
 //! ```
 
 pub mod nat;
+#[cfg(all(feature = "netns", target_os = "linux"))]
+pub mod netns;
+pub mod nft;
 pub mod node;
 pub mod pcap;
 pub mod sim;

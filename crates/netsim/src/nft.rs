@@ -1,0 +1,214 @@
+//! nftables rulesets for the NAT routers of the netns backend: every RFC 4787 mapping and
+//! filtering behaviour the topology format names, hairpinning, mapping timeouts and UDP
+//! blocking, on a router whose inside interface is `lan` and outside interface `wan`.
+//!
+//! Pure text generation (no root needed); [`crate::netns`] loads the result with `nft -f`.
+//! What each behaviour takes (established on this kind of machine, see the project's lab
+//! notes):
+//!
+//! - mapping: endpoint-independent is `masquerade` (Linux keeps the source port while the
+//!   5-tuple is free, so one internal endpoint keeps one external port); address-dependent is a
+//!   `snat` whose port is a hash of (internal address, internal port, remote address);
+//!   address-and-port-dependent is `masquerade random` (a fresh port per 5-tuple).
+//! - filtering: address-and-port-dependent is conntrack alone (only replies of a flow come
+//!   back); endpoint-independent needs a map from external port to internal endpoint, learned
+//!   after SNAT and used to DNAT inbound datagrams; address-dependent adds a set of (internal
+//!   endpoint, remote address) pairs contacted, checked before such a datagram is forwarded.
+//! - the router drops new inbound flows to itself (`iif "wan" ct state new drop`): otherwise a
+//!   peer's early datagram creates a conntrack entry and the inside host's later flow gets
+//!   another external port.
+//! - hairpinning (only with the map, i.e. endpoint-independent or address-dependent filtering):
+//!   datagrams from the inside to the public address are DNATed through the map and SNATed to
+//!   the public address, so that the peer sees the sender's external mapping (RFC 4787 REQ-9).
+//! - mapping timeouts: the map and set entries expire after `udp_timeout_s`, and the caller
+//!   sets the namespace's conntrack UDP timeouts to the same value.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use crate::topology::{Behaviour, Nat};
+
+/// The nftables ruleset of one NAT router. `inside` is the router's own address on the
+/// inside network (hairpinned flows are addressed from the public address).
+pub fn ruleset(nat: &Nat) -> String {
+    let v6 = nat.public_ip.is_ipv6();
+    let (family, addr_type, saddr, daddr) = if v6 {
+        ("ip6", "ipv6_addr", "ip6 saddr", "ip6 daddr")
+    } else {
+        ("ip", "ipv4_addr", "ip saddr", "ip daddr")
+    };
+    let public = nat.public_ip;
+    let timeout = nat.udp_timeout.as_secs().max(1);
+    let uses_map = nat.filtering != Behaviour::AddressAndPortDependent;
+    let hairpin = nat.hairpinning && uses_map;
+    let mut s = String::new();
+    let _ = writeln!(s, "table {family} icenat {{");
+    if uses_map {
+        // External port -> internal endpoint, learned after SNAT decided the port.
+        let _ = writeln!(
+            s,
+            "  map portmap {{ type inet_service : {addr_type} . inet_service; flags dynamic,timeout; timeout {timeout}s; size 65535; }}"
+        );
+    }
+    if nat.filtering == Behaviour::AddressDependent {
+        let _ = writeln!(
+            s,
+            "  set contacted {{ type {addr_type} . inet_service . {addr_type}; flags dynamic,timeout; timeout {timeout}s; size 65535; }}"
+        );
+    }
+    // The router itself takes no new inbound flow on its outside.
+    s.push_str("  chain input {\n    type filter hook input priority filter; policy accept;\n");
+    s.push_str("    iif \"wan\" ct state new drop\n  }\n");
+    // Forwarding: out freely (unless UDP is blocked), in only as the filtering allows.
+    s.push_str("  chain forward {\n    type filter hook forward priority filter; policy drop;\n");
+    if nat.block_udp {
+        s.push_str("    meta l4proto udp drop\n");
+    }
+    s.push_str("    iif \"lan\" accept\n");
+    s.push_str("    iif \"wan\" ct state established,related accept\n");
+    match nat.filtering {
+        Behaviour::EndpointIndependent => {
+            s.push_str("    iif \"wan\" ct status dnat accept\n");
+        }
+        Behaviour::AddressDependent => {
+            let _ = writeln!(
+                s,
+                "    iif \"wan\" ct status dnat {daddr} . udp dport . {saddr} @contacted accept"
+            );
+        }
+        Behaviour::AddressAndPortDependent => {}
+    }
+    s.push_str("  }\n");
+    if uses_map {
+        // Inbound (and, with hairpinning, inside-to-public) datagrams to a learned port go to
+        // its internal endpoint.
+        s.push_str(
+            "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n",
+        );
+        let _ = writeln!(
+            s,
+            "    iif \"wan\" {daddr} {public} meta l4proto udp dnat {family} addr . port to udp dport map @portmap"
+        );
+        if hairpin {
+            let _ = writeln!(
+                s,
+                "    iif \"lan\" {daddr} {public} meta l4proto udp dnat {family} addr . port to udp dport map @portmap"
+            );
+        }
+        s.push_str("  }\n");
+    }
+    s.push_str(
+        "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
+    );
+    if hairpin {
+        // RFC 4787 REQ-9: the hairpinned datagram comes from the sender's external mapping.
+        let _ = writeln!(
+            s,
+            "    iif \"lan\" oif \"lan\" ct status dnat snat {family} to {public}"
+        );
+    }
+    match nat.mapping {
+        Behaviour::EndpointIndependent => {
+            let _ = writeln!(s, "    oif \"wan\" snat {family} to {public}");
+        }
+        Behaviour::AddressDependent => {
+            let _ = writeln!(
+                s,
+                "    oif \"wan\" meta l4proto udp snat {family} to {public} : jhash {saddr} . udp sport . {daddr} mod 20000 seed 0x1 offset 20000"
+            );
+            let _ = writeln!(s, "    oif \"wan\" snat {family} to {public}");
+        }
+        Behaviour::AddressAndPortDependent => {
+            let _ = writeln!(s, "    oif \"wan\" snat {family} to {public} random");
+        }
+    }
+    s.push_str("  }\n");
+    if uses_map {
+        // Learn the mapping once SNAT has chosen the external port: the reply direction's
+        // destination port is it.
+        s.push_str(
+            "  chain learn {\n    type filter hook postrouting priority srcnat + 10; policy accept;\n",
+        );
+        let _ = writeln!(
+            s,
+            "    oif \"wan\" meta l4proto udp update @portmap {{ ct reply proto-dst : ct original {saddr} . ct original proto-src }}"
+        );
+        if nat.filtering == Behaviour::AddressDependent {
+            let _ = writeln!(
+                s,
+                "    oif \"wan\" meta l4proto udp update @contacted {{ ct original {saddr} . ct original proto-src . {daddr} }}"
+            );
+        }
+        s.push_str("  }\n");
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// The sysctls of a router namespace: forwarding on, reverse-path filtering off (asymmetric
+/// paths through nested NATs), and conntrack's UDP timeouts set to the mapping lifetime.
+pub fn router_sysctls(nat: &Nat) -> Vec<(String, String)> {
+    let t = nat.udp_timeout.as_secs().max(1).to_string();
+    let mut v = vec![
+        ("net.ipv4.ip_forward".to_owned(), "1".to_owned()),
+        ("net.ipv6.conf.all.forwarding".to_owned(), "1".to_owned()),
+        ("net.ipv4.conf.all.rp_filter".to_owned(), "0".to_owned()),
+        ("net.ipv4.conf.default.rp_filter".to_owned(), "0".to_owned()),
+    ];
+    v.push((
+        "net.netfilter.nf_conntrack_udp_timeout".to_owned(),
+        t.clone(),
+    ));
+    v.push((
+        "net.netfilter.nf_conntrack_udp_timeout_stream".to_owned(),
+        t,
+    ));
+    v
+}
+
+/// Whether `ip` belongs to the router's family.
+pub fn same_family(nat: &Nat, ip: IpAddr) -> bool {
+    nat.public_ip.is_ipv6() == ip.is_ipv6()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn nat(mapping: Behaviour, filtering: Behaviour, hairpinning: bool) -> Nat {
+        Nat {
+            name: "n".into(),
+            inside: 1,
+            outside: 0,
+            public_ip: "198.51.100.10".parse().unwrap(),
+            mapping,
+            filtering,
+            port_preservation: true,
+            hairpinning,
+            udp_timeout: Duration::from_secs(30),
+            block_udp: false,
+        }
+    }
+
+    #[test]
+    fn each_behaviour_gets_its_rules() {
+        use Behaviour::*;
+        let r = ruleset(&nat(EndpointIndependent, AddressAndPortDependent, false));
+        assert!(r.contains("oif \"wan\" snat ip to 198.51.100.10\n"));
+        assert!(!r.contains("map portmap"), "{r}");
+        assert!(r.contains("iif \"wan\" ct state new drop"));
+        let r = ruleset(&nat(EndpointIndependent, EndpointIndependent, true));
+        assert!(r.contains("map portmap"));
+        assert!(r.contains("ct status dnat accept"));
+        assert!(r.contains("iif \"lan\" ip daddr 198.51.100.10"));
+        assert!(r.contains("timeout 30s"));
+        let r = ruleset(&nat(AddressDependent, AddressDependent, false));
+        assert!(r.contains("jhash"));
+        assert!(r.contains("@contacted accept"));
+        assert!(!r.contains("iif \"lan\" ip daddr"), "no hairpin asked");
+        let r = ruleset(&nat(AddressAndPortDependent, AddressAndPortDependent, true));
+        assert!(r.contains("random"));
+        assert!(!r.contains("iif \"lan\" ip daddr"), "no map, no hairpin");
+    }
+}
