@@ -195,6 +195,20 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
                 .run()?)
             }),
         ),
+        (
+            "netns: NAT routers in network namespaces (root, nftables)",
+            // Ignored in the test step because they need root and nftables (.ci/run installs
+            // nftables); run here, they fail loudly when either is missing. Then nothing of
+            // the backend may be left on the machine.
+            Box::new(|| {
+                cmd!(
+                    sh,
+                    "cargo test -p ice-netsim --features netns --test netns_nat -- --ignored --test-threads=1"
+                )
+                .run()?;
+                netns_leftovers(sh)
+            }),
+        ),
     ];
     if with_fuzz {
         steps.push((
@@ -227,6 +241,44 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
     }
     println!("==> ci passed in {}", secs(started.elapsed()));
     Ok(())
+}
+
+/// Fails when the netns backend left a namespace (prefix `icens`), an interface of its naming
+/// in this namespace, or a process (turnserver with a lab's configuration, libnice-peer).
+fn netns_leftovers(sh: &Shell) -> Result<()> {
+    let namespaces = cmd!(sh, "ip netns list").read()?;
+    let ours: Vec<&str> = namespaces
+        .lines()
+        .filter(|l| l.starts_with("icens"))
+        .collect();
+    let links = cmd!(sh, "ip -o link show").read()?;
+    let stray: Vec<&str> = links
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n))
+        .filter(|n| {
+            *n == "lan"
+                || *n == "wan"
+                || n.strip_prefix('p')
+                    .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect();
+    let procs = cmd!(sh, "ps -eo args").read()?;
+    let running: Vec<&str> = procs
+        .lines()
+        .filter(|l| {
+            (l.starts_with("turnserver") && l.contains("icens"))
+                || l.contains("jingle-ice-libnice-peer")
+        })
+        .collect();
+    if ours.is_empty() && stray.is_empty() && running.is_empty() {
+        println!("netns: nothing left behind");
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "the netns backend left namespaces {ours:?}, interfaces {stray:?}, processes {running:?}"
+        )
+    }
 }
 
 /// The fuzz step of `ci`: every target built, then each run from a fixed seed for
