@@ -554,24 +554,28 @@ impl Lab {
             })
     }
 
-    /// Runs a program inside `namespace` (`ip netns exec`); the lab kills it on drop.
+    /// Runs a program inside `namespace` (`ip netns exec`), its output going to
+    /// `<scratch>/<name>.out`; the lab kills it on drop.
     pub fn spawn_process(
         &mut self,
         namespace: &str,
         program: &std::path::Path,
         args: &[&str],
-    ) -> std::io::Result<&mut Child> {
+    ) -> std::io::Result<()> {
+        let name = program
+            .file_name()
+            .map_or_else(|| "process".into(), |n| n.to_string_lossy().into_owned());
+        let out = std::fs::File::create(self.scratch.join(format!("{name}.out")))?;
         let child = Command::new("ip")
             .args(["netns", "exec", namespace])
             .arg(program)
             .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
             .spawn()?;
         self.children.push(child);
-        let last = self.children.len() - 1;
-        Ok(&mut self.children[last])
+        Ok(())
     }
 }
 
