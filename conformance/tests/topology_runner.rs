@@ -1,11 +1,23 @@
-//! The topology runner: what it reports, that a seed replays a run datagram for datagram, and
-//! that the suite's bookkeeping (known failures, sweeps, JSON) says what happened.
+//! The topology runner: what it reports, that a seed replays a run datagram for datagram, that
+//! its signalling is real Jingle stanzas between two Jingle endpoints (glue sessions, or the
+//! endpoint around a foreign stack), and that the suite's bookkeeping (known failures, sweeps,
+//! JSON) says what happened.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use ice_netsim::Topology;
-use jingle_ice_conformance::topo::run::{RunOptions, run};
+use jingle_ice_conformance::topo::jingle::{JingleEndpoint, read_strict};
+use jingle_ice_conformance::topo::ours::Ours;
+use jingle_ice_conformance::topo::peer::{Endpoint, PeerConfig};
+use jingle_ice_conformance::topo::run::{RunOptions, run, run_with_transcript};
+use jingle_ice_conformance::topo::signal::{Direction, Sent};
+use jingle_ice_conformance::topo::str0m::Str0m;
 use jingle_ice_conformance::topo::suite::{KnownFailure, json_line, quantile, run_case};
+use xep0371_model::{
+    Action, CandidateType, DefinedCondition, IceNamespace, IceTransport, IqPayload,
+    JingleCondition, StanzaError,
+};
 
 fn path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -175,4 +187,213 @@ fn scripts_naming_a_netns_only_stack_or_turn_are_refused_with_the_line() {
         run(&t, &RunOptions::default()).expect_err("refused")
     );
     assert!(e.contains("netns"), "{e}");
+}
+
+/// One IQ-set of a transcript, strictly read.
+struct Set {
+    direction: Direction,
+    id: String,
+    action: Action,
+    transport: IceTransport,
+}
+
+/// Reads a run's transcript: every stanza is an IQ the strict reader takes (a set with a
+/// Jingle payload and an ICE transport, or a result); every set is answered by exactly one
+/// IQ-result from the other side, sent after it; no IQ-error. Returns the sets in order.
+fn read_transcript(sent: &[Sent]) -> Vec<Set> {
+    let mut sets: Vec<Set> = Vec::new();
+    let mut answered: Vec<u32> = Vec::new();
+    for s in sent {
+        let (iq, jingle) = read_strict(&s.xml).unwrap_or_else(|e| panic!("{e}"));
+        match (iq.payload, jingle) {
+            (IqPayload::Set(_), Some(j)) => {
+                let transport = j
+                    .ice_transports()
+                    .next()
+                    .map(|(_, t)| t.clone())
+                    .expect("an ICE transport in every set");
+                sets.push(Set {
+                    direction: s.direction,
+                    id: iq.id,
+                    action: j.action,
+                    transport,
+                });
+                answered.push(0);
+            }
+            (IqPayload::Result(_), _) => {
+                let i = sets
+                    .iter()
+                    .position(|q| q.id == iq.id && q.direction != s.direction)
+                    .unwrap_or_else(|| panic!("a result answering no set: {}", s.xml));
+                answered[i] += 1;
+            }
+            _ => panic!("neither a Jingle set nor a result: {}", s.xml),
+        }
+    }
+    for (q, n) in sets.iter().zip(&answered) {
+        assert_eq!(*n, 1, "{} {} answered {n} times", q.action.as_str(), q.id);
+    }
+    sets
+}
+
+/// The sets one side sent.
+fn from(sets: &[Set], direction: Direction) -> impl Iterator<Item = &Set> {
+    sets.iter().filter(move |s| s.direction == direction)
+}
+
+#[test]
+fn ours_to_ours_signals_through_two_glue_sessions() {
+    let (r, sent) =
+        run_with_transcript(&script("same-lan.toml"), &RunOptions::default()).expect("runs");
+    assert!(r.passed(), "{:?}", r.failures);
+    // Every stanza on the path is counted, results included.
+    assert_eq!(r.signalling.0, sent.len() as u64);
+    assert_eq!(
+        r.signalling.1,
+        sent.iter().map(|s| s.xml.len() as u64).sum::<u64>()
+    );
+    let sets = read_transcript(&sent);
+    assert_eq!(sent.len(), 2 * sets.len(), "a result for every set");
+    assert_eq!(sent[0].direction, Direction::ToResponder);
+    let mut initiator = from(&sets, Direction::ToResponder);
+    let first = initiator.next().expect("session-initiate");
+    assert_eq!(first.action, Action::SessionInitiate);
+    // The glue's offer (XEP-0371 §5.2, §5.3, §8.1): ice:0, ice2, the host candidate in it.
+    assert_eq!(first.transport.namespace, IceNamespace::Ice0);
+    assert_eq!(first.transport.ice2, Some(true));
+    assert!(!first.transport.candidates.is_empty());
+    let answer = from(&sets, Direction::ToInitiator)
+        .next()
+        .expect("session-accept");
+    assert_eq!(answer.action, Action::SessionAccept);
+    assert_eq!(answer.transport.ice2, Some(true));
+    // XEP-0371 §5.7: each side ends its candidates.
+    for d in [Direction::ToResponder, Direction::ToInitiator] {
+        assert!(from(&sets, d).any(|s| s.transport.gathering_complete));
+        assert!(
+            from(&sets, d)
+                .skip(1)
+                .all(|s| s.action == Action::TransportInfo),
+            "{d:?}"
+        );
+    }
+}
+
+#[test]
+fn a_foreign_stack_signals_through_the_jingle_endpoint() {
+    for (file, foreign) in [
+        ("str0m-initiator-same-lan.toml", Direction::ToResponder),
+        ("str0m-responder-same-lan.toml", Direction::ToInitiator),
+        ("rice-initiator-same-lan.toml", Direction::ToResponder),
+        ("rice-responder-same-lan.toml", Direction::ToInitiator),
+    ] {
+        let (r, sent) = run_with_transcript(&script(file), &RunOptions::default()).expect("runs");
+        assert!(r.passed(), "{file}: {:?}", r.failures);
+        let sets = read_transcript(&sent);
+        let mut f = from(&sets, foreign);
+        let first = f.next().expect("the foreign side's offer or answer");
+        let action = match foreign {
+            Direction::ToResponder => Action::SessionInitiate,
+            Direction::ToInitiator => Action::SessionAccept,
+        };
+        assert_eq!(first.action, action, "{file}");
+        assert!(f.all(|s| s.action == Action::TransportInfo), "{file}");
+        // The glue's sets carry ice2 (XEP-0371 §5.3), the endpoint's do not.
+        let ours = match foreign {
+            Direction::ToResponder => Direction::ToInitiator,
+            Direction::ToInitiator => Direction::ToResponder,
+        };
+        assert_eq!(first.transport.ice2, None, "{file}");
+        let glue_first = from(&sets, ours)
+            .next()
+            .expect("the glue's offer or answer");
+        assert_eq!(glue_first.transport.ice2, Some(true), "{file}");
+    }
+}
+
+#[test]
+fn without_trickle_the_offer_and_the_answer_carry_every_candidate() {
+    let (r, sent) =
+        run_with_transcript(&script("no-trickle.toml"), &RunOptions::default()).expect("runs");
+    assert!(r.passed(), "{:?}", r.failures);
+    let sets = read_transcript(&sent);
+    for d in [Direction::ToResponder, Direction::ToInitiator] {
+        let mut s = from(&sets, d);
+        let first = s.next().expect("offer or answer");
+        let types: Vec<CandidateType> =
+            first.transport.candidates.iter().map(|c| c.type_).collect();
+        assert!(types.contains(&CandidateType::Host), "{d:?}: {types:?}");
+        assert!(types.contains(&CandidateType::Srflx), "{d:?}: {types:?}");
+        // Nothing but gathering-complete follows (XEP-0371 §5.7).
+        assert!(s.all(|t| t.transport.candidates.is_empty()), "{d:?}");
+    }
+}
+
+/// A responder on 10.0.0.2, with no peer yet.
+fn responder_config() -> PeerConfig {
+    // The base of virtual time: any instant will do.
+    #[allow(clippy::disallowed_methods)]
+    let start = Instant::now();
+    PeerConfig {
+        controlling: false,
+        host_ips: vec!["10.0.0.2".parse().expect("address")],
+        stun: Vec::new(),
+        components: 1,
+        seed: [3; 32],
+        start,
+        trickle: true,
+    }
+}
+
+/// A transport-info from the initiator, in session `sid`.
+fn transport_info(sid: &str, candidate: &str) -> String {
+    format!(
+        "<iq xmlns='jabber:client' type='set' id='t1' from='romeo@example.net/sim' \
+         to='juliet@example.org/sim'><jingle xmlns='urn:xmpp:jingle:1' \
+         action='transport-info' sid='{sid}'><content creator='initiator' name='data'>\
+         <transport xmlns='urn:xmpp:jingle:transports:ice:0' ufrag='8hhy' \
+         pwd='asd88fgpdd777uzjYhagZg'>{candidate}</transport></content></jingle></iq>"
+    )
+}
+
+/// The IQ-error `endpoint` sent in answer.
+fn error_sent(endpoint: &mut dyn Endpoint) -> StanzaError {
+    let xml = endpoint.poll_stanza().expect("an answer");
+    let (iq, _) = read_strict(&xml).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(iq.id, "t1");
+    assert!(endpoint.poll_stanza().is_none(), "one answer");
+    match iq.payload {
+        IqPayload::Error { error, .. } => error,
+        other => panic!("not an error: {other:?}"),
+    }
+}
+
+#[test]
+fn a_refused_stanza_is_answered_with_an_iq_error_and_reported() {
+    let config = responder_config();
+    let now = config.start;
+    let mut ours = Ours::new(&config).expect("session");
+    let str0m = Str0m::new(&config).expect("str0m");
+    let mut foreign = JingleEndpoint::new(str0m, &config).expect("endpoint");
+    let endpoints: [&mut dyn Endpoint; 2] = [&mut ours, &mut foreign];
+    for e in endpoints {
+        assert!(e.poll_stanza().is_none(), "a responder sends nothing first");
+        // XEP-0166: a session it does not know.
+        e.handle_stanza(now, &transport_info("other", ""));
+        assert_eq!(error_sent(e).jingle, Some(JingleCondition::UnknownSession));
+        assert!(e.poll_error().is_some(), "reported");
+        // XEP-0371 §5.5 footnote 21: transport-info before session-initiate.
+        e.handle_stanza(now, &transport_info("netsim", ""));
+        assert_eq!(error_sent(e).jingle, Some(JingleCondition::UnknownSession));
+        assert!(e.poll_error().is_some(), "reported");
+    }
+    // What the strict reader refuses (a candidate without its ip) is a bad-request.
+    let bad = "<candidate component='1' foundation='1' generation='0' id='c0' network='0' \
+               port='1' priority='1' protocol='udp' type='host'/>";
+    foreign.handle_stanza(now, &transport_info("netsim", bad));
+    assert_eq!(
+        error_sent(&mut foreign).condition,
+        DefinedCondition::BadRequest
+    );
+    assert!(foreign.poll_error().is_some_and(|e| e.contains("strict")));
 }

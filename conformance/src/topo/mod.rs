@@ -1,6 +1,8 @@
 //! Topology scripts run on the simulator: two ICE stacks behind scripted NATs, their
-//! signalling carried as real XEP-0371 XML.
+//! signalling carried as real Jingle stanzas between two Jingle endpoints (a `jingle-ice-glue`
+//! session for ours, a small Jingle endpoint around a foreign stack).
 
+pub mod jingle;
 pub mod ours;
 pub mod peer;
 pub mod rice;

@@ -1,45 +1,52 @@
-//! The adapter for this project's agent, `ice-sans-io`.
+//! This project's stack on a simulated host: a `jingle-ice-glue` [`Session`] (with its
+//! `ice-sans-io` agent inside) as an [`Endpoint`].
+//!
+//! Its signalling is whatever the session emits: the IQ-sets (session-initiate,
+//! session-accept, transport-info) and the IQ-results acknowledging the other endpoint's sets,
+//! written to XML text; what arrives goes to [`Session::handle_xml`]. A refusal's IQ-error goes
+//! back over the path too, and is reported by [`Endpoint::poll_error`], as are IQ-errors and
+//! IQ timeouts on the session's own requests: none should happen in a run.
+//!
+//! How the script's side becomes a session:
+//!
+//! - **Roles**: the initiator (`controlling`) is built with
+//!   [`Allowance::PresenceSubscription`] (XEP-0371 §11.1 item 1: Romeo shares presence with
+//!   Juliet), the responder calls [`Session::accept`] when [`Event::Initiated`] arrives, which
+//!   is its user accepting the call and allows IP sharing (XEP-0371 §11.1).
+//! - **Namespace**: both sides advertise `ice:0` and `ice-udp:1`
+//!   ([`IceFeatures::from_features`]), so the initiator speaks `ice:0` (XEP-0371 §8.1) and the
+//!   responder answers in it.
+//! - **Candidates**: a host candidate per address of the host and component, on
+//!   [`host_port`]; the script's STUN servers; `components` as the agent's components.
+//! - **Gathering**: the responder, and an initiator that does not trickle, start gathering at
+//!   [`PeerConfig::start`] ([`Session::gather`]), as a client does when the call is set up;
+//!   a trickling initiator starts with [`Session::initiate`]. A side that does not trickle
+//!   initiates or accepts only once gathering completed, with every candidate in the offer or
+//!   answer.
+//! - **Seed**: [`PeerConfig::seed`] seeds the session, which draws the agent's seed, the IQ ids
+//!   and the candidate ids from it: a run replays exactly.
+//!
+//! The drain rule: after each input or verb the endpoint drains the session's `poll_stanza`,
+//! `poll_transmit` and `poll_event`, and acts on the events (initiate, accept) until nothing is
+//! left.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use ice_netsim::{Node, Transmit};
-use ice_sans_io::{
-    Candidate, CandidateKind, Config, Datagram, Event, IceAgent, Protocol, Received, Role, State,
-};
-use xep0371_model::IceTransport;
-use xep0371_model::candidate::{CandidateType, Protocol as ModelProtocol};
+use ice_sans_io::{CandidateKind, Datagram, Protocol, Received, State};
+use jingle_ice_glue::{Allowance, Config, Event, Handled, Phase, Role, Session};
+use xep0371_model::candidate::CandidateType;
+use xep0371_model::{IceFeatures, ns};
 
-use super::peer::{Outbox, Peer, PeerConfig, PeerStatus, SelectedPair};
+use super::peer::{Endpoint, PeerConfig, PeerStatus, SelectedPair};
+use super::signal::{SID, jids};
 
 /// The UDP port of component `c`'s host candidates (every adapter uses the same ports, so runs
 /// of different stacks compare).
 pub fn host_port(component: u8) -> u16 {
     50_000 + u16::from(component)
-}
-
-/// A candidate of the agent as a XEP-0371 candidate (`ice:0` attributes filled in).
-pub fn to_model(c: &Candidate, id: usize) -> xep0371_model::Candidate {
-    let mut m = xep0371_model::Candidate::new(
-        u8::try_from(c.component).unwrap_or(u8::MAX),
-        c.foundation.clone(),
-        c.addr,
-        c.priority,
-        match c.protocol {
-            Protocol::Udp => ModelProtocol::Udp,
-            _ => ModelProtocol::Tcp,
-        },
-        model_type(c.kind),
-    );
-    m.generation = Some(0);
-    m.network = Some(0);
-    m.id = Some(format!("c{id}"));
-    if let Some(r) = c.related {
-        m.rel_addr = Some(r.ip());
-        m.rel_port = Some(r.port());
-    }
-    m
 }
 
 /// The model's name for a candidate kind.
@@ -52,103 +59,156 @@ pub fn model_type(kind: CandidateKind) -> CandidateType {
     }
 }
 
-/// A XEP-0371 candidate as the agent's, or `None` for what the agent does not take (TCP).
-pub fn from_model(c: &xep0371_model::Candidate) -> Option<Candidate> {
-    if c.protocol != ModelProtocol::Udp {
-        return None;
-    }
-    Some(Candidate {
-        component: u16::from(c.component),
-        foundation: c.foundation.clone(),
-        protocol: Protocol::Udp,
-        priority: c.priority,
-        addr: c.addr(),
-        kind: match c.type_ {
-            CandidateType::Host => CandidateKind::Host,
-            CandidateType::Srflx => CandidateKind::ServerReflexive,
-            CandidateType::Prflx => CandidateKind::PeerReflexive,
-            CandidateType::Relay => CandidateKind::Relayed,
-        },
-        related: c.related_addr(),
-    })
-}
+/// Errors kept for [`Endpoint::poll_error`]; more are dropped.
+const MAX_ERRORS: usize = 64;
 
-/// `ice-sans-io` on a simulated host.
+/// `ice-sans-io` in a `jingle-ice-glue` session on a simulated host. See the
+/// [module docs](self).
 #[derive(Debug)]
 pub struct Ours {
-    agent: IceAgent,
+    session: Session,
+    trickle: bool,
     out: VecDeque<Transmit>,
+    stanzas: VecDeque<String>,
     data: VecDeque<Vec<u8>>,
-    outbox: Outbox,
-    gathering_complete: bool,
+    errors: VecDeque<String>,
+    /// The agent's gathering completed.
+    gathered: bool,
+    /// Responder: session-initiate arrived.
+    initiated: bool,
     failed: Option<String>,
 }
 
 impl Ours {
-    /// An agent set up as `config` says, gathering from `config.start`.
+    /// A session set up as `config` says, gathering from `config.start` (and, for a trickling
+    /// initiator, session-initiate sent then).
     pub fn new(config: &PeerConfig) -> anyhow::Result<Ours> {
-        let mut ice = Config::default();
-        ice.role = if config.controlling {
-            Role::Controlling
+        let (role, mut cfg) = if config.controlling {
+            // XEP-0371 §11.1 item 1: the initiator shares presence with the responder.
+            (
+                Role::Initiator,
+                Config::allowing(Allowance::PresenceSubscription),
+            )
         } else {
-            Role::Controlled
+            (Role::Responder, Config::default())
         };
-        ice.components = u16::from(config.components);
-        let mut agent = IceAgent::new(ice, config.seed);
+        cfg.ice.components = u16::from(config.components);
+        let (local, peer) = jids(config.controlling)?;
+        let mut session = Session::new(cfg, role, SID, local, peer, config.seed);
+        // XEP-0371 §8: the peer's disco#info features; both sides of the runner speak ice:0.
+        session.set_peer_features(IceFeatures::from_features(&[
+            ns::JINGLE,
+            ns::JINGLE_ICE,
+            ns::JINGLE_ICE_UDP,
+        ]));
+        let start = config.start;
         for c in 1..=config.components {
             for ip in &config.host_ips {
-                agent.add_local_host(u16::from(c), SocketAddr::new(*ip, host_port(c)))?;
+                session.add_local_host(start, u16::from(c), SocketAddr::new(*ip, host_port(c)))?;
             }
         }
         for s in &config.stun {
-            agent.add_stun_server(*s);
+            session.add_stun_server(*s);
         }
-        agent.gather(config.start);
+        if role == Role::Initiator && config.trickle {
+            // XEP-0371 §5.2: session-initiate with the host candidates; the others follow in
+            // transport-info as they are found.
+            session.initiate(start, None)?;
+        } else {
+            session.gather(start);
+        }
         let mut ours = Ours {
-            agent,
+            session,
+            trickle: config.trickle,
             out: VecDeque::new(),
+            stanzas: VecDeque::new(),
             data: VecDeque::new(),
-            outbox: Outbox::default(),
-            gathering_complete: false,
+            errors: VecDeque::new(),
+            gathered: false,
+            initiated: false,
             failed: None,
         };
-        ours.drain();
+        ours.drain(start);
         Ok(ours)
     }
 
-    /// The agent.
-    pub fn agent(&self) -> &IceAgent {
-        &self.agent
+    /// The session.
+    pub fn session(&self) -> &Session {
+        &self.session
     }
 
-    fn drain(&mut self) {
-        while let Some(t) = self.agent.poll_transmit() {
-            self.out.push_back(Transmit {
-                from: t.local,
-                to: t.remote,
-                data: t.data.to_vec(),
-            });
+    fn error(&mut self, e: String) {
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push_back(e);
         }
-        while let Some(e) = self.agent.poll_event() {
-            match e {
-                Event::LocalCandidate(c) => {
-                    let id = self.outbox.candidates.len();
-                    self.outbox.candidates.push(to_model(&c, id));
-                }
-                Event::GatheringComplete => self.gathering_complete = true,
-                Event::ComponentFailed { component, reason } => {
-                    self.failed
-                        .get_or_insert_with(|| format!("component {component}: {reason:?}"));
-                }
-                _ => {}
+    }
+
+    /// The drain rule, and the verbs the events call for.
+    fn drain(&mut self, now: Instant) {
+        loop {
+            while let Some(el) = self.session.poll_stanza() {
+                self.stanzas.push_back(String::from(&el));
+            }
+            while let Some(t) = self.session.poll_transmit() {
+                self.out.push_back(Transmit {
+                    from: t.local,
+                    to: t.remote,
+                    data: t.data.to_vec(),
+                });
+            }
+            while let Some(e) = self.session.poll_event() {
+                self.on_event(e);
+            }
+            if !self.act(now) {
+                break;
             }
         }
+    }
+
+    fn on_event(&mut self, e: Event) {
+        match e {
+            Event::Initiated { .. } => self.initiated = true,
+            Event::Ice(ice_sans_io::Event::GatheringComplete) => self.gathered = true,
+            Event::Ice(ice_sans_io::Event::ComponentFailed { component, reason }) => {
+                self.failed
+                    .get_or_insert_with(|| format!("component {component}: {reason:?}"));
+            }
+            Event::PeerError { id, action, error } => {
+                self.error(format!("IQ-error to {} {id}: {error:?}", action.as_str()));
+            }
+            Event::IqTimeout { id, action } => {
+                self.error(format!("no answer to {} {id}", action.as_str()));
+            }
+            Event::Terminated { reason } => {
+                self.error(format!("session terminated: {reason:?}"));
+            }
+            _ => {}
+        }
+    }
+
+    /// Initiates or accepts when it is time; returns whether it did.
+    fn act(&mut self, now: Instant) -> bool {
+        let ready = self.trickle || self.gathered;
+        let r = match (self.session.role(), self.session.phase()) {
+            // RFC 8838 §4, XEP-0371 §5.2: without trickle, the offer waits for every candidate.
+            (Role::Initiator, Phase::Idle) if ready => self.session.initiate(now, None),
+            // XEP-0371 §5.4, §11.1: the user accepts the call (and with it, IP sharing).
+            (Role::Responder, Phase::Pending) if ready && self.initiated => {
+                self.session.accept(now, None)
+            }
+            _ => return false,
+        };
+        if let Err(e) = r {
+            self.error(format!("the session refused to initiate or accept: {e}"));
+            return false;
+        }
+        true
     }
 }
 
 impl Node for Ours {
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, data: &[u8]) {
-        let r = self.agent.handle_receive(
+        let r = self.session.handle_receive(
             now,
             Datagram {
                 local: to,
@@ -160,12 +220,12 @@ impl Node for Ours {
         if let Received::Data { data, .. } = r {
             self.data.push_back(data.to_vec());
         }
-        self.drain();
+        self.drain(now);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        self.agent.handle_timeout(now);
-        self.drain();
+        self.session.handle_timeout(now);
+        self.drain(now);
     }
 
     fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -173,11 +233,11 @@ impl Node for Ours {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.agent.poll_timeout()
+        self.session.poll_timeout()
     }
 }
 
-impl Peer for Ours {
+impl Endpoint for Ours {
     fn implementation(&self) -> &'static str {
         "ice-sans-io"
     }
@@ -186,36 +246,40 @@ impl Peer for Ours {
         true
     }
 
-    fn poll_signal(&mut self) -> Option<IceTransport> {
-        let (ufrag, pwd) = self.agent.local_credentials();
-        let (ufrag, pwd) = (ufrag.to_owned(), pwd.to_owned());
-        self.outbox.poll(&ufrag, &pwd, self.gathering_complete)
+    fn poll_stanza(&mut self) -> Option<String> {
+        self.stanzas.pop_front()
     }
 
-    fn handle_signal(&mut self, now: Instant, transport: &IceTransport) {
-        if let (Some(u), Some(p)) = (&transport.ufrag, &transport.pwd) {
-            // Credentials the agent refuses leave it without a peer: the run fails, visibly.
-            let _ = self.agent.set_remote_credentials(now, u, p);
-        }
-        for c in &transport.candidates {
-            if let Some(c) = from_model(c) {
-                // Candidates the agent refuses (over its limits, relayed) are counted by it.
-                let _ = self.agent.add_remote_candidate(now, c);
+    fn handle_stanza(&mut self, now: Instant, xml: &str) {
+        match self.session.handle_xml(now, xml) {
+            Ok(Handled::Acknowledged(_) | Handled::Response) => {}
+            Ok(Handled::Dropped(why)) => self.error(format!("dropped a stanza: {why}")),
+            Ok(Handled::Application(j)) => {
+                self.error(format!("a Jingle action for the application: {}", j.action));
+            }
+            Ok(other) => self.error(format!("a stanza not for the session: {other:?}")),
+            Err(refused) => {
+                // XEP-0166: the IQ-error goes back to the sender.
+                self.stanzas
+                    .push_back(String::from(&refused.reply_element()));
+                self.error(format!("refused a stanza: {refused}"));
             }
         }
-        if transport.gathering_complete {
-            self.agent.end_of_remote_candidates(now);
-        }
-        self.drain();
+        self.drain(now);
+    }
+
+    fn poll_error(&mut self) -> Option<String> {
+        self.errors.pop_front()
     }
 
     fn status(&self) -> PeerStatus {
         if let Some(reason) = &self.failed {
             return PeerStatus::Failed(reason.clone());
         }
-        match self.agent.state() {
+        let agent = self.session.agent();
+        match agent.state() {
             State::Failed => PeerStatus::Failed("ICE failed".into()),
-            State::Completed => match self.agent.selected_pair(1) {
+            State::Completed => match agent.selected_pair(1) {
                 Some(p) if p.nominated => PeerStatus::Connected(SelectedPair {
                     local_type: model_type(p.local.kind).as_str().to_owned(),
                     remote_type: model_type(p.remote.kind).as_str().to_owned(),
@@ -230,13 +294,13 @@ impl Peer for Ours {
     }
 
     fn send_data(&mut self, now: Instant, data: &[u8]) -> Result<(), String> {
-        let t = self.agent.send(now, 1, data).map_err(|e| e.to_string())?;
+        let t = self.session.send(now, 1, data).map_err(|e| e.to_string())?;
         self.out.push_back(Transmit {
             from: t.local,
             to: t.remote,
             data: t.data.to_vec(),
         });
-        self.drain();
+        self.drain(now);
         Ok(())
     }
 
@@ -245,7 +309,7 @@ impl Peer for Ours {
     }
 
     fn checks_sent(&self) -> u64 {
-        let s = self.agent.stats();
+        let s = self.session.agent().stats();
         // Retransmissions of srflx gathering requests are counted with them (the agent counts
         // retransmissions of both together).
         s.checks_sent - s.consent_checks_sent + s.retransmissions

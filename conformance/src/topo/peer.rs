@@ -1,9 +1,18 @@
-//! The interface between the topology runner and one ICE stack on a simulated host.
+//! The interfaces between the topology runner and the two sides of a run.
 //!
-//! An adapter wraps a stack (ours, str0m's, rice-proto's) in [`Peer`]: datagrams in and out
-//! through [`ice_netsim::Node`], and the signalling as XEP-0371 transports
-//! ([`xep0371_model::IceTransport`]), which the runner carries inside real Jingle IQs. Adapters
-//! convert their stack's candidates to and from the model's candidates.
+//! The runner drives two [`Endpoint`]s: Jingle endpoints on simulated hosts, each a
+//! [`ice_netsim::Node`] for its datagrams and a source and sink of Jingle IQs as XML text for
+//! its signalling. Every run speaks XEP-0166/XEP-0371 stanzas (sets and their results) over the
+//! signalling path, never bare transports:
+//!
+//! - this project's stack (`ice-sans-io`) is a `jingle-ice-glue` session
+//!   ([`super::ours::Ours`]);
+//! - a foreign stack (str0m's, rice-proto's) is a [`Peer`], an adapter whose signalling is
+//!   XEP-0371 transports ([`xep0371_model::IceTransport`]), inside the small Jingle endpoint of
+//!   [`super::jingle::JingleEndpoint`], which puts those transports into session-initiate,
+//!   session-accept and transport-info, acknowledges what it receives and reads it strictly.
+//!
+//! Adapters convert their stack's candidates to and from the model's candidates.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -23,10 +32,14 @@ pub struct PeerConfig {
     /// Components (1 or 2); application data uses component 1.
     pub components: u8,
     /// 32 bytes for the stack's RNG, derived from the script's seed (stacks that cannot take a
-    /// seed say so in [`Peer::replayable`]).
+    /// seed say so in [`Endpoint::replayable`]).
     pub seed: [u8; 32],
     /// The virtual time the session starts at.
     pub start: Instant,
+    /// Whether the side trickles its candidates (RFC 8838, XEP-0371 §5.5: transport-info as
+    /// they are found). `false`: session-initiate or session-accept waits until gathering is
+    /// complete and carries every candidate.
+    pub trickle: bool,
 }
 
 /// Where a peer's ICE processing stands.
@@ -55,9 +68,52 @@ pub struct SelectedPair {
     pub remote: SocketAddr,
 }
 
-/// One ICE stack on a simulated host. The runner drives the [`Node`] part like any node of the
-/// simulator, and after each step drains [`Peer::poll_signal`] and [`Peer::poll_data`] and
-/// reads [`Peer::status`].
+/// One side of a run: a Jingle endpoint with its ICE stack on a simulated host. The runner
+/// drives the [`Node`] part like any node of the simulator; after each step it drains
+/// [`Endpoint::poll_stanza`] onto the signalling path, [`Endpoint::poll_error`] into the run's
+/// failures and [`Endpoint::poll_data`], hands stanzas that arrive to
+/// [`Endpoint::handle_stanza`], and reads [`Endpoint::status`].
+///
+/// The initiator's first stanza is its session-initiate (an endpoint sends nothing before);
+/// the runner counts the time to connect from it.
+pub trait Endpoint: Node {
+    /// The stack's name as scripts write it (`ice-sans-io`, `str0m`, `rice`).
+    fn implementation(&self) -> &'static str;
+
+    /// Whether the same seed replays the run exactly (false for stacks that draw randomness
+    /// from the operating system).
+    fn replayable(&self) -> bool;
+
+    /// The next stanza to send to the other endpoint, as XML text: an IQ-set (session-initiate,
+    /// session-accept, transport-info), or the IQ-result or IQ-error answering one of the
+    /// other endpoint's sets.
+    fn poll_stanza(&mut self) -> Option<String>;
+
+    /// A stanza from the other endpoint, as XML text.
+    fn handle_stanza(&mut self, now: Instant, xml: &str);
+
+    /// The next thing that went wrong in the signalling: a stanza refused or dropped, an IQ
+    /// error or no answer from the other endpoint. None should happen between the endpoints
+    /// of this runner; the runner records each as a failure of the run.
+    fn poll_error(&mut self) -> Option<String>;
+
+    /// Where ICE stands.
+    fn status(&self) -> PeerStatus;
+
+    /// Sends an application datagram over the selected pair of component 1.
+    fn send_data(&mut self, now: Instant, data: &[u8]) -> Result<(), String>;
+
+    /// The next application datagram received.
+    fn poll_data(&mut self) -> Option<Vec<u8>>;
+
+    /// Connectivity checks sent so far (retransmissions included, consent checks not).
+    fn checks_sent(&self) -> u64;
+}
+
+/// A foreign ICE stack (str0m's, rice-proto's) on a simulated host, its signalling as
+/// XEP-0371 transports. [`super::jingle::JingleEndpoint`] makes it an [`Endpoint`]: it drains
+/// [`Peer::poll_signal`] into Jingle IQs and hands the transports it receives to
+/// [`Peer::handle_signal`].
 pub trait Peer: Node {
     /// The stack's name as scripts write it (`ice-sans-io`, `str0m`, `rice`).
     fn implementation(&self) -> &'static str;

@@ -1,5 +1,8 @@
 //! The adapter for rice-proto's ICE agent (`rice-proto` 0.4, [`rice_proto::agent::Agent`]).
 //!
+//! The runner puts it in [`super::jingle::JingleEndpoint`], which carries its transports in
+//! Jingle stanzas to and from the other side's glue session.
+//!
 //! What rice does and what the adapter adds:
 //!
 //! - **Roles**: both, from [`PeerConfig::controlling`] (rice draws its tie-breaker itself).
@@ -459,18 +462,21 @@ mod tests {
 
     use rice_proto::component::ComponentConnectionState;
 
+    use super::super::jingle::JingleEndpoint;
     use super::super::ours::Ours;
-    use super::super::peer::{Peer, PeerStatus};
+    use super::super::peer::{Endpoint, PeerStatus};
     use super::super::str0m::tests::{Bed, Net, both_fail, connect_and_exchange};
     use super::Rice;
 
     /// rice on host a, ours on host b.
-    fn pair(bed: &Bed, rice_controlling: bool, components: u8) -> (Rice, Ours) {
+    /// rice (in the Jingle endpoint) on host a, ours (a glue session) on host b.
+    fn pair(bed: &Bed, rice_controlling: bool, components: u8) -> (JingleEndpoint<Rice>, Ours) {
         let mut rc = bed.config(bed.a, rice_controlling, 1);
         rc.components = components;
         let mut oc = bed.config(bed.b, !rice_controlling, 2);
         oc.components = components;
-        (Rice::new(&rc).expect("rice"), Ours::new(&oc).expect("ours"))
+        let r = JingleEndpoint::new(Rice::new(&rc).expect("rice"), &rc).expect("endpoint");
+        (r, Ours::new(&oc).expect("ours"))
     }
 
     fn types(p: &PeerStatus) -> (String, String) {
@@ -501,7 +507,8 @@ mod tests {
         let (mut r, mut o) = pair(&bed, true, 1);
         connect_and_exchange(&mut bed, &mut r, &mut o);
         assert!(
-            r.outbox
+            r.peer()
+                .outbox
                 .candidates
                 .iter()
                 .any(|c| c.type_.as_str() == "srflx")
@@ -509,7 +516,12 @@ mod tests {
     }
 
     /// Runs both for `secs` of virtual time; returns (rice, ours) status at the end.
-    fn run_for(bed: &mut Bed, r: &mut Rice, o: &mut Ours, secs: u64) -> (PeerStatus, PeerStatus) {
+    fn run_for(
+        bed: &mut Bed,
+        r: &mut JingleEndpoint<Rice>,
+        o: &mut Ours,
+        secs: u64,
+    ) -> (PeerStatus, PeerStatus) {
         bed.run(r, o, Duration::from_secs(secs), |_, _| false);
         (r.status(), o.status())
     }
@@ -542,13 +554,14 @@ mod tests {
         assert!(matches!(os, PeerStatus::Connected(_)), "ours: {os:?}");
         assert_eq!(rs, PeerStatus::Checking);
         let c2 = r
+            .peer()
             .components
             .iter()
             .find(|c| c.id == 2)
             .expect("component 2");
         assert_eq!(c2.state, ComponentConnectionState::Connected);
         assert!(c2.selected.is_some());
-        assert!(r.outbox.candidates.iter().any(|c| c.component == 2));
+        assert!(r.peer().outbox.candidates.iter().any(|c| c.component == 2));
     }
 
     #[test]

@@ -1,5 +1,16 @@
-//! One topology script, one seed, on the simulator: build the network, place the two agents,
-//! carry their signalling, send the application data the script asks for, check `[expect]`.
+//! One topology script, one seed, on the simulator: build the network, place the two sides
+//! (Jingle endpoints with their ICE stacks, [`Endpoint`]), carry every stanza they send over
+//! the signalling path ([`Signalling`]: XML text, `[signalling] latency_ms`), send the
+//! application data the script asks for, check `[expect]`.
+//!
+//! A side of `impl = "ice-sans-io"` is a `jingle-ice-glue` session ([`Ours`]); a foreign stack
+//! is its adapter inside [`JingleEndpoint`]. So a run ours↔ours goes through two glue sessions,
+//! ours↔str0m through one glue session and the endpoint, and every stanza on the path (the
+//! IQ-sets and their IQ-results) is real XML, read back by the glue or by the model's strict
+//! reader. Holding back signalling (a responder's until session-initiate arrived, everything of
+//! a side that does not trickle until its gathering completed) is the endpoints' business.
+//! Whatever an endpoint reports as wrong in the signalling (a refusal, an IQ-error, an IQ
+//! timeout) is a failure of the run.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -8,11 +19,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use ice_netsim::topology::{JingleRole, Outcome};
 use ice_netsim::{HostId, Node, Sim, Topology, Transmit, derive_seed};
-use xep0371_model::IceTransport;
 
+use super::jingle::JingleEndpoint;
 use super::ours::Ours;
-use super::peer::{Peer, PeerConfig, PeerStatus, SelectedPair};
-use super::signal::{Direction, Signalling};
+use super::peer::{Endpoint, PeerConfig, PeerStatus, SelectedPair};
+use super::rice::Rice;
+use super::signal::{Direction, Sent, Signalling};
+use super::str0m::Str0m;
 
 /// Implementations the simulator can run, as scripts name them.
 pub const SIM_IMPLS: &[&str] = &["ice-sans-io", "str0m", "rice"];
@@ -43,7 +56,8 @@ pub struct RunResult {
     pub checks_by_side: (u64, u64),
     /// Application datagrams that arrived, of those sent.
     pub data_delivered: (u32, u32),
-    /// Signalling stanzas and bytes.
+    /// Signalling stanzas and bytes: every IQ on the path, the sets and the IQ-results (and
+    /// IQ-errors, if any) that answer them.
     pub signalling: (u64, u64),
     /// Datagrams the network carried to a host, and lost on links.
     pub datagrams: (u64, u64),
@@ -71,12 +85,13 @@ pub struct RunOptions<'a> {
     pub pcap: Option<&'a Path>,
 }
 
-/// Builds the adapter for `implementation`.
-pub fn make_peer(implementation: &str, config: &PeerConfig) -> Result<Box<dyn Peer>> {
+/// Builds the side for `implementation`: a glue session for ours, the Jingle endpoint around
+/// the adapter for a foreign stack.
+pub fn make_endpoint(implementation: &str, config: &PeerConfig) -> Result<Box<dyn Endpoint>> {
     Ok(match implementation {
         "ice-sans-io" => Box::new(Ours::new(config)?),
-        "str0m" => Box::new(super::str0m::Str0m::new(config)?),
-        "rice" => Box::new(super::rice::Rice::new(config)?),
+        "str0m" => Box::new(JingleEndpoint::new(Str0m::new(config)?, config)?),
+        "rice" => Box::new(JingleEndpoint::new(Rice::new(config)?, config)?),
         other if NETNS_ONLY_IMPLS.contains(&other) => {
             bail!("impl `{other}` runs only on the netns backend (--backend netns)")
         }
@@ -87,8 +102,8 @@ pub fn make_peer(implementation: &str, config: &PeerConfig) -> Result<Box<dyn Pe
     })
 }
 
-/// A peer as a simulator node.
-struct AsNode<'a>(&'a mut dyn Peer);
+/// An endpoint as a simulator node.
+struct AsNode<'a>(&'a mut dyn Endpoint);
 
 impl Node for AsNode<'_> {
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, data: &[u8]) {
@@ -105,58 +120,56 @@ impl Node for AsNode<'_> {
     }
 }
 
-/// Merges `more` into `into`: candidates appended, `gathering-complete` kept once set.
-fn merge(into: &mut Option<IceTransport>, more: IceTransport) {
-    match into {
-        None => *into = Some(more),
-        Some(t) => {
-            t.candidates.extend(more.candidates);
-            t.gathering_complete |= more.gathering_complete;
-        }
-    }
-}
-
 /// One side of the run.
 struct Side {
     role: Direction,
     host: HostId,
-    peer: Box<dyn Peer>,
-    trickle: bool,
-    /// Signals held back: the responder's until session-initiate arrived, and everything of a
-    /// side that does not trickle until its gathering is complete.
-    held: Option<IceTransport>,
-    sent_initial: bool,
+    endpoint: Box<dyn Endpoint>,
     received: Vec<Vec<u8>>,
 }
 
 impl Side {
-    fn may_send(&self, signalling: &Signalling) -> bool {
-        let gathered = self.trickle
-            || self.sent_initial
-            || self.held.as_ref().is_some_and(|t| t.gathering_complete);
-        let turn = match self.role {
-            Direction::ToResponder => true,
-            Direction::ToInitiator => signalling.initiate_received,
-        };
-        gathered && turn
+    fn name(&self) -> &'static str {
+        match self.role {
+            Direction::ToResponder => "initiator",
+            Direction::ToInitiator => "responder",
+        }
     }
 
-    /// Moves the peer's signals onto the path, holding back what may not go yet.
-    fn signal(&mut self, now: Instant, signalling: &mut Signalling) {
-        while let Some(t) = self.peer.poll_signal() {
-            merge(&mut self.held, t);
+    /// Moves the endpoint's stanzas onto the path, and its signalling errors into `errors`.
+    fn signal(&mut self, now: Instant, signalling: &mut Signalling, errors: &mut Vec<String>) {
+        while let Some(xml) = self.endpoint.poll_stanza() {
+            signalling.send(now, self.role, xml);
         }
-        if self.held.is_some() && self.may_send(signalling) {
-            if let Some(t) = self.held.take() {
-                signalling.send(now, self.role, t);
-                self.sent_initial = true;
-            }
+        while let Some(e) = self.endpoint.poll_error() {
+            errors.push(format!(
+                "{} ({}): {e}",
+                self.name(),
+                self.endpoint.implementation()
+            ));
         }
     }
 }
 
 /// Runs `topology` once.
 pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
+    run_inner(topology, options, false).map(|(r, _)| r)
+}
+
+/// Runs `topology` once and returns, with the result, every stanza the signalling path
+/// carried, in the order sent.
+pub fn run_with_transcript(
+    topology: &Topology,
+    options: &RunOptions<'_>,
+) -> Result<(RunResult, Vec<Sent>)> {
+    run_inner(topology, options, true)
+}
+
+fn run_inner(
+    topology: &Topology,
+    options: &RunOptions<'_>,
+    transcript: bool,
+) -> Result<(RunResult, Vec<Sent>)> {
     let seed = options.seed.unwrap_or(topology.seed);
     // The base of virtual time; results do not depend on it (only differences are used).
     #[allow(clippy::disallowed_methods)]
@@ -189,8 +202,9 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
             components: agent.components,
             seed: derive_seed(seed, label),
             start: base,
+            trickle: agent.trickle,
         };
-        let peer = make_peer(&agent.implementation, &config)
+        let endpoint = make_endpoint(&agent.implementation, &config)
             .with_context(|| format!("{}:{}: impl", topology.file, agent.impl_line))?;
         sides.push(Side {
             role: match role {
@@ -198,14 +212,14 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
                 JingleRole::Responder => Direction::ToInitiator,
             },
             host,
-            peer,
-            trickle: agent.trickle,
-            held: None,
-            sent_initial: false,
+            endpoint,
             received: Vec::new(),
         });
     }
-    let mut signalling = Signalling::new(topology.signalling.latency)?;
+    let mut signalling = Signalling::new(topology.signalling.latency);
+    if transcript {
+        signalling.record(base);
+    }
     let expect = &topology.expect;
     let deadline = base + topology.duration;
 
@@ -217,28 +231,27 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
     let mut same_instant = 0usize;
     let mut errors: Vec<String> = Vec::new();
     loop {
-        // Signalling out, then in.
+        // Signalling out, then in (answers go out at once).
         for s in &mut sides {
-            s.signal(now, &mut signalling);
+            s.signal(now, &mut signalling, &mut errors);
         }
-        while let Some(r) = signalling.poll(now) {
-            let (direction, _action, transport) = r?;
+        while let Some((direction, xml)) = signalling.poll(now) {
             let to = match direction {
                 Direction::ToResponder => 1,
                 Direction::ToInitiator => 0,
             };
-            sides[to].peer.handle_signal(now, &transport);
+            sides[to].endpoint.handle_stanza(now, &xml);
         }
         for s in &mut sides {
-            s.signal(now, &mut signalling);
-            while let Some(d) = s.peer.poll_data() {
+            s.signal(now, &mut signalling, &mut errors);
+            while let Some(d) = s.endpoint.poll_data() {
                 if s.received.len() < 1024 {
                     s.received.push(d);
                 }
             }
         }
 
-        let statuses: Vec<PeerStatus> = sides.iter().map(|s| s.peer.status()).collect();
+        let statuses: Vec<PeerStatus> = sides.iter().map(|s| s.endpoint.status()).collect();
         let both_connected = statuses
             .iter()
             .all(|s| matches!(s, PeerStatus::Connected(_)));
@@ -251,7 +264,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
             if expect.data && data_sent == 0 {
                 for (i, s) in sides.iter_mut().enumerate() {
                     if let Err(e) = s
-                        .peer
+                        .endpoint
                         .send_data(now, format!("data 1 from side {i}").as_bytes())
                     {
                         errors.push(format!("side {i} could not send data: {e}"));
@@ -263,7 +276,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
             if expect.data && !expect.hold.is_zero() && !hold_sent && now >= at + expect.hold {
                 for (i, s) in sides.iter_mut().enumerate() {
                     if let Err(e) = s
-                        .peer
+                        .endpoint
                         .send_data(now, format!("data 2 from side {i}").as_bytes())
                     {
                         errors.push(format!("side {i} could not send data after hold_ms: {e}"));
@@ -294,8 +307,8 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
             .map(|at| at + expect.hold);
         let hosts = [sides[0].host, sides[1].host];
         let (first, second) = sides.split_at_mut(1);
-        let mut a = AsNode(first[0].peer.as_mut());
-        let mut b = AsNode(second[0].peer.as_mut());
+        let mut a = AsNode(first[0].endpoint.as_mut());
+        let mut b = AsNode(second[0].endpoint.as_mut());
         let mut nodes: [(HostId, &mut dyn Node); 2] = [(hosts[0], &mut a), (hosts[1], &mut b)];
         // Whatever signalling or data made the peers send at `now` goes out now.
         sim.step(now, &mut nodes)
@@ -334,8 +347,13 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         }
     }
 
+    // Signalling errors of the last step, and stanzas sent at the end (counted).
+    for s in &mut sides {
+        s.signal(now, &mut signalling, &mut errors);
+    }
+
     // What came out, against what the script expects.
-    let statuses: Vec<PeerStatus> = sides.iter().map(|s| s.peer.status()).collect();
+    let statuses: Vec<PeerStatus> = sides.iter().map(|s| s.endpoint.status()).collect();
     let pair = |i: usize| match &statuses[i] {
         PeerStatus::Connected(p) => Some(p.clone()),
         _ => None,
@@ -435,9 +453,12 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
     if let Some(dir) = options.pcap {
         write_pcaps(&sim, &topology, dir)?;
     }
-    let checks = (sides[0].peer.checks_sent(), sides[1].peer.checks_sent());
+    let checks = (
+        sides[0].endpoint.checks_sent(),
+        sides[1].endpoint.checks_sent(),
+    );
     let stats = sim.stats();
-    Ok(RunResult {
+    let result = RunResult {
         outcome,
         initiator_pair: ip,
         responder_pair: rp,
@@ -449,8 +470,9 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         datagrams: (stats.delivered, stats.lost),
         elapsed: now.saturating_duration_since(base),
         failures,
-        replayable: sides.iter().all(|s| s.peer.replayable()),
-    })
+        replayable: sides.iter().all(|s| s.endpoint.replayable()),
+    };
+    Ok((result, signalling.take_log()))
 }
 
 /// Writes `DIR/<script>-<network>.pcap` for every network.

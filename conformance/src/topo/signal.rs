@@ -1,26 +1,31 @@
-//! The XMPP path between the two agents: XEP-0371 transports carried in real Jingle IQs
-//! (XEP-0166 session-initiate, session-accept, transport-info), written to XML text, delayed by
-//! `[signalling] latency_ms`, and read back with the model's strict reader on arrival.
+//! The XMPP path between the two endpoints of a run: every stanza (the Jingle IQ-sets, the
+//! IQ-results that acknowledge them, IQ-errors) as XML text, delayed by
+//! `[signalling] latency_ms`, delivered in the order sent.
 //!
-//! The IQ results that acknowledge each set are not modelled here: they change no state of the
-//! agents. The Jingle session layer (acknowledgements, errors, restarts) is jingle-ice-glue's.
+//! The path carries text and reads none of it: the endpoints write and read their stanzas
+//! themselves, a `jingle-ice-glue` session for our stack ([`super::ours::Ours`]) and
+//! [`super::jingle::JingleEndpoint`] around a foreign one. Here are also what the two
+//! endpoints agree on beforehand: the session id and the two full JIDs.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use xep0371_model::jid::Jid;
-use xep0371_model::{
-    Action, Content, Creator, FromXml, IceTransport, Iq, IqPayload, Jingle, Reading, Transport,
-    parse_element,
-};
 
 /// Session id of every run (runs are independent).
-const SID: &str = "netsim";
-/// The content's name.
-const CONTENT: &str = "data";
-/// Stanzas larger than this are refused on arrival (a transport with 100 candidates is ~20 kB).
-const MAX_STANZA: usize = 1 << 20;
+pub const SID: &str = "netsim";
+/// The initiator's full JID.
+pub const INITIATOR_JID: &str = "romeo@example.net/sim";
+/// The responder's full JID.
+pub const RESPONDER_JID: &str = "juliet@example.org/sim";
+
+/// `(local, peer)` full JIDs of the initiator's side (`initiator`) or of the responder's.
+pub fn jids(initiator: bool) -> Result<(Jid, Jid)> {
+    let i: Jid = INITIATOR_JID.parse().context("initiator JID")?;
+    let r: Jid = RESPONDER_JID.parse().context("responder JID")?;
+    Ok(if initiator { (i, r) } else { (r, i) })
+}
 
 /// Which way a stanza goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +34,17 @@ pub enum Direction {
     ToResponder,
     /// Responder to initiator.
     ToInitiator,
+}
+
+/// A stanza as it went on the path (see [`Signalling::record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// When it was sent, from the start of the run.
+    pub at: Duration,
+    /// Which way.
+    pub direction: Direction,
+    /// The stanza.
+    pub xml: String,
 }
 
 /// One stanza on its way.
@@ -43,82 +59,61 @@ struct InFlight {
 #[derive(Debug)]
 pub struct Signalling {
     latency: Duration,
+    /// In the order sent, which is the order due (one latency for every stanza).
     queue: VecDeque<InFlight>,
-    initiator: Jid,
-    responder: Jid,
-    next_id: u64,
-    /// When the initiator sent session-initiate.
+    /// When the initiator sent its first stanza, its session-initiate.
     pub initiated_at: Option<Instant>,
-    /// Whether the responder has received session-initiate (so may answer).
-    pub initiate_received: bool,
-    /// Whether the responder sent session-accept.
-    pub accepted: bool,
-    /// Stanzas sent.
+    /// Stanzas sent, IQ-results and IQ-errors included.
     pub stanzas: u64,
     /// Bytes of XML sent.
     pub bytes: u64,
+    /// Every stanza sent, with the start of the run, once [`Signalling::record`] was called.
+    log: Option<(Instant, Vec<Sent>)>,
 }
 
 impl Signalling {
     /// A path with one-way delay `latency`.
-    pub fn new(latency: Duration) -> Result<Signalling> {
-        Ok(Signalling {
+    pub fn new(latency: Duration) -> Signalling {
+        Signalling {
             latency,
             queue: VecDeque::new(),
-            initiator: "romeo@example.net/sim".parse().context("initiator JID")?,
-            responder: "juliet@example.org/sim".parse().context("responder JID")?,
-            next_id: 0,
             initiated_at: None,
-            initiate_received: false,
-            accepted: false,
             stanzas: 0,
             bytes: 0,
-        })
+            log: None,
+        }
+    }
+
+    /// Keeps a copy of every stanza sent from now on, timed from `start`.
+    pub fn record(&mut self, start: Instant) {
+        self.log = Some((start, Vec::new()));
+    }
+
+    /// The stanzas recorded (empty unless [`Signalling::record`] was called).
+    pub fn take_log(&mut self) -> Vec<Sent> {
+        self.log.take().map(|(_, l)| l).unwrap_or_default()
     }
 
     /// When the next stanza arrives.
     pub fn next_due(&self) -> Option<Instant> {
-        self.queue.iter().map(|s| s.due).min()
+        self.queue.front().map(|s| s.due)
     }
 
-    /// Sends `transport` from one side: the initiator's first is session-initiate, the
-    /// responder's first session-accept, every later one transport-info.
-    pub fn send(&mut self, now: Instant, direction: Direction, transport: IceTransport) {
-        let action = match direction {
-            Direction::ToResponder if self.initiated_at.is_none() => {
-                self.initiated_at = Some(now);
-                Action::SessionInitiate
-            }
-            Direction::ToInitiator if !self.accepted => {
-                self.accepted = true;
-                Action::SessionAccept
-            }
-            _ => Action::TransportInfo,
-        };
-        let mut jingle = Jingle::new(action, SID);
-        if action == Action::SessionInitiate {
-            jingle.initiator = Some(self.initiator.clone());
+    /// Sends `xml` from one side; it arrives `latency` later.
+    pub fn send(&mut self, now: Instant, direction: Direction, xml: String) {
+        if direction == Direction::ToResponder && self.initiated_at.is_none() {
+            // Endpoints send nothing before session-initiate (see `Endpoint`).
+            self.initiated_at = Some(now);
         }
-        if action == Action::SessionAccept {
-            jingle.responder = Some(self.responder.clone());
-        }
-        let mut content = Content::new(Creator::Initiator, CONTENT);
-        content.transport = Some(Transport::Ice(transport));
-        jingle.contents.push(content);
-        let (from, to) = match direction {
-            Direction::ToResponder => (&self.initiator, &self.responder),
-            Direction::ToInitiator => (&self.responder, &self.initiator),
-        };
-        self.next_id += 1;
-        let iq = Iq::set(
-            Some(from.clone()),
-            Some(to.clone()),
-            format!("j{}", self.next_id),
-            &jingle,
-        );
-        let xml = String::from(&xep0371_model::minidom::Element::from(&iq));
         self.stanzas += 1;
         self.bytes += xml.len() as u64;
+        if let Some((start, log)) = &mut self.log {
+            log.push(Sent {
+                at: now.saturating_duration_since(*start),
+                direction,
+                xml: xml.clone(),
+            });
+        }
         self.queue.push_back(InFlight {
             due: now + self.latency,
             direction,
@@ -126,36 +121,11 @@ impl Signalling {
         });
     }
 
-    /// The next stanza due by `now`, read back into its transport.
-    pub fn poll(&mut self, now: Instant) -> Option<Result<(Direction, Action, IceTransport)>> {
-        let i = self.queue.iter().position(|s| s.due <= now)?;
-        let s = self.queue.remove(i)?;
-        Some(read(&s.xml).map(|(action, t)| {
-            if action == Action::SessionInitiate {
-                self.initiate_received = true;
-            }
-            (s.direction, action, t)
-        }))
+    /// The next stanza due by `now`, with the way it goes.
+    pub fn poll(&mut self, now: Instant) -> Option<(Direction, String)> {
+        if self.queue.front()?.due > now {
+            return None;
+        }
+        self.queue.pop_front().map(|s| (s.direction, s.xml))
     }
-}
-
-/// Reads a Jingle IQ-set with one ICE transport, strictly (what the project produces must be
-/// valid XEP-0371).
-fn read(xml: &str) -> Result<(Action, IceTransport)> {
-    let el = parse_element(xml, MAX_STANZA).map_err(|e| anyhow!("signalling XML: {e}"))?;
-    let iq = Iq::read(&el, Reading::Strict)
-        .map_err(|e| anyhow!("signalling IQ refused by the strict reader: {e}\n{xml}"))?
-        .value;
-    let IqPayload::Set(payload) = iq.payload else {
-        return Err(anyhow!("signalling IQ is not a set"));
-    };
-    let jingle = Jingle::read(&payload, Reading::Strict)
-        .map_err(|e| anyhow!("Jingle refused by the strict reader: {e}\n{xml}"))?
-        .value;
-    let transport = jingle
-        .ice_transports()
-        .next()
-        .map(|(_, t)| t.clone())
-        .ok_or_else(|| anyhow!("Jingle {} without an ICE transport", jingle.action.as_str()))?;
-    Ok((jingle.action, transport))
 }

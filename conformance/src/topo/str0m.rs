@@ -1,5 +1,8 @@
 //! The adapter for str0m's ICE agent (`is` 0.12, [`is::IceAgent`]).
 //!
+//! The runner puts it in [`super::jingle::JingleEndpoint`], which carries its transports in
+//! Jingle stanzas to and from the other side's glue session.
+//!
 //! What str0m does and what the adapter adds:
 //!
 //! - **Roles**: both, from [`PeerConfig::controlling`]; the tie-breaker comes from the seed.
@@ -481,8 +484,9 @@ pub(crate) mod tests {
 
     use ice_netsim::{HostId, Node, Sim, Topology};
 
+    use super::super::jingle::JingleEndpoint;
     use super::super::ours::Ours;
-    use super::super::peer::{Peer, PeerConfig, PeerStatus};
+    use super::super::peer::{Endpoint, PeerConfig, PeerStatus};
     use super::Str0m;
 
     /// Two hosts, `a` and `b`, on one network.
@@ -637,12 +641,14 @@ outcome = "connected"
                 components: 1,
                 seed: [seed; 32],
                 start: self.now,
+                trickle: true,
             }
         }
 
-        /// Runs both peers, exchanging their signalling at once, until `done` or `limit` of
-        /// virtual time from the start; returns whether `done` was reached.
-        pub(crate) fn run<A: Peer, B: Peer>(
+        /// Runs both endpoints, exchanging their stanzas at once (as XML text), until `done`
+        /// or `limit` of virtual time from the start; returns whether `done` was reached.
+        /// Panics on a signalling error.
+        pub(crate) fn run<A: Endpoint, B: Endpoint>(
             &mut self,
             a: &mut A,
             b: &mut B,
@@ -651,11 +657,20 @@ outcome = "connected"
         ) -> bool {
             let deadline = self.sim.base() + limit;
             loop {
-                while let Some(t) = a.poll_signal() {
-                    b.handle_signal(self.now, &t);
+                let mut moved = true;
+                while moved {
+                    moved = false;
+                    while let Some(x) = a.poll_stanza() {
+                        b.handle_stanza(self.now, &x);
+                        moved = true;
+                    }
+                    while let Some(x) = b.poll_stanza() {
+                        a.handle_stanza(self.now, &x);
+                        moved = true;
+                    }
                 }
-                while let Some(t) = b.poll_signal() {
-                    a.handle_signal(self.now, &t);
+                if let Some(e) = a.poll_error().or_else(|| b.poll_error()) {
+                    panic!("signalling error: {e}");
                 }
                 let (ha, hb) = (self.a, self.b);
                 {
@@ -679,7 +694,11 @@ outcome = "connected"
     }
 
     /// Connects `a` and `b`, checks they agree on the pair, and sends a datagram each way.
-    pub(crate) fn connect_and_exchange<A: Peer, B: Peer>(bed: &mut Bed, a: &mut A, b: &mut B) {
+    pub(crate) fn connect_and_exchange<A: Endpoint, B: Endpoint>(
+        bed: &mut Bed,
+        a: &mut A,
+        b: &mut B,
+    ) {
         let connected = |p: &PeerStatus| matches!(p, PeerStatus::Connected(_));
         let ok = bed.run(a, b, Duration::from_secs(30), |a, b| {
             connected(&a.status()) && connected(&b.status())
@@ -716,7 +735,7 @@ outcome = "connected"
     }
 
     /// Runs `a` and `b` across a NAT that drops all UDP until both report failure.
-    pub(crate) fn both_fail<A: Peer, B: Peer>(bed: &mut Bed, a: &mut A, b: &mut B) {
+    pub(crate) fn both_fail<A: Endpoint, B: Endpoint>(bed: &mut Bed, a: &mut A, b: &mut B) {
         let failed = |p: &PeerStatus| matches!(p, PeerStatus::Failed(_));
         let ok = bed.run(a, b, Duration::from_secs(90), |a, b| {
             failed(&a.status()) && failed(&b.status())
@@ -724,8 +743,10 @@ outcome = "connected"
         assert!(ok, "not failed: a {:?}, b {:?}", a.status(), b.status());
     }
 
-    fn pair(bed: &Bed, str0m_controlling: bool) -> (Str0m, Ours) {
-        let s = Str0m::new(&bed.config(bed.a, str0m_controlling, 1)).expect("str0m");
+    /// str0m (in the Jingle endpoint) on host a, ours (a glue session) on host b.
+    fn pair(bed: &Bed, str0m_controlling: bool) -> (JingleEndpoint<Str0m>, Ours) {
+        let sc = bed.config(bed.a, str0m_controlling, 1);
+        let s = JingleEndpoint::new(Str0m::new(&sc).expect("str0m"), &sc).expect("endpoint");
         let o = Ours::new(&bed.config(bed.b, !str0m_controlling, 2)).expect("ours");
         (s, o)
     }
@@ -759,7 +780,8 @@ outcome = "connected"
         // str0m gathered and signalled a server-reflexive candidate, and the pair in use is
         // the two NATs' mappings.
         assert!(
-            s.outbox
+            s.peer()
+                .outbox
                 .candidates
                 .iter()
                 .any(|c| c.type_.as_str() == "srflx")
