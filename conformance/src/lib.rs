@@ -6,6 +6,8 @@ pub mod check;
 pub mod checker;
 pub mod flows;
 pub mod listings;
+#[cfg(target_os = "linux")]
+pub mod netns;
 pub mod render;
 pub mod report;
 pub mod sic;

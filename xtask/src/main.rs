@@ -196,7 +196,7 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
             }),
         ),
         (
-            "netns: NAT routers in network namespaces (root, nftables)",
+            "netns: NAT routers in network namespaces, Prosody behind one (root, nftables)",
             // Ignored in the test step because they need root and nftables (.ci/run installs
             // nftables); run here, they fail loudly when either is missing. Then nothing of
             // the backend may be left on the machine.
@@ -204,6 +204,12 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
                 cmd!(
                     sh,
                     "cargo test -p ice-netsim --features netns --test netns_nat -- --ignored --test-threads=1"
+                )
+                .run()?;
+                // XEP-0279 across a real NAT: Prosody in the lab, the client behind the router.
+                cmd!(
+                    sh,
+                    "cargo test -p jingle-ice-conformance --test netns_prosody -- --ignored"
                 )
                 .run()?;
                 netns_leftovers(sh)

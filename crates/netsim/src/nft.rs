@@ -2,7 +2,7 @@
 //! filtering behaviour the topology format names, hairpinning, mapping timeouts and UDP
 //! blocking, on a router whose inside interface is `lan` and outside interface `wan`.
 //!
-//! Pure text generation (no root needed); [`crate::netns`] loads the result with `nft -f`.
+//! Pure text generation (no root needed); the `netns` module (feature `netns`) loads the result with `nft -f`.
 //! What each behaviour takes (established on this kind of machine, see the project's lab
 //! notes):
 //!
