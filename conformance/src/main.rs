@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use jingle_ice_conformance::listings::{self, Paths};
+use jingle_ice_conformance::topo::suite::{Backend, Case, CaseOptions};
 use jingle_ice_conformance::{check, report, sic_client, stun, topo};
 
 mod flags {
@@ -101,18 +102,24 @@ fn run(flags: flags::Run) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
     let paths = paths(flags.dir.clone());
-    let backend = flags.backend.as_deref().unwrap_or("sim");
-    match backend {
-        "sim" => {}
-        "netns" => {
-            eprintln!(
-                "the netns backend (real namespaces, nftables NATs, libnice) is not built yet; \
-                 run the scripts on --backend sim"
-            );
-            return Ok(ExitCode::from(2));
-        }
+    let backend = match flags.backend.as_deref().unwrap_or("sim") {
+        "sim" => Backend::Sim,
+        "netns" => Backend::Netns,
         other => {
             eprintln!("unknown backend `{other}` (sim | netns)");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if backend == Backend::Netns {
+        if let Some(why) = netns_unavailable() {
+            eprintln!("--backend netns: {why}");
+            return Ok(ExitCode::from(2));
+        }
+        if flags.pcap.is_some() {
+            eprintln!(
+                "--pcap records the simulator's networks; on --backend netns capture in the \
+                 namespaces with tshark"
+            );
             return Ok(ExitCode::from(2));
         }
     }
@@ -187,37 +194,46 @@ fn run(flags: flags::Run) -> Result<ExitCode> {
             Some(f) => vec![f.clone()],
             None => topo::suite::scripts(&root.join("topologies"))?,
         };
-        let mut cases = Vec::new();
-        for file in files {
-            if let Some(filter) = &flags.filter {
-                if flags.topology.is_none() && !file.to_string_lossy().contains(filter.as_str()) {
-                    continue;
+        let files: Vec<PathBuf> = files
+            .into_iter()
+            .filter(|file| match &flags.filter {
+                Some(filter) if flags.topology.is_none() => {
+                    file.to_string_lossy().contains(filter.as_str())
                 }
-            }
-            let case = topo::suite::run_case(
-                &file,
-                flags.seeds.unwrap_or(1),
-                flags.seed,
-                flags.pcap.as_deref(),
-                &known,
-            );
+                _ => true,
+            })
+            .collect();
+        let options = CaseOptions {
+            seeds: flags.seeds.unwrap_or(1),
+            seed: flags.seed,
+            pcap: flags.pcap.as_deref(),
+            backend,
+        };
+        // The simulator's runs take milliseconds; the netns backend's take real seconds,
+        // mostly waiting, so a few scripts run at once (each in its own namespaces).
+        let jobs = match backend {
+            Backend::Sim => 1,
+            Backend::Netns => NETNS_JOBS,
+        };
+        let cases = run_cases(&files, &options, &known, jobs, |case| {
             if flags.json {
-                writeln!(stdout, "{}", topo::suite::json_line(&case, backend))?;
+                writeln!(stdout, "{}", topo::suite::json_line(case, backend.as_str()))?;
             } else {
-                writeln!(stdout, "{}", topo::suite::progress_line(&case))?;
+                writeln!(stdout, "{}", topo::suite::progress_line(case))?;
             }
             stdout.flush()?;
-            cases.push(case);
-        }
-        let summary = topo::suite::summary(&cases);
+            Ok(())
+        })?;
+        let summary = topo::suite::summary(&cases, backend);
         if flags.json {
             write!(stderr, "{summary}")?;
         } else {
             write!(stdout, "{summary}")?;
         }
         let f = cases.iter().filter(|c| !c.passed()).count();
+        let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
         failed += f;
-        passed += cases.len() - f;
+        passed += cases.len() - f - skipped;
     }
 
     let total = format!("conformance: {passed} passed, {failed} failed");
@@ -231,6 +247,71 @@ fn run(flags: flags::Run) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Scripts the netns backend runs at once.
+const NETNS_JOBS: usize = 4;
+
+/// Why the netns backend cannot run here, if it cannot.
+fn netns_unavailable() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        (!ice_netsim::netns::is_root()).then(|| {
+            "the netns backend needs root (network namespaces, veth pairs, nftables); \
+             run as root, or use --backend sim"
+                .to_owned()
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Some("the netns backend needs Linux network namespaces".to_owned())
+    }
+}
+
+/// Runs every script of `files`, `jobs` at once, calling `report` with each case as it
+/// ends; returns the cases in the order of `files`.
+fn run_cases(
+    files: &[PathBuf],
+    options: &CaseOptions<'_>,
+    known: &[topo::suite::KnownFailure],
+    jobs: usize,
+    mut report: impl FnMut(&Case) -> Result<()>,
+) -> Result<Vec<Case>> {
+    if jobs <= 1 {
+        let mut cases = Vec::new();
+        for file in files {
+            let case = topo::suite::run_case(file, options, known);
+            report(&case)?;
+            cases.push(case);
+        }
+        return Ok(cases);
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Case)>();
+    let mut cases: Vec<Option<Case>> = files.iter().map(|_| None).collect();
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..jobs.min(files.len()) {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(file) = files.get(i) else { break };
+                    let case = topo::suite::run_case(file, options, known);
+                    if tx.send((i, case)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for (i, case) in rx {
+            report(&case)?;
+            cases[i] = Some(case);
+        }
+        Ok(())
+    })?;
+    Ok(cases.into_iter().flatten().collect())
 }
 
 /// xflags reads a lone `-` as a flag; it names standard input here.

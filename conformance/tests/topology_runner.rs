@@ -13,7 +13,9 @@ use jingle_ice_conformance::topo::peer::{Endpoint, PeerConfig};
 use jingle_ice_conformance::topo::run::{RunOptions, run, run_with_transcript};
 use jingle_ice_conformance::topo::signal::{Direction, Sent};
 use jingle_ice_conformance::topo::str0m::Str0m;
-use jingle_ice_conformance::topo::suite::{KnownFailure, json_line, quantile, run_case};
+use jingle_ice_conformance::topo::suite::{
+    Backend, CaseOptions, KnownFailure, json_line, quantile, run_case,
+};
 use xep0371_model::{
     Action, CandidateType, DefinedCondition, IceNamespace, IceTransport, IqPayload,
     JingleCondition, StanzaError,
@@ -113,21 +115,33 @@ fn an_expectation_that_does_not_hold_is_reported() {
     assert_eq!(r.failures.len(), 2, "{:?}", r.failures);
 }
 
+/// One seed or `n` on the simulator.
+fn sim(seeds: u64) -> CaseOptions<'static> {
+    CaseOptions {
+        seeds,
+        seed: None,
+        pcap: None,
+        backend: Backend::Sim,
+    }
+}
+
 #[test]
 fn known_failures_must_still_fail() {
     let known = [KnownFailure {
         topology: "same-lan.toml".into(),
         reason: "test".into(),
+        backend: None,
     }];
-    let c = run_case(&path("same-lan.toml"), 1, None, None, &known);
+    let c = run_case(&path("same-lan.toml"), &sim(1), &known);
     assert!(!c.passed(), "a known failure that passes is reported");
     assert!(c.reason().expect("reason").contains("remove the entry"));
 
     let known = [KnownFailure {
         topology: "nat-eim-apdf--apdm-apdf.toml".into(),
         reason: "t".into(),
+        backend: None,
     }];
-    let mut c = run_case(&path("nat-eim-apdf--apdm-apdf.toml"), 1, None, None, &known);
+    let mut c = run_case(&path("nat-eim-apdf--apdm-apdf.toml"), &sim(1), &known);
     assert!(
         !c.passed(),
         "the script expects failure and fails, so it passes: not a known failure"
@@ -138,13 +152,13 @@ fn known_failures_must_still_fail() {
 
 #[test]
 fn a_sweep_reports_seeds_and_quantiles_and_json_has_the_documented_keys() {
-    let c = run_case(&path("nat-eim-apdf--eim-apdf.toml"), 8, None, None, &[]);
+    let c = run_case(&path("nat-eim-apdf--eim-apdf.toml"), &sim(8), &[]);
     assert_eq!(c.runs.len(), 8);
     assert!(c.passed(), "{:?}", c.reason());
     let ms = c.connect_ms();
     assert_eq!(ms.len(), 8);
     assert!(quantile(&ms, 0.5) <= quantile(&ms, 0.95));
-    let single = run_case(&path("same-lan.toml"), 1, None, None, &[]);
+    let single = run_case(&path("same-lan.toml"), &sim(1), &[]);
     let v: serde_json::Value = serde_json::from_str(&json_line(&single, "sim")).expect("JSON");
     for key in [
         "name",

@@ -223,11 +223,6 @@ impl Libnice {
             _ => self.errors.push(format!("libnice-peer printed {line:?}")),
         }
     }
-
-    /// What went wrong in the exchange with the program (refused candidates, ...).
-    pub fn errors(&self) -> &[String] {
-        &self.errors
-    }
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
@@ -327,6 +322,15 @@ impl Peer for Libnice {
     fn checks_sent(&self) -> u64 {
         // libnice does not count them for its API users.
         0
+    }
+
+    fn poll_error(&mut self) -> Option<String> {
+        self.pump();
+        if self.errors.is_empty() {
+            None
+        } else {
+            Some(self.errors.remove(0))
+        }
     }
 }
 

@@ -3,3 +3,4 @@
 //! project did not write running as real programs (libnice).
 
 pub mod libnice;
+pub mod run;

@@ -356,7 +356,7 @@ impl<P: Peer> Endpoint for JingleEndpoint<P> {
     }
 
     fn poll_error(&mut self) -> Option<String> {
-        self.errors.pop_front()
+        self.errors.pop_front().or_else(|| self.peer.poll_error())
     }
 
     fn status(&self) -> PeerStatus {

@@ -140,6 +140,13 @@ pub trait Peer: Node {
 
     /// Connectivity checks sent so far (retransmissions included, consent checks not).
     fn checks_sent(&self) -> u64;
+
+    /// The next thing that went wrong between the adapter and its stack (a candidate the
+    /// stack printed that does not parse, a program that stopped answering); the runner
+    /// records each as a failure of the run.
+    fn poll_error(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// What an adapter has signalled so far: every adapter queues its stack's candidates here and

@@ -12,12 +12,12 @@
 //! Whatever an endpoint reports as wrong in the signalling (a refusal, an IQ-error, an IQ
 //! timeout) is a failure of the run.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ice_netsim::topology::{JingleRole, Outcome};
+use ice_netsim::topology::{Expect, JingleRole, Outcome};
 use ice_netsim::{HostId, Node, Sim, Topology, Transmit, derive_seed};
 
 use super::jingle::JingleEndpoint;
@@ -123,7 +123,6 @@ impl Node for AsNode<'_> {
 /// One side of the run.
 struct Side {
     role: Direction,
-    host: HostId,
     endpoint: Box<dyn Endpoint>,
     received: Vec<Vec<u8>>,
 }
@@ -151,6 +150,299 @@ impl Side {
     }
 }
 
+/// What both backends share in a run: the two endpoints, the signalling path between them,
+/// the application data of `[expect]`, and the verdict. A backend moves the endpoints'
+/// datagrams (through the simulator, or real sockets in namespaces), calls
+/// [`Conductor::turn`] whenever time moved or something arrived, sleeps no later than
+/// [`Conductor::next_due`], and ends with [`Conductor::finish`].
+pub struct Conductor {
+    sides: [Side; 2],
+    signalling: Signalling,
+    expect: Expect,
+    base: Instant,
+    connected_at: Option<Instant>,
+    data_sent: u32,
+    hold_sent: bool,
+    data_sent_at: Option<Instant>,
+    errors: Vec<String>,
+}
+
+impl Conductor {
+    /// A run starting at `base` between `initiator` and `responder`, the signalling path
+    /// delaying each stanza by `latency`; with `transcript`, every stanza is kept.
+    pub fn new(
+        initiator: Box<dyn Endpoint>,
+        responder: Box<dyn Endpoint>,
+        latency: Duration,
+        expect: Expect,
+        base: Instant,
+        transcript: bool,
+    ) -> Conductor {
+        let side = |role, endpoint| Side {
+            role,
+            endpoint,
+            received: Vec::new(),
+        };
+        let mut signalling = Signalling::new(latency);
+        if transcript {
+            signalling.record(base);
+        }
+        Conductor {
+            sides: [
+                side(Direction::ToResponder, initiator),
+                side(Direction::ToInitiator, responder),
+            ],
+            signalling,
+            expect,
+            base,
+            connected_at: None,
+            data_sent: 0,
+            hold_sent: false,
+            data_sent_at: None,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The endpoint of the initiator (0) or the responder (1).
+    pub fn endpoint(&mut self, side: usize) -> &mut dyn Endpoint {
+        self.sides[side].endpoint.as_mut()
+    }
+
+    /// Both endpoints, initiator first.
+    pub fn endpoints(&mut self) -> [&mut dyn Endpoint; 2] {
+        let [a, b] = &mut self.sides;
+        [a.endpoint.as_mut(), b.endpoint.as_mut()]
+    }
+
+    /// One turn at `now`: stanzas out and in (answers go out at once), application data
+    /// received, the pairs, application data sent. True when the run is over: the outcome
+    /// `[expect]` waits for is reached (or its opposite), data is late, or the signalling
+    /// went wrong.
+    pub fn turn(&mut self, now: Instant) -> bool {
+        for s in &mut self.sides {
+            s.signal(now, &mut self.signalling, &mut self.errors);
+        }
+        while let Some((direction, xml)) = self.signalling.poll(now) {
+            let to = match direction {
+                Direction::ToResponder => 1,
+                Direction::ToInitiator => 0,
+            };
+            self.sides[to].endpoint.handle_stanza(now, &xml);
+        }
+        for s in &mut self.sides {
+            s.signal(now, &mut self.signalling, &mut self.errors);
+            while let Some(d) = s.endpoint.poll_data() {
+                if s.received.len() < 1024 {
+                    s.received.push(d);
+                }
+            }
+        }
+
+        let statuses = self.sides.each_ref().map(|s| s.endpoint.status());
+        let both_connected = statuses
+            .iter()
+            .all(|s| matches!(s, PeerStatus::Connected(_)));
+        let both_failed = statuses.iter().all(|s| matches!(s, PeerStatus::Failed(_)));
+        if both_connected && self.connected_at.is_none() {
+            self.connected_at = Some(now);
+        }
+        let (data, hold) = (self.expect.data, self.expect.hold);
+        // Application data: once at connection, once more after `hold`.
+        if let Some(at) = self.connected_at {
+            if data && self.data_sent == 0 {
+                self.send_data(now, 1, "");
+            }
+            if data && !hold.is_zero() && !self.hold_sent && now >= at + hold {
+                self.send_data(now, 2, " after hold_ms");
+                self.hold_sent = true;
+            }
+        }
+        let expect = &self.expect;
+        let data_sent = self.data_sent;
+        let data_done = !expect.data
+            || (data_sent >= if expect.hold.is_zero() { 1 } else { 2 }
+                && self
+                    .sides
+                    .iter()
+                    .all(|s| s.received.len() >= data_sent as usize));
+        let done = match expect.outcome {
+            Outcome::Connected => (self.connected_at.is_some() && data_done) || both_failed,
+            Outcome::Failed => both_failed || self.connected_at.is_some() && data_done,
+        };
+        // Data that has not arrived DATA_DEADLINE after it was sent will not.
+        let data_late = self
+            .sides
+            .iter()
+            .any(|s| s.received.len() < data_sent as usize)
+            && self.data_sent_at.is_some_and(|t| now >= t + DATA_DEADLINE);
+        done || data_late || !self.errors.is_empty()
+    }
+
+    /// Datagram `n` of the application data from both sides.
+    fn send_data(&mut self, now: Instant, n: u32, when: &str) {
+        for (i, s) in self.sides.iter_mut().enumerate() {
+            if let Err(e) = s
+                .endpoint
+                .send_data(now, format!("data {n} from side {i}").as_bytes())
+            {
+                self.errors
+                    .push(format!("side {i} could not send data{when}: {e}"));
+            }
+        }
+        self.data_sent = n;
+        self.data_sent_at = Some(now);
+    }
+
+    /// When the conductor next has something to do after `now`: a stanza arrives, the hold
+    /// time ends, or the data deadline passes.
+    pub fn next_due(&self, now: Instant) -> Option<Instant> {
+        let expect = &self.expect;
+        let hold_due = self
+            .connected_at
+            .filter(|_| expect.data && !expect.hold.is_zero() && !self.hold_sent)
+            .map(|at| at + expect.hold);
+        let data_due = self
+            .data_sent_at
+            .map(|t| t + DATA_DEADLINE)
+            .filter(|t| *t > now);
+        [self.signalling.next_due(), hold_due, data_due]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The verdict at `now`, the end of the run: the outcome against `[expect]`, with the
+    /// network's count of `datagrams` (carried, lost), and every stanza sent when kept.
+    pub fn finish(mut self, now: Instant, datagrams: (u64, u64)) -> (RunResult, Vec<Sent>) {
+        // Signalling errors of the last step, and stanzas sent at the end (counted).
+        for s in &mut self.sides {
+            s.signal(now, &mut self.signalling, &mut self.errors);
+        }
+        let expect = &self.expect;
+        let base = self.base;
+        let sides = &self.sides;
+        let data_sent = self.data_sent;
+
+        // What came out, against what the script expects.
+        let statuses = sides.each_ref().map(|s| s.endpoint.status());
+        let pair = |i: usize| match &statuses[i] {
+            PeerStatus::Connected(p) => Some(p.clone()),
+            _ => None,
+        };
+        let both_failed = statuses.iter().all(|s| matches!(s, PeerStatus::Failed(_)));
+        let outcome = if self.connected_at.is_some() {
+            "connected"
+        } else if both_failed {
+            "failed"
+        } else {
+            "timeout"
+        };
+        let connect = match (self.connected_at, self.signalling.initiated_at) {
+            (Some(c), Some(i)) => Some(c.saturating_duration_since(i)),
+            _ => None,
+        };
+        let mut failures = std::mem::take(&mut self.errors);
+        let describe = |s: &PeerStatus| match s {
+            PeerStatus::Checking => "still checking".to_owned(),
+            PeerStatus::Connected(p) => format!("connected {}->{}", p.local, p.remote),
+            PeerStatus::Failed(r) => format!("failed ({r})"),
+        };
+        if outcome != expect.outcome.as_str() {
+            failures.push(format!(
+                "expected {}, got {outcome} after {} ms (initiator {}, responder {})",
+                expect.outcome.as_str(),
+                now.saturating_duration_since(base).as_millis(),
+                describe(&statuses[0]),
+                describe(&statuses[1]),
+            ));
+        }
+        let (ip, rp) = (pair(0), pair(1));
+        if let (Some(i), Some(r)) = (&ip, &rp) {
+            if i.local != r.remote || i.remote != r.local {
+                failures.push(format!(
+                    "the agents selected different pairs: initiator {} -> {}, responder {} -> {}",
+                    i.local, i.remote, r.local, r.remote
+                ));
+            }
+            if !expect.local_type.is_empty() && !expect.local_type.contains(&i.local_type) {
+                failures.push(format!(
+                    "local_type {} is not one of {:?}",
+                    i.local_type, expect.local_type
+                ));
+            }
+            if !expect.remote_type.is_empty() && !expect.remote_type.contains(&i.remote_type) {
+                failures.push(format!(
+                    "remote_type {} is not one of {:?}",
+                    i.remote_type, expect.remote_type
+                ));
+            }
+            if let Some(p) = &expect.protocol {
+                if *p != i.protocol {
+                    failures.push(format!("protocol {} is not {p}", i.protocol));
+                }
+            }
+            if let (Some(max), Some(c)) = (expect.max_connect, connect) {
+                if c > max {
+                    failures.push(format!(
+                        "connected in {} ms, more than max_connect_ms = {}",
+                        c.as_millis(),
+                        max.as_millis()
+                    ));
+                }
+            }
+        }
+        let wanted = if expect.data { data_sent } else { 0 };
+        let mut delivered = 0;
+        for (i, s) in sides.iter().enumerate() {
+            let other = 1 - i;
+            for n in 1..=wanted {
+                let text = format!("data {n} from side {other}");
+                if s.received.iter().any(|d| d == text.as_bytes()) {
+                    delivered += 1;
+                } else if outcome == "connected" {
+                    let when = if n == 2 { " after hold_ms" } else { "" };
+                    failures.push(format!(
+                        "application datagram {n}{when} from the {} did not arrive",
+                        if other == 0 { "initiator" } else { "responder" }
+                    ));
+                }
+            }
+        }
+        if expect.data && expect.outcome == Outcome::Connected && outcome == "connected" {
+            let needed = if expect.hold.is_zero() { 1 } else { 2 };
+            if data_sent < needed {
+                failures.push(format!(
+                    "duration_ms ended before the data of hold_ms = {} could be sent",
+                    expect.hold.as_millis()
+                ));
+            }
+        }
+        if expect.outcome == Outcome::Failed && sides.iter().any(|s| !s.received.is_empty()) {
+            failures.push("application data was delivered in a run expected to fail".to_owned());
+        }
+
+        let checks = (
+            sides[0].endpoint.checks_sent(),
+            sides[1].endpoint.checks_sent(),
+        );
+        let result = RunResult {
+            outcome,
+            initiator_pair: ip,
+            responder_pair: rp,
+            connect,
+            checks_sent: checks.0 + checks.1,
+            checks_by_side: checks,
+            data_delivered: (delivered, wanted * 2),
+            signalling: (self.signalling.stanzas, self.signalling.bytes),
+            datagrams,
+            elapsed: now.saturating_duration_since(base),
+            failures,
+            replayable: sides.iter().all(|s| s.endpoint.replayable()),
+        };
+        (result, self.signalling.take_log())
+    }
+}
+
 /// Runs `topology` once.
 pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
     run_inner(topology, options, false).map(|(r, _)| r)
@@ -163,6 +455,37 @@ pub fn run_with_transcript(
     options: &RunOptions<'_>,
 ) -> Result<(RunResult, Vec<Sent>)> {
     run_inner(topology, options, true)
+}
+
+/// The configuration of the agent of `role`, on a host with `host_ips`.
+pub fn peer_config(
+    topology: &Topology,
+    role: JingleRole,
+    seed: u64,
+    host_ips: Vec<IpAddr>,
+    start: Instant,
+) -> Result<PeerConfig> {
+    let agent = topology.agent(role);
+    if !agent.turn.is_empty() {
+        bail!(
+            "{}:{}: the agents have no TURN client yet: scripts with `turn` servers cannot run",
+            topology.file,
+            agent.impl_line
+        );
+    }
+    let label = match role {
+        JingleRole::Initiator => "agent initiator",
+        JingleRole::Responder => "agent responder",
+    };
+    Ok(PeerConfig {
+        controlling: role == JingleRole::Initiator,
+        host_ips,
+        stun: agent.stun.clone(),
+        components: agent.components,
+        seed: derive_seed(seed, label),
+        start,
+        trickle: agent.trickle,
+    })
 }
 
 fn run_inner(
@@ -180,149 +503,47 @@ fn run_inner(
     if options.pcap.is_some() {
         sim.enable_capture();
     }
-    let mut sides = Vec::new();
+    let mut endpoints = Vec::new();
+    let mut hosts = Vec::new();
     for role in [JingleRole::Initiator, JingleRole::Responder] {
         let agent = topology.agent(role);
-        if !agent.turn.is_empty() {
-            bail!(
-                "{}:{}: the agents have no TURN client yet: scripts with `turn` servers cannot run",
-                topology.file,
-                agent.impl_line
-            );
-        }
         let host = HostId(agent.host);
-        let label = match role {
-            JingleRole::Initiator => "agent initiator",
-            JingleRole::Responder => "agent responder",
-        };
-        let config = PeerConfig {
-            controlling: role == JingleRole::Initiator,
-            host_ips: sim.host_ips(host),
-            stun: agent.stun.clone(),
-            components: agent.components,
-            seed: derive_seed(seed, label),
-            start: base,
-            trickle: agent.trickle,
-        };
+        let config = peer_config(&topology, role, seed, sim.host_ips(host), base)?;
         let endpoint = make_endpoint(&agent.implementation, &config)
             .with_context(|| format!("{}:{}: impl", topology.file, agent.impl_line))?;
-        sides.push(Side {
-            role: match role {
-                JingleRole::Initiator => Direction::ToResponder,
-                JingleRole::Responder => Direction::ToInitiator,
-            },
-            host,
-            endpoint,
-            received: Vec::new(),
-        });
+        endpoints.push(endpoint);
+        hosts.push(host);
     }
-    let mut signalling = Signalling::new(topology.signalling.latency);
-    if transcript {
-        signalling.record(base);
-    }
-    let expect = &topology.expect;
+    let (Some(responder), Some(initiator)) = (endpoints.pop(), endpoints.pop()) else {
+        bail!("two agents");
+    };
+    let mut conductor = Conductor::new(
+        initiator,
+        responder,
+        topology.signalling.latency,
+        topology.expect.clone(),
+        base,
+        transcript,
+    );
     let deadline = base + topology.duration;
 
     let mut now = base;
-    let mut connected_at: Option<Instant> = None;
-    let mut data_sent: u32 = 0;
-    let mut hold_sent = false;
-    let mut data_sent_at: Option<Instant> = None;
     let mut same_instant = 0usize;
-    let mut errors: Vec<String> = Vec::new();
     loop {
-        // Signalling out, then in (answers go out at once).
-        for s in &mut sides {
-            s.signal(now, &mut signalling, &mut errors);
-        }
-        while let Some((direction, xml)) = signalling.poll(now) {
-            let to = match direction {
-                Direction::ToResponder => 1,
-                Direction::ToInitiator => 0,
-            };
-            sides[to].endpoint.handle_stanza(now, &xml);
-        }
-        for s in &mut sides {
-            s.signal(now, &mut signalling, &mut errors);
-            while let Some(d) = s.endpoint.poll_data() {
-                if s.received.len() < 1024 {
-                    s.received.push(d);
-                }
-            }
-        }
-
-        let statuses: Vec<PeerStatus> = sides.iter().map(|s| s.endpoint.status()).collect();
-        let both_connected = statuses
-            .iter()
-            .all(|s| matches!(s, PeerStatus::Connected(_)));
-        let both_failed = statuses.iter().all(|s| matches!(s, PeerStatus::Failed(_)));
-        if both_connected && connected_at.is_none() {
-            connected_at = Some(now);
-        }
-        // Application data: once at connection, once more after `hold`.
-        if let Some(at) = connected_at {
-            if expect.data && data_sent == 0 {
-                for (i, s) in sides.iter_mut().enumerate() {
-                    if let Err(e) = s
-                        .endpoint
-                        .send_data(now, format!("data 1 from side {i}").as_bytes())
-                    {
-                        errors.push(format!("side {i} could not send data: {e}"));
-                    }
-                }
-                data_sent = 1;
-                data_sent_at = Some(now);
-            }
-            if expect.data && !expect.hold.is_zero() && !hold_sent && now >= at + expect.hold {
-                for (i, s) in sides.iter_mut().enumerate() {
-                    if let Err(e) = s
-                        .endpoint
-                        .send_data(now, format!("data 2 from side {i}").as_bytes())
-                    {
-                        errors.push(format!("side {i} could not send data after hold_ms: {e}"));
-                    }
-                }
-                hold_sent = true;
-                data_sent = 2;
-                data_sent_at = Some(now);
-            }
-        }
-        let data_done = !expect.data
-            || (data_sent >= if expect.hold.is_zero() { 1 } else { 2 }
-                && sides.iter().all(|s| s.received.len() >= data_sent as usize));
-        let done = match expect.outcome {
-            Outcome::Connected => (connected_at.is_some() && data_done) || both_failed,
-            Outcome::Failed => both_failed || connected_at.is_some() && data_done,
-        };
-        // Data that has not arrived DATA_DEADLINE after it was sent will not.
-        let data_late = sides.iter().any(|s| s.received.len() < data_sent as usize)
-            && data_sent_at.is_some_and(|t| now >= t + DATA_DEADLINE);
-        if done || data_late || !errors.is_empty() {
+        if conductor.turn(now) {
             break;
         }
 
         // The next thing to happen: a datagram, an agent's timer, a stanza, the hold timer.
-        let hold_due = connected_at
-            .filter(|_| expect.data && !expect.hold.is_zero() && !hold_sent)
-            .map(|at| at + expect.hold);
-        let hosts = [sides[0].host, sides[1].host];
-        let (first, second) = sides.split_at_mut(1);
-        let mut a = AsNode(first[0].endpoint.as_mut());
-        let mut b = AsNode(second[0].endpoint.as_mut());
+        let due = conductor.next_due(now);
+        let [a, b] = conductor.endpoints();
+        let mut a = AsNode(a);
+        let mut b = AsNode(b);
         let mut nodes: [(HostId, &mut dyn Node); 2] = [(hosts[0], &mut a), (hosts[1], &mut b)];
         // Whatever signalling or data made the peers send at `now` goes out now.
         sim.step(now, &mut nodes)
             .with_context(|| format!("seed {seed}"))?;
-        let data_due = data_sent_at.map(|t| t + DATA_DEADLINE).filter(|t| *t > now);
-        let next = [
-            sim.next_time(&nodes),
-            signalling.next_due(),
-            hold_due,
-            data_due,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let next = [sim.next_time(&nodes), due].into_iter().flatten().min();
         match next {
             Some(t) if t <= deadline => {
                 if t <= now {
@@ -347,132 +568,12 @@ fn run_inner(
         }
     }
 
-    // Signalling errors of the last step, and stanzas sent at the end (counted).
-    for s in &mut sides {
-        s.signal(now, &mut signalling, &mut errors);
-    }
-
-    // What came out, against what the script expects.
-    let statuses: Vec<PeerStatus> = sides.iter().map(|s| s.endpoint.status()).collect();
-    let pair = |i: usize| match &statuses[i] {
-        PeerStatus::Connected(p) => Some(p.clone()),
-        _ => None,
-    };
-    let both_failed = statuses.iter().all(|s| matches!(s, PeerStatus::Failed(_)));
-    let outcome = if connected_at.is_some() {
-        "connected"
-    } else if both_failed {
-        "failed"
-    } else {
-        "timeout"
-    };
-    let connect = match (connected_at, signalling.initiated_at) {
-        (Some(c), Some(i)) => Some(c.saturating_duration_since(i)),
-        _ => None,
-    };
-    let mut failures = errors;
-    let describe = |s: &PeerStatus| match s {
-        PeerStatus::Checking => "still checking".to_owned(),
-        PeerStatus::Connected(p) => format!("connected {}->{}", p.local, p.remote),
-        PeerStatus::Failed(r) => format!("failed ({r})"),
-    };
-    if outcome != expect.outcome.as_str() {
-        failures.push(format!(
-            "expected {}, got {outcome} after {} ms (initiator {}, responder {})",
-            expect.outcome.as_str(),
-            now.saturating_duration_since(base).as_millis(),
-            describe(&statuses[0]),
-            describe(&statuses[1]),
-        ));
-    }
-    let (ip, rp) = (pair(0), pair(1));
-    if let (Some(i), Some(r)) = (&ip, &rp) {
-        if i.local != r.remote || i.remote != r.local {
-            failures.push(format!(
-                "the agents selected different pairs: initiator {} -> {}, responder {} -> {}",
-                i.local, i.remote, r.local, r.remote
-            ));
-        }
-        if !expect.local_type.is_empty() && !expect.local_type.contains(&i.local_type) {
-            failures.push(format!(
-                "local_type {} is not one of {:?}",
-                i.local_type, expect.local_type
-            ));
-        }
-        if !expect.remote_type.is_empty() && !expect.remote_type.contains(&i.remote_type) {
-            failures.push(format!(
-                "remote_type {} is not one of {:?}",
-                i.remote_type, expect.remote_type
-            ));
-        }
-        if let Some(p) = &expect.protocol {
-            if *p != i.protocol {
-                failures.push(format!("protocol {} is not {p}", i.protocol));
-            }
-        }
-        if let (Some(max), Some(c)) = (expect.max_connect, connect) {
-            if c > max {
-                failures.push(format!(
-                    "connected in {} ms, more than max_connect_ms = {}",
-                    c.as_millis(),
-                    max.as_millis()
-                ));
-            }
-        }
-    }
-    let wanted = if expect.data { data_sent } else { 0 };
-    let mut delivered = 0;
-    for (i, s) in sides.iter().enumerate() {
-        let other = 1 - i;
-        for n in 1..=wanted {
-            let text = format!("data {n} from side {other}");
-            if s.received.iter().any(|d| d == text.as_bytes()) {
-                delivered += 1;
-            } else if outcome == "connected" {
-                let when = if n == 2 { " after hold_ms" } else { "" };
-                failures.push(format!(
-                    "application datagram {n}{when} from the {} did not arrive",
-                    if other == 0 { "initiator" } else { "responder" }
-                ));
-            }
-        }
-    }
-    if expect.data && expect.outcome == Outcome::Connected && outcome == "connected" {
-        let needed = if expect.hold.is_zero() { 1 } else { 2 };
-        if data_sent < needed {
-            failures.push(format!(
-                "duration_ms ended before the data of hold_ms = {} could be sent",
-                expect.hold.as_millis()
-            ));
-        }
-    }
-    if expect.outcome == Outcome::Failed && sides.iter().any(|s| !s.received.is_empty()) {
-        failures.push("application data was delivered in a run expected to fail".to_owned());
-    }
-
+    let stats = sim.stats();
+    let (result, log) = conductor.finish(now, (stats.delivered, stats.lost));
     if let Some(dir) = options.pcap {
         write_pcaps(&sim, &topology, dir)?;
     }
-    let checks = (
-        sides[0].endpoint.checks_sent(),
-        sides[1].endpoint.checks_sent(),
-    );
-    let stats = sim.stats();
-    let result = RunResult {
-        outcome,
-        initiator_pair: ip,
-        responder_pair: rp,
-        connect,
-        checks_sent: checks.0 + checks.1,
-        checks_by_side: checks,
-        data_delivered: (delivered, wanted * 2),
-        signalling: (signalling.stanzas, signalling.bytes),
-        datagrams: (stats.delivered, stats.lost),
-        elapsed: now.saturating_duration_since(base),
-        failures,
-        replayable: sides.iter().all(|s| s.endpoint.replayable()),
-    };
-    Ok((result, signalling.take_log()))
+    Ok((result, log))
 }
 
 /// Writes `DIR/<script>-<network>.pcap` for every network.

@@ -11,7 +11,58 @@ use ice_netsim::topology::JingleRole;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::run::{RunOptions, RunResult, run};
+use super::run::{NETNS_ONLY_IMPLS, RunOptions, RunResult, run};
+
+/// Where a script runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The deterministic simulator (virtual time).
+    Sim,
+    /// Real namespaces, nftables NAT routers and sockets (Linux, root).
+    Netns,
+}
+
+impl Backend {
+    /// `sim` or `netns`, as `--backend` names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sim => "sim",
+            Backend::Netns => "netns",
+        }
+    }
+
+    /// Why this backend does not run `topology`, if it does not: the case is reported as
+    /// skipped, with the reason, never silently left out.
+    pub fn skip_reason(self, topology: &Topology) -> Option<String> {
+        match self {
+            Backend::Sim => topology
+                .agents
+                .iter()
+                .find(|a| NETNS_ONLY_IMPLS.contains(&a.implementation.as_str()))
+                .map(|a| {
+                    format!(
+                        "impl `{}` is a real program: it runs on --backend netns only",
+                        a.implementation
+                    )
+                }),
+            #[cfg(target_os = "linux")]
+            Backend::Netns => crate::netns::run::skip_reason(topology),
+            #[cfg(not(target_os = "linux"))]
+            Backend::Netns => Some("the netns backend needs Linux".into()),
+        }
+    }
+
+    /// Runs `topology` once on this backend.
+    pub fn run(self, topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
+        match self {
+            Backend::Sim => run(topology, options),
+            #[cfg(target_os = "linux")]
+            Backend::Netns => crate::netns::run::run(topology, options),
+            #[cfg(not(target_os = "linux"))]
+            Backend::Netns => anyhow::bail!("the netns backend needs Linux"),
+        }
+    }
+}
 
 /// The most seeds one sweep may ask for per script.
 pub const MAX_SEEDS: u64 = 1_000_000;
@@ -24,6 +75,9 @@ pub struct KnownFailure {
     pub topology: String,
     /// Why it fails.
     pub reason: String,
+    /// The backend it fails on (`sim` or `netns`); none: both.
+    #[serde(default)]
+    pub backend: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +122,8 @@ pub struct Case {
     pub runs: Vec<(u64, Result<RunResult, String>)>,
     /// The known failure listed for this script.
     pub known: Option<KnownFailure>,
+    /// Why the backend did not run the script (reported, and counted as skipped).
+    pub skipped: Option<String>,
 }
 
 impl Case {
@@ -94,6 +150,9 @@ impl Case {
     /// Whether the case is as expected: every seed passed, or it is a known failure that
     /// failed (a known failure that passes is reported, so the list stays true).
     pub fn passed(&self) -> bool {
+        if self.skipped.is_some() {
+            return true;
+        }
         let failed = !self.failures().is_empty();
         match &self.known {
             None => !failed,
@@ -159,19 +218,30 @@ pub fn quantile(v: &[f64], q: f64) -> Option<f64> {
     Some(v[rank.clamp(1, v.len()) - 1])
 }
 
-/// Runs the script at `path` over `seeds` seeds from its own (or from `seed`).
-pub fn run_case(
-    path: &Path,
-    seeds: u64,
-    seed: Option<u64>,
-    pcap: Option<&Path>,
-    known: &[KnownFailure],
-) -> Case {
+/// What a case runs with, beside its script.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseOptions<'a> {
+    /// How many seeds, from the script's own (or from `seed`).
+    pub seeds: u64,
+    /// The first seed instead of the script's.
+    pub seed: Option<u64>,
+    /// Where the first seed's run writes its pcaps (simulator only).
+    pub pcap: Option<&'a Path>,
+    /// The backend.
+    pub backend: Backend,
+}
+
+/// Runs the script at `path` on `options.backend` over its seeds.
+pub fn run_case(path: &Path, options: &CaseOptions<'_>, known: &[KnownFailure]) -> Case {
     let file_name = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let known = known.iter().find(|k| k.topology == file_name).cloned();
+    let backend = options.backend.as_str();
+    let known = known
+        .iter()
+        .find(|k| k.topology == file_name && k.backend.as_deref().is_none_or(|b| b == backend))
+        .cloned();
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading {}", path.display()))
         .map_err(|e| format!("{e:#}"));
@@ -184,31 +254,48 @@ pub fn run_case(
                 path: path.to_path_buf(),
                 name: file_name,
                 impls: (String::new(), String::new()),
-                runs: vec![(seed.unwrap_or(0), Err(e))],
+                runs: vec![(options.seed.unwrap_or(0), Err(e))],
                 known,
+                skipped: None,
             };
         }
     };
-    let first = seed.unwrap_or(topology.seed);
-    let runs = (0..seeds.clamp(1, MAX_SEEDS))
+    let impls = (
+        topology.agent(JingleRole::Initiator).implementation.clone(),
+        topology.agent(JingleRole::Responder).implementation.clone(),
+    );
+    if let Some(reason) = options.backend.skip_reason(&topology) {
+        return Case {
+            path: path.to_path_buf(),
+            name: topology.name.clone(),
+            impls,
+            runs: Vec::new(),
+            known,
+            skipped: Some(reason),
+        };
+    }
+    let first = options.seed.unwrap_or(topology.seed);
+    let runs = (0..options.seeds.clamp(1, MAX_SEEDS))
         .map(|i| {
             let s = first.wrapping_add(i);
-            let options = RunOptions {
+            let run_options = RunOptions {
                 seed: Some(s),
-                pcap: pcap.filter(|_| i == 0),
+                pcap: options.pcap.filter(|_| i == 0),
             };
-            (s, run(&topology, &options).map_err(|e| format!("{e:#}")))
+            let result = options
+                .backend
+                .run(&topology, &run_options)
+                .map_err(|e| format!("{e:#}"));
+            (s, result)
         })
         .collect();
     Case {
         path: path.to_path_buf(),
         name: topology.name.clone(),
-        impls: (
-            topology.agent(JingleRole::Initiator).implementation.clone(),
-            topology.agent(JingleRole::Responder).implementation.clone(),
-        ),
+        impls,
         runs,
         known,
+        skipped: None,
     }
 }
 
@@ -219,13 +306,19 @@ fn pair_text(r: &RunResult) -> String {
     )
 }
 
+/// `ok`, `known`, `skip` or `FAIL`.
+fn status(c: &Case) -> &'static str {
+    match (c.passed(), &c.known, &c.skipped) {
+        (true, _, Some(_)) => "skip",
+        (true, Some(_), None) => "known",
+        (true, None, None) => "ok",
+        (false, _, _) => "FAIL",
+    }
+}
+
 /// The progress line of a case.
 pub fn progress_line(c: &Case) -> String {
-    let status = match (c.passed(), &c.known) {
-        (true, Some(_)) => "known",
-        (true, None) => "ok  ",
-        (false, _) => "FAIL",
-    };
+    let status = format!("{:<4}", status(c));
     let stem = c.file_name().trim_end_matches(".toml").to_owned();
     let mut line = format!("topology {stem:<28} {status} ");
     if c.runs.len() > 1 {
@@ -249,7 +342,9 @@ pub fn progress_line(c: &Case) -> String {
         );
     }
     let _ = write!(line, "  [{} -> {}]", c.impls.0, c.impls.1);
-    if let Some(k) = &c.known {
+    if let Some(why) = &c.skipped {
+        let _ = write!(line, "\n    skipped: {why}");
+    } else if let Some(k) = &c.known {
         let _ = write!(line, "\n    known failure: {}", k.reason);
     }
     if let Some(r) = c.reason() {
@@ -280,6 +375,7 @@ pub fn json_line(c: &Case, backend: &str) -> String {
         "passed": c.passed(),
         "reason": c.reason(),
         "known_failure": c.known.as_ref().map(|k| k.reason.clone()),
+        "skipped": c.skipped,
         "replayable": r.map(|r| r.replayable),
     });
     if c.runs.len() > 1 {
@@ -291,9 +387,9 @@ pub fn json_line(c: &Case, backend: &str) -> String {
     v.to_string()
 }
 
-/// The summary table of the topology cases.
-pub fn summary(cases: &[Case]) -> String {
-    let mut s = String::from("\ntopologies (backend sim)\n");
+/// The summary table of the topology cases run on `backend`.
+pub fn summary(cases: &[Case], backend: Backend) -> String {
+    let mut s = format!("\ntopologies (backend {})\n", backend.as_str());
     let _ = writeln!(
         s,
         "  {:<30} {:<26} {:<9} {:<13} {:>10} {:>7} {:>6}",
@@ -302,12 +398,15 @@ pub fn summary(cases: &[Case]) -> String {
     for c in cases {
         let stem = c.file_name().trim_end_matches(".toml").to_owned();
         let impls = format!("{} -> {}", c.impls.0, c.impls.1);
-        let status = match (c.passed(), &c.known) {
-            (true, Some(_)) => "known",
-            (true, None) => "ok",
-            (false, _) => "FAIL",
-        };
+        let status = status(c);
         match c.first() {
+            _ if c.skipped.is_some() => {
+                let _ = writeln!(
+                    s,
+                    "  {stem:<30} {impls:<26} {:<23} {:>10} {:>7} {status:>6}",
+                    "skipped", "-", "-"
+                );
+            }
             Some(r) if c.runs.len() == 1 => {
                 let _ = writeln!(
                     s,
@@ -334,13 +433,14 @@ pub fn summary(cases: &[Case]) -> String {
     let failed = cases.iter().filter(|c| !c.passed()).count();
     let known = cases
         .iter()
-        .filter(|c| c.known.is_some() && c.passed())
+        .filter(|c| c.known.is_some() && c.skipped.is_none() && c.passed())
         .count();
+    let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
     let _ = writeln!(
         s,
-        "  {} scripts: {} as expected ({known} known failures), {failed} failed",
+        "  {} scripts: {} as expected ({known} known failures), {skipped} skipped, {failed} failed",
         cases.len(),
-        cases.len() - failed
+        cases.len() - failed - skipped
     );
     s
 }

@@ -261,8 +261,11 @@ fn router_inside_address(topology: &Topology, network: usize) -> Option<IpAddr> 
 }
 
 impl Lab {
-    /// Which keys of `topology` this backend cannot honour (link impairments: the kernel here
-    /// has no netem), as `network.key` strings; empty when the script runs as written.
+    /// Which keys of `topology` the namespaces themselves do not apply (link impairments: the
+    /// kernel here has no netem), as `network: key` strings; empty when the kernel carries the
+    /// script as written. A runner applies them in user space to the datagrams it carries, as
+    /// the conformance runner does with [`crate::topology::LinkParams::hop`] per hop of
+    /// [`crate::Topology::path`].
     pub fn unsupported(topology: &Topology) -> Vec<String> {
         let mut v = Vec::new();
         for n in &topology.networks {

@@ -362,21 +362,15 @@ impl Sim {
         // network's parameters leaves the other networks' draws where they were.
         let loss_draw = self.rng.next_u64();
         let jitter_draw = self.rng.next_u64();
-        if link.loss > 0.0 && (loss_draw >> 11) as f64 / (1u64 << 53) as f64 <= link.loss {
+        let Some(delay) = link.hop(loss_draw, jitter_draw) else {
             self.stats.lost += 1;
             return;
-        }
+        };
         if self.queue.len() >= MAX_IN_FLIGHT {
             self.stats.overflow += 1;
             return;
         }
-        let jitter_us = u64::try_from(link.jitter.as_micros()).unwrap_or(u64::MAX);
-        let extra = if jitter_us == 0 {
-            0
-        } else {
-            jitter_draw % (jitter_us + 1)
-        };
-        let at = now + link.latency + Duration::from_micros(extra);
+        let at = now + delay;
         self.seq += 1;
         self.queue.push(Reverse(InFlight {
             at,

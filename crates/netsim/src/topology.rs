@@ -90,6 +90,25 @@ impl Default for LinkParams {
     }
 }
 
+impl LinkParams {
+    /// One datagram's hop on a link with these parameters, from two uniform draws of the
+    /// run's seeded RNG: the delay, or `None` when the datagram is lost. Both backends draw
+    /// through here (the simulator per hop, the netns backend's user-space path per hop of
+    /// the datagrams it carries), so the same draws mean the same fate.
+    pub fn hop(&self, loss_draw: u64, jitter_draw: u64) -> Option<Duration> {
+        if self.loss > 0.0 && (loss_draw >> 11) as f64 / (1u64 << 53) as f64 <= self.loss {
+            return None;
+        }
+        let jitter_us = u64::try_from(self.jitter.as_micros()).unwrap_or(u64::MAX);
+        let extra = if jitter_us == 0 {
+            0
+        } else {
+            jitter_draw % jitter_us.saturating_add(1)
+        };
+        Some(self.latency + Duration::from_micros(extra))
+    }
+}
+
 /// An IP prefix: `198.51.100.0/24`, `2001:db8::/64`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
@@ -1056,6 +1075,57 @@ impl Topology {
     /// The index of the host named `name`.
     pub fn host_index(&self, name: &str) -> Option<usize> {
         self.hosts.iter().position(|h| h.name == name)
+    }
+
+    /// The index of the network whose prefix holds `ip`.
+    pub fn network_of(&self, ip: IpAddr) -> Option<usize> {
+        self.networks.iter().position(|n| n.cidr.contains(ip))
+    }
+
+    /// The networks (indices) a datagram from `from` to `to` crosses, one hop each: the
+    /// sender's network, the networks between (NAT routers join a NAT's inside and outside),
+    /// and, when `to` is a NAT's public address, the NAT's inside network last. Empty when
+    /// no path exists. Static: it does not know whether a NAT would let the datagram through
+    /// (the netns backend's kernel decides that; its user-space path only needs the hops).
+    pub fn path(&self, from: IpAddr, to: IpAddr) -> Vec<usize> {
+        let Some(src) = self.network_of(from) else {
+            return Vec::new();
+        };
+        let behind = self.nats.iter().find(|n| n.public_ip == to);
+        let Some(dst) = behind.map(|n| n.outside).or_else(|| self.network_of(to)) else {
+            return Vec::new();
+        };
+        // Breadth-first over networks; NATs are the edges.
+        let mut previous: Vec<Option<usize>> = vec![None; self.networks.len()];
+        let mut seen = vec![false; self.networks.len()];
+        let mut queue = std::collections::VecDeque::from([src]);
+        seen[src] = true;
+        while let Some(n) = queue.pop_front() {
+            if n == dst {
+                break;
+            }
+            for nat in &self.nats {
+                for (a, b) in [(nat.inside, nat.outside), (nat.outside, nat.inside)] {
+                    if a == n && !seen[b] {
+                        seen[b] = true;
+                        previous[b] = Some(n);
+                        queue.push_back(b);
+                    }
+                }
+            }
+        }
+        if !seen[dst] {
+            return Vec::new();
+        }
+        let mut path = vec![dst];
+        while let Some(p) = previous[*path.last().unwrap_or(&src)] {
+            path.push(p);
+        }
+        path.reverse();
+        if let Some(nat) = behind {
+            path.push(nat.inside);
+        }
+        path
     }
 
     /// The agent with Jingle role `role` (a checked script has exactly one of each).

@@ -1,0 +1,282 @@
+//! One topology script on the netns backend: the network built by [`ice_netsim::netns::Lab`]
+//! (namespaces, veth pairs, nftables NAT routers, coturn for STUN services), the two sides on
+//! real sockets in their hosts' namespaces, on the real clock.
+//!
+//! - Stacks that run in this process (`ice-sans-io`, `str0m`, `rice`) keep their sans-IO
+//!   endpoints ([`Endpoint`]); the runner binds one UDP socket per host address and component
+//!   (port [`host_port`]) inside the host's namespace and carries their datagrams. Every
+//!   datagram such an endpoint sends crosses the *user-space path*: one hop per network on its
+//!   way ([`Topology::path`]), each hop with the network's latency, jitter and loss drawn from
+//!   the run's seed ([`ice_netsim::topology::LinkParams::hop`]), since the kernel here has no
+//!   netem. Then the kernel routes it, through the NAT routers' rulesets.
+//! - `impl = "libnice"` is a real program in the host's namespace that owns its sockets
+//!   ([`Libnice`]): its datagrams go straight to the kernel, without the user-space path.
+//!   Scripts that give a libnice side's networks jitter or loss are skipped with that reason.
+//!
+//! The signalling path, the application data and the verdict are the simulator's
+//! ([`Conductor`]), so a script means the same on both backends; only time is real, and no
+//! run replays exactly (the kernel's port choices and scheduling are not seeded).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use ice_netsim::netns::Lab;
+use ice_netsim::topology::JingleRole;
+use ice_netsim::{Topology, derive_seed};
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+
+use super::libnice::{self, Libnice};
+use crate::topo::jingle::JingleEndpoint;
+use crate::topo::ours::host_port;
+use crate::topo::peer::Endpoint;
+use crate::topo::run::{Conductor, RunOptions, RunResult, make_endpoint, peer_config};
+
+/// The longest the loop sleeps before it reads the sockets again.
+const POLL: Duration = Duration::from_millis(2);
+
+/// Datagrams held on the user-space path at once, per run; more are dropped and counted.
+const MAX_IN_FLIGHT: usize = 4096;
+
+/// Largest datagram read from a socket.
+const MAX_DATAGRAM: usize = 65_536;
+
+/// Why the netns backend does not run `topology` as written, if it does not.
+pub fn skip_reason(topology: &Topology) -> Option<String> {
+    if topology.agents.iter().any(|a| !a.turn.is_empty()) {
+        return Some("the agents have no TURN client yet (scripts with `turn` servers)".into());
+    }
+    for agent in &topology.agents {
+        if agent.implementation != "libnice" {
+            continue;
+        }
+        let host = &topology.hosts[agent.host];
+        for (_, net) in &host.ips {
+            let n = &topology.networks[*net];
+            if !n.link.jitter.is_zero() || n.link.loss > 0.0 {
+                return Some(format!(
+                    "libnice owns its sockets, so the harness cannot add the jitter or loss of \
+                     network `{}` to its datagrams (the kernel here has no netem)",
+                    n.name
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// A datagram on the user-space path.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct InFlight {
+    due: Instant,
+    seq: u64,
+    side: usize,
+    socket: usize,
+    to: SocketAddr,
+    data: Vec<u8>,
+}
+
+/// The sockets of one side that runs in this process, and its user-space path.
+struct Wire {
+    sockets: Vec<UdpSocket>,
+    locals: Vec<SocketAddr>,
+    rng: ChaCha8Rng,
+}
+
+/// Counts of the run's datagrams.
+#[derive(Debug, Default)]
+struct Counts {
+    received: u64,
+    lost: u64,
+    unsent: u64,
+}
+
+/// Runs `topology` once on the netns backend (root).
+pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
+    if let Some(reason) = skip_reason(topology) {
+        bail!("{}: not on the netns backend: {reason}", topology.file);
+    }
+    let seed = options.seed.unwrap_or(topology.seed);
+    let lab =
+        Lab::build(topology).with_context(|| format!("{}: building the lab", topology.file))?;
+    // Real time: the clock is the point of this backend.
+    #[allow(clippy::disallowed_methods)]
+    let base = Instant::now();
+
+    let mut endpoints: Vec<Box<dyn Endpoint>> = Vec::new();
+    let mut wires: Vec<Option<Wire>> = Vec::new();
+    for role in [JingleRole::Initiator, JingleRole::Responder] {
+        let agent = topology.agent(role);
+        let name = &topology.hosts[agent.host].name;
+        let host = lab
+            .host(name)
+            .ok_or_else(|| anyhow!("the lab has no host `{name}`"))?;
+        let config = peer_config(topology, role, seed, host.ips.clone(), base)?;
+        if agent.implementation == "libnice" {
+            let program = libnice::program()?;
+            let peer = Libnice::start(&program, Some(&host.namespace), &config)?;
+            endpoints.push(Box::new(JingleEndpoint::new(peer, &config)?));
+            wires.push(None);
+            continue;
+        }
+        let endpoint = make_endpoint(&agent.implementation, &config)
+            .with_context(|| format!("{}:{}: impl", topology.file, agent.impl_line))?;
+        let mut sockets = Vec::new();
+        let mut locals = Vec::new();
+        for ip in &config.host_ips {
+            for c in 1..=config.components {
+                let addr = SocketAddr::new(*ip, host_port(c));
+                let socket = lab
+                    .spawn_in(&host.namespace, move || UdpSocket::bind(addr))?
+                    .join()
+                    .map_err(|_| anyhow!("the thread binding {addr} panicked"))?
+                    .map_err(|e| anyhow!(e))?
+                    .with_context(|| format!("binding {addr} in {}", host.namespace))?;
+                socket.set_nonblocking(true)?;
+                sockets.push(socket);
+                locals.push(addr);
+            }
+        }
+        let label = match role {
+            JingleRole::Initiator => "netns path initiator",
+            JingleRole::Responder => "netns path responder",
+        };
+        endpoints.push(endpoint);
+        wires.push(Some(Wire {
+            sockets,
+            locals,
+            rng: ChaCha8Rng::from_seed(derive_seed(seed, label)),
+        }));
+    }
+    let (Some(responder), Some(initiator)) = (endpoints.pop(), endpoints.pop()) else {
+        bail!("two agents");
+    };
+    let mut conductor = Conductor::new(
+        initiator,
+        responder,
+        topology.signalling.latency,
+        topology.expect.clone(),
+        base,
+        false,
+    );
+    let deadline = base + topology.duration;
+    let mut path: BinaryHeap<Reverse<InFlight>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut counts = Counts::default();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut now;
+    loop {
+        #[allow(clippy::disallowed_methods)]
+        {
+            now = Instant::now();
+        }
+        // In: whatever the sockets hold.
+        for (side, wire) in wires.iter().enumerate() {
+            let Some(wire) = wire else { continue };
+            for (socket, local) in wire.sockets.iter().zip(&wire.locals) {
+                loop {
+                    match socket.recv_from(&mut buf) {
+                        Ok((n, from)) => {
+                            counts.received += 1;
+                            let data = buf.get(..n).unwrap_or_default();
+                            conductor
+                                .endpoint(side)
+                                .handle_datagram(now, from, *local, data);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        // ICMP errors of earlier sends (port unreachable): nothing arrived.
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
+        for endpoint in conductor.endpoints() {
+            if endpoint.poll_timeout().is_some_and(|t| t <= now) {
+                endpoint.handle_timeout(now);
+            }
+        }
+        let over = conductor.turn(now);
+        // Out: onto the user-space path, then whatever of it is due onto the sockets.
+        for (side, wire) in wires.iter_mut().enumerate() {
+            let Some(wire) = wire else { continue };
+            while let Some(t) = conductor.endpoint(side).poll_transmit() {
+                let Some(socket) = wire.locals.iter().position(|l| *l == t.from) else {
+                    counts.unsent += 1;
+                    continue;
+                };
+                let mut delay = Duration::ZERO;
+                let mut lost = false;
+                for net in topology.path(t.from.ip(), t.to.ip()) {
+                    // Two draws per hop, as the simulator draws them.
+                    let (loss_draw, jitter_draw) = (wire.rng.next_u64(), wire.rng.next_u64());
+                    match topology.networks[net].link.hop(loss_draw, jitter_draw) {
+                        Some(d) => delay += d,
+                        None => lost = true,
+                    }
+                }
+                if lost || path.len() >= MAX_IN_FLIGHT {
+                    counts.lost += 1;
+                    continue;
+                }
+                seq += 1;
+                path.push(Reverse(InFlight {
+                    due: now + delay,
+                    seq,
+                    side,
+                    socket,
+                    to: t.to,
+                    data: t.data,
+                }));
+            }
+        }
+        while path.peek().is_some_and(|Reverse(d)| d.due <= now) {
+            let Some(Reverse(d)) = path.pop() else { break };
+            let socket = wires
+                .get(d.side)
+                .and_then(Option::as_ref)
+                .and_then(|w| w.sockets.get(d.socket));
+            // A send the kernel refuses (no route: `block_udp`, an unreachable family) is a
+            // datagram lost on the way.
+            if socket.is_none_or(|s| s.send_to(&d.data, d.to).is_err()) {
+                counts.lost += 1;
+            }
+        }
+        if over || now >= deadline {
+            break;
+        }
+        let mut next = now + POLL;
+        for t in [
+            conductor.next_due(now),
+            path.peek().map(|Reverse(d)| d.due),
+            Some(deadline),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            next = next.min(t);
+        }
+        for endpoint in conductor.endpoints() {
+            if let Some(t) = endpoint.poll_timeout() {
+                next = next.min(t);
+            }
+        }
+        #[allow(clippy::disallowed_methods)]
+        let left = next.saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            std::thread::sleep(left);
+        }
+    }
+    let (mut result, _) = conductor.finish(now.min(deadline), (counts.received, counts.lost));
+    if counts.unsent > 0 {
+        result.failures.push(format!(
+            "{} datagrams were sent from an address the side has no socket for",
+            counts.unsent
+        ));
+    }
+    drop(lab);
+    Ok(result)
+}
