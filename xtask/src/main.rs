@@ -196,7 +196,7 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
             }),
         ),
         (
-            "netns: NAT routers in network namespaces, Prosody behind one (root, nftables)",
+            "netns: NAT routers in namespaces, Prosody behind one, every topology script on --backend netns (root, nftables, coturn, libnice)",
             // Ignored in the test step because they need root and nftables (.ci/run installs
             // nftables); run here, they fail loudly when either is missing. Then nothing of
             // the backend may be left on the machine.
@@ -210,6 +210,19 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
                 cmd!(
                     sh,
                     "cargo test -p jingle-ice-conformance --test netns_prosody -- --ignored"
+                )
+                .run()?;
+                // The runner's user-space path (latency, loss) on real sockets; our agent
+                // through its tokio driver, one runtime per namespace.
+                cmd!(
+                    sh,
+                    "cargo test -p jingle-ice-conformance --test netns_backend --test netns_tokio_driver -- --ignored"
+                )
+                .run()?;
+                // Every topology script on real kernels, libnice and coturn included.
+                cmd!(
+                    sh,
+                    "cargo run -p jingle-ice-conformance --quiet -- run --no-listings --backend netns"
                 )
                 .run()?;
                 netns_leftovers(sh)

@@ -10,8 +10,12 @@
 //!   the run's seed ([`ice_netsim::topology::LinkParams::hop`]), since the kernel here has no
 //!   netem. Then the kernel routes it, through the NAT routers' rulesets.
 //! - `impl = "libnice"` is a real program in the host's namespace that owns its sockets
-//!   ([`Libnice`]): its datagrams go straight to the kernel, without the user-space path.
-//!   Scripts that give a libnice side's networks jitter or loss are skipped with that reason.
+//!   ([`Libnice`]); so is coturn, the STUN server. Their datagrams reach the kernel without
+//!   the user-space path, so they take their hops where they arrive: a datagram from a STUN
+//!   server, or from a libnice peer, is held for the hops from its sender's host to the
+//!   receiving socket before the endpoint sees it. What libnice receives (from ours or from
+//!   coturn) is not held at all. Scripts that give a libnice side's networks jitter or loss are
+//!   skipped with that reason.
 //!
 //! The signalling path, the application data and the verdict are the simulator's
 //! ([`Conductor`]), so a script means the same on both backends; only time is real, and no
@@ -20,7 +24,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -78,6 +82,32 @@ struct InFlight {
     socket: usize,
     to: SocketAddr,
     data: Vec<u8>,
+}
+
+/// A datagram received, held for the hops it did not take on its way out.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Arrival {
+    due: Instant,
+    seq: u64,
+    side: usize,
+    local: SocketAddr,
+    from: SocketAddr,
+    data: Vec<u8>,
+}
+
+/// The hops of the user-space path from `from` to `to`: the total delay, or `None` when a
+/// hop lost the datagram. Two draws per hop, as the simulator draws them.
+fn hold(topology: &Topology, rng: &mut ChaCha8Rng, from: IpAddr, to: IpAddr) -> Option<Duration> {
+    let mut delay = Duration::ZERO;
+    let mut lost = false;
+    for net in topology.path(from, to) {
+        let (loss_draw, jitter_draw) = (rng.next_u64(), rng.next_u64());
+        match topology.networks[net].link.hop(loss_draw, jitter_draw) {
+            Some(d) => delay += d,
+            None => lost = true,
+        }
+    }
+    (!lost).then_some(delay)
 }
 
 /// The sockets of one side that runs in this process, and its user-space path.
@@ -164,7 +194,28 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         false,
     );
     let deadline = base + topology.duration;
+    // Senders whose datagrams skipped the user-space path: STUN servers (coturn) always, and
+    // the other side when it is a real program (libnice).
+    let services: Vec<IpAddr> = topology
+        .hosts
+        .iter()
+        .filter(|h| h.service.is_some())
+        .flat_map(|h| h.ips.iter().map(|(ip, _)| *ip))
+        .collect();
+    let external = [1, 0].map(|other: usize| {
+        if wires[other].is_some() {
+            return Vec::new();
+        }
+        let role = if other == 0 {
+            JingleRole::Initiator
+        } else {
+            JingleRole::Responder
+        };
+        let host = &topology.hosts[topology.agent(role).host];
+        host.ips.iter().map(|(ip, _)| *ip).collect::<Vec<IpAddr>>()
+    });
     let mut path: BinaryHeap<Reverse<InFlight>> = BinaryHeap::new();
+    let mut arrivals: BinaryHeap<Reverse<Arrival>> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut counts = Counts::default();
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -174,18 +225,44 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         {
             now = Instant::now();
         }
-        // In: whatever the sockets hold.
-        for (side, wire) in wires.iter().enumerate() {
+        // In: whatever the sockets hold. What coturn or libnice sent crossed no user-space
+        // path on its way out, so it takes its hops here, from where it was sent.
+        for (side, wire) in wires.iter_mut().enumerate() {
             let Some(wire) = wire else { continue };
             for (socket, local) in wire.sockets.iter().zip(&wire.locals) {
                 loop {
                     match socket.recv_from(&mut buf) {
                         Ok((n, from)) => {
                             counts.received += 1;
-                            let data = buf.get(..n).unwrap_or_default();
-                            conductor
-                                .endpoint(side)
-                                .handle_datagram(now, from, *local, data);
+                            let origin = if services.contains(&from.ip()) {
+                                Some(from.ip())
+                            } else {
+                                external[side]
+                                    .iter()
+                                    .find(|ip| ip.is_ipv4() == local.is_ipv4())
+                                    .copied()
+                            };
+                            let delay = match origin {
+                                Some(o) => hold(topology, &mut wire.rng, o, local.ip()),
+                                None => Some(Duration::ZERO),
+                            };
+                            let Some(delay) = delay else {
+                                counts.lost += 1;
+                                continue;
+                            };
+                            if arrivals.len() >= MAX_IN_FLIGHT {
+                                counts.lost += 1;
+                                continue;
+                            }
+                            seq += 1;
+                            arrivals.push(Reverse(Arrival {
+                                due: now + delay,
+                                seq,
+                                side,
+                                local: *local,
+                                from,
+                                data: buf.get(..n).unwrap_or_default().to_vec(),
+                            }));
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                         // ICMP errors of earlier sends (port unreachable): nothing arrived.
@@ -193,6 +270,14 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
                     }
                 }
             }
+        }
+        while arrivals.peek().is_some_and(|Reverse(a)| a.due <= now) {
+            let Some(Reverse(a)) = arrivals.pop() else {
+                break;
+            };
+            conductor
+                .endpoint(a.side)
+                .handle_datagram(now, a.from, a.local, &a.data);
         }
         for endpoint in conductor.endpoints() {
             if endpoint.poll_timeout().is_some_and(|t| t <= now) {
@@ -208,20 +293,11 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
                     counts.unsent += 1;
                     continue;
                 };
-                let mut delay = Duration::ZERO;
-                let mut lost = false;
-                for net in topology.path(t.from.ip(), t.to.ip()) {
-                    // Two draws per hop, as the simulator draws them.
-                    let (loss_draw, jitter_draw) = (wire.rng.next_u64(), wire.rng.next_u64());
-                    match topology.networks[net].link.hop(loss_draw, jitter_draw) {
-                        Some(d) => delay += d,
-                        None => lost = true,
-                    }
-                }
-                if lost || path.len() >= MAX_IN_FLIGHT {
+                let delay = hold(topology, &mut wire.rng, t.from.ip(), t.to.ip());
+                let Some(delay) = delay.filter(|_| path.len() < MAX_IN_FLIGHT) else {
                     counts.lost += 1;
                     continue;
-                }
+                };
                 seq += 1;
                 path.push(Reverse(InFlight {
                     due: now + delay,
@@ -252,6 +328,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         for t in [
             conductor.next_due(now),
             path.peek().map(|Reverse(d)| d.due),
+            arrivals.peek().map(|Reverse(a)| a.due),
             Some(deadline),
         ]
         .into_iter()

@@ -206,3 +206,70 @@ fn hostile_text_never_panics() {
         let _ = Topology::parse("t.toml", &text[..end]);
     }
 }
+
+#[test]
+fn paths_cross_one_network_per_hop() {
+    let t = Topology::parse("example.toml", &documented_example()).expect("valid");
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("address");
+    let (internet, lan_a, lan_b) = (0, 1, 2);
+    // Same network: one hop.
+    assert_eq!(t.path(ip("10.0.1.1"), ip("10.0.1.7")), vec![lan_a]);
+    // Out through nat-a to the STUN server.
+    assert_eq!(
+        t.path(ip("10.0.1.1"), ip("198.51.100.100")),
+        vec![lan_a, internet]
+    );
+    // To nat-b's public address: into lan-b behind it.
+    assert_eq!(
+        t.path(ip("10.0.1.1"), ip("198.51.100.20")),
+        vec![lan_a, internet, lan_b]
+    );
+    // Hairpin: out to nat-a's own public address and back in.
+    assert_eq!(
+        t.path(ip("10.0.1.1"), ip("198.51.100.10")),
+        vec![lan_a, internet, lan_a]
+    );
+    // A private address of another LAN: a path exists (the NAT decides what passes).
+    assert_eq!(
+        t.path(ip("10.0.1.1"), ip("10.0.2.1")),
+        vec![lan_a, internet, lan_b]
+    );
+    // No network holds the address.
+    assert!(t.path(ip("192.0.2.1"), ip("10.0.1.1")).is_empty());
+    assert!(t.path(ip("10.0.1.1"), ip("2001:db8::1")).is_empty());
+}
+
+#[test]
+fn a_hop_draws_loss_and_jitter_as_documented() {
+    use ice_netsim::topology::LinkParams;
+    let link = LinkParams {
+        latency: Duration::from_millis(20),
+        jitter: Duration::from_millis(10),
+        loss: 0.25,
+    };
+    // The loss draw is a uniform number in [0, 1) from its top 53 bits.
+    assert_eq!(link.hop(u64::MAX / 8, 0), None, "0.125 <= 0.25: lost");
+    assert_eq!(
+        link.hop(u64::MAX / 2, 0),
+        Some(Duration::from_millis(20)),
+        "0.5 > 0.25: delivered, no jitter drawn"
+    );
+    // Jitter is uniform in [0, jitter] microseconds.
+    assert_eq!(
+        link.hop(u64::MAX, 10_000),
+        Some(Duration::from_millis(30)),
+        "the largest jitter"
+    );
+    assert_eq!(link.hop(u64::MAX, 10_001), Some(Duration::from_millis(20)));
+    let perfect = LinkParams {
+        latency: Duration::ZERO,
+        jitter: Duration::ZERO,
+        loss: 0.0,
+    };
+    assert_eq!(perfect.hop(0, u64::MAX), Some(Duration::ZERO), "never lost");
+    let dead = LinkParams {
+        loss: 1.0,
+        ..perfect
+    };
+    assert_eq!(dead.hop(u64::MAX, 0), None, "always lost");
+}
