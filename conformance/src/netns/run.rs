@@ -182,17 +182,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
             rng: ChaCha8Rng::from_seed(derive_seed(seed, label)),
         }));
     }
-    let (Some(responder), Some(initiator)) = (endpoints.pop(), endpoints.pop()) else {
-        bail!("two agents");
-    };
-    let mut conductor = Conductor::new(
-        initiator,
-        responder,
-        topology.signalling.latency,
-        topology.expect.clone(),
-        base,
-        false,
-    );
+    let mut conductor = Conductor::new(topology, endpoints, base, false)?;
     let deadline = base + topology.duration;
     // Senders whose datagrams skipped the user-space path: STUN servers (coturn) always, and
     // the other side when it is a real program (libnice).

@@ -168,39 +168,41 @@ pub struct Conductor {
 }
 
 impl Conductor {
-    /// A run starting at `base` between `initiator` and `responder`, the signalling path
-    /// delaying each stanza by `latency`; with `transcript`, every stanza is kept.
+    /// A run of `topology` starting at `base` between `endpoints`, the initiator's first:
+    /// the signalling path delays each stanza by `[signalling] latency_ms`, `[expect]` is
+    /// checked; with `transcript`, every stanza is kept.
     pub fn new(
-        initiator: Box<dyn Endpoint>,
-        responder: Box<dyn Endpoint>,
-        latency: Duration,
-        expect: Expect,
+        topology: &Topology,
+        endpoints: Vec<Box<dyn Endpoint>>,
         base: Instant,
         transcript: bool,
-    ) -> Conductor {
+    ) -> Result<Conductor> {
+        let Ok([initiator, responder]) = <[Box<dyn Endpoint>; 2]>::try_from(endpoints) else {
+            bail!("a run has two endpoints");
+        };
         let side = |role, endpoint| Side {
             role,
             endpoint,
             received: Vec::new(),
         };
-        let mut signalling = Signalling::new(latency);
+        let mut signalling = Signalling::new(topology.signalling.latency);
         if transcript {
             signalling.record(base);
         }
-        Conductor {
+        Ok(Conductor {
             sides: [
                 side(Direction::ToResponder, initiator),
                 side(Direction::ToInitiator, responder),
             ],
             signalling,
-            expect,
+            expect: topology.expect.clone(),
             base,
             connected_at: None,
             data_sent: 0,
             hold_sent: false,
             data_sent_at: None,
             errors: Vec::new(),
-        }
+        })
     }
 
     /// The endpoint of the initiator (0) or the responder (1).
@@ -514,17 +516,7 @@ fn run_inner(
         endpoints.push(endpoint);
         hosts.push(host);
     }
-    let (Some(responder), Some(initiator)) = (endpoints.pop(), endpoints.pop()) else {
-        bail!("two agents");
-    };
-    let mut conductor = Conductor::new(
-        initiator,
-        responder,
-        topology.signalling.latency,
-        topology.expect.clone(),
-        base,
-        transcript,
-    );
+    let mut conductor = Conductor::new(&topology, endpoints, base, transcript)?;
     let deadline = base + topology.duration;
 
     let mut now = base;
