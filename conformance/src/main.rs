@@ -321,6 +321,15 @@ fn main() -> ExitCode {
     // Errors are reported as one line, never with a backtrace (RUST_BACKTRACE may be set).
     match real_main() {
         Ok(code) => code,
+        // The reader of stdout went away (`| head`): nothing more to say to anyone.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
