@@ -189,7 +189,7 @@ fn quantile_is_nearest_rank() {
 }
 
 #[test]
-fn scripts_naming_a_netns_only_stack_or_turn_are_refused_with_the_line() {
+fn scripts_naming_a_netns_only_stack_are_refused_with_the_line() {
     let mut t = script("same-lan.toml");
     t.agents[0].implementation = "libnice".into();
     let e = run(&t, &RunOptions::default())

@@ -459,7 +459,9 @@ pub fn run_with_transcript(
     run_inner(topology, options, true)
 }
 
-/// The configuration of the agent of `role`, on a host with `host_ips`.
+/// The configuration of the agent of `role`, on a host with `host_ips`. The agents have no
+/// TURN client yet: a script's `turn` servers are not given to them, so a script that needs a
+/// relay fails, and says so as a known failure (`conformance/known-failures.toml`).
 pub fn peer_config(
     topology: &Topology,
     role: JingleRole,
@@ -468,13 +470,6 @@ pub fn peer_config(
     start: Instant,
 ) -> Result<PeerConfig> {
     let agent = topology.agent(role);
-    if !agent.turn.is_empty() {
-        bail!(
-            "{}:{}: the agents have no TURN client yet: scripts with `turn` servers cannot run",
-            topology.file,
-            agent.impl_line
-        );
-    }
     let label = match role {
         JingleRole::Initiator => "agent initiator",
         JingleRole::Responder => "agent responder",
