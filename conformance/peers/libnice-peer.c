@@ -199,6 +199,9 @@ int main(int argc, char **argv) {
   gboolean controlling = TRUE;
   GSList *addrs = NULL;
   const char *stun = NULL;
+  /* stdout is the protocol: GLib's and libnice's log messages (G_MESSAGES_DEBUG=all,
+   * NICE_DEBUG=all) go to stderr, which the harness sends to $LIBNICE_PEER_LOG or nowhere. */
+  g_log_writer_default_set_use_stderr(TRUE);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--controlling") == 0) controlling = TRUE;
     else if (strcmp(argv[i], "--controlled") == 0) controlling = FALSE;

@@ -61,6 +61,20 @@ fn build() -> Result<PathBuf> {
     Ok(out)
 }
 
+/// Where the program's stderr goes: the file `$LIBNICE_PEER_LOG` names (appended to; run with
+/// `G_MESSAGES_DEBUG=all NICE_DEBUG=all` for libnice's own trace), or nowhere.
+fn log_sink() -> std::process::Stdio {
+    std::env::var_os("LIBNICE_PEER_LOG")
+        .and_then(|path| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .ok()
+        })
+        .map_or_else(std::process::Stdio::null, std::process::Stdio::from)
+}
+
 /// A libnice agent in a child process.
 pub struct Libnice {
     child: Child,
@@ -109,7 +123,7 @@ impl Libnice {
         let mut child = cmd
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(log_sink())
             .spawn()
             .with_context(|| format!("starting {}", program.display()))?;
         let stdin = child.stdin.take().context("libnice-peer stdin")?;
