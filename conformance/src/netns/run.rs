@@ -1,6 +1,6 @@
 //! One topology script on the netns backend: the network built by [`ice_netsim::netns::Lab`]
-//! (namespaces, veth pairs, nftables NAT routers, coturn for STUN services), the two sides on
-//! real sockets in their hosts' namespaces, on the real clock.
+//! (namespaces, veth pairs, nftables NAT routers, coturn for STUN and TURN services), the two
+//! sides on real sockets in their hosts' namespaces, on the real clock.
 //!
 //! - Stacks that run in this process (`ice-sans-io`, `str0m`, `rice`) keep their sans-IO
 //!   endpoints ([`Endpoint`]); the runner binds one UDP socket per host address and component
@@ -8,7 +8,9 @@
 //!   datagram such an endpoint sends crosses the *user-space path*: one hop per network on its
 //!   way ([`Topology::path`]), each hop with the network's latency, jitter and loss drawn from
 //!   the run's seed ([`ice_netsim::topology::LinkParams::hop`]), since the kernel here has no
-//!   netem. Then the kernel routes it, through the NAT routers' rulesets.
+//!   netem. Then the kernel routes it, through the NAT routers' rulesets: a NAT router sees the
+//!   datagram once all its hops have passed, later than the simulator's router, which sees it
+//!   after the first (it shifts times, not outcomes: docs/INTEROP.md, `two-components`).
 //! - `impl = "libnice"` is a real program in the host's namespace that owns its sockets
 //!   ([`Libnice`]); so is coturn, the STUN server. Their datagrams reach the kernel without
 //!   the user-space path, so they take their hops where they arrive: a datagram from a STUN
