@@ -6,6 +6,7 @@
 //! program runs in the host's namespace and talks to the network itself. Candidates cross as
 //! `a=candidate` lines, converted to and from XEP-0371 candidates by the model's SDP mapping.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -84,8 +85,8 @@ pub struct Libnice {
     outbox: Outbox,
     gathered: bool,
     status: PeerStatus,
-    data: Vec<Vec<u8>>,
-    errors: Vec<String>,
+    data: VecDeque<Vec<u8>>,
+    errors: VecDeque<String>,
 }
 
 impl std::fmt::Debug for Libnice {
@@ -152,8 +153,8 @@ impl Libnice {
             outbox: Outbox::default(),
             gathered: false,
             status: PeerStatus::Checking,
-            data: Vec::new(),
-            errors: Vec::new(),
+            data: VecDeque::new(),
+            errors: VecDeque::new(),
         })
     }
 
@@ -162,7 +163,8 @@ impl Libnice {
             .and_then(|()| self.stdin.flush())
             .is_err()
         {
-            self.errors.push("libnice-peer's stdin is closed".into());
+            self.errors
+                .push_back("libnice-peer's stdin is closed".into());
         }
     }
 
@@ -196,7 +198,9 @@ impl Libnice {
             }
             "cand" => match Candidate::from_sdp(rest) {
                 Ok(c) => self.outbox.candidates.push(c.candidate),
-                Err(e) => self.errors.push(format!("libnice candidate {rest:?}: {e}")),
+                Err(e) => self
+                    .errors
+                    .push_back(format!("libnice candidate {rest:?}: {e}")),
             },
             "gathering-done" => self.gathered = true,
             "state" => {
@@ -228,13 +232,15 @@ impl Libnice {
                 if let Some(("1", hex)) = rest.split_once(' ') {
                     if let Some(d) = unhex(hex) {
                         if self.data.len() < 1024 {
-                            self.data.push(d);
+                            self.data.push_back(d);
                         }
                     }
                 }
             }
-            "error" => self.errors.push(format!("libnice-peer: {rest}")),
-            _ => self.errors.push(format!("libnice-peer printed {line:?}")),
+            "error" => self.errors.push_back(format!("libnice-peer: {rest}")),
+            _ => self
+                .errors
+                .push_back(format!("libnice-peer printed {line:?}")),
         }
     }
 }
@@ -326,11 +332,7 @@ impl Peer for Libnice {
 
     fn poll_data(&mut self) -> Option<Vec<u8>> {
         self.pump();
-        if self.data.is_empty() {
-            None
-        } else {
-            Some(self.data.remove(0))
-        }
+        self.data.pop_front()
     }
 
     fn checks_sent(&self) -> u64 {
@@ -340,11 +342,7 @@ impl Peer for Libnice {
 
     fn poll_error(&mut self) -> Option<String> {
         self.pump();
-        if self.errors.is_empty() {
-            None
-        } else {
-            Some(self.errors.remove(0))
-        }
+        self.errors.pop_front()
     }
 }
 

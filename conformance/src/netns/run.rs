@@ -72,11 +72,48 @@ pub fn skip_reason(topology: &Topology) -> Option<String> {
     None
 }
 
+/// Items held until they are due, released in order of due time, then of holding; at most
+/// [`MAX_IN_FLIGHT`], more are refused (the caller counts them lost).
+struct DelayLine<T> {
+    heap: BinaryHeap<Reverse<(Instant, u64, T)>>,
+    seq: u64,
+}
+
+impl<T: Ord> DelayLine<T> {
+    fn new() -> Self {
+        DelayLine {
+            heap: BinaryHeap::new(),
+            seq: 0,
+        }
+    }
+
+    /// Holds `item` until `due`; false when the line is full.
+    fn hold(&mut self, due: Instant, item: T) -> bool {
+        if self.heap.len() >= MAX_IN_FLIGHT {
+            return false;
+        }
+        self.seq += 1;
+        self.heap.push(Reverse((due, self.seq, item)));
+        true
+    }
+
+    /// The next item due by `now`.
+    fn pop_due(&mut self, now: Instant) -> Option<T> {
+        if self.heap.peek()?.0.0 > now {
+            return None;
+        }
+        self.heap.pop().map(|Reverse((_, _, item))| item)
+    }
+
+    /// When the next item is due.
+    fn next_due(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((due, _, _))| *due)
+    }
+}
+
 /// A datagram on the user-space path.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct InFlight {
-    due: Instant,
-    seq: u64,
     side: usize,
     socket: usize,
     to: SocketAddr,
@@ -86,8 +123,6 @@ struct InFlight {
 /// A datagram received, held for the hops it did not take on its way out.
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Arrival {
-    due: Instant,
-    seq: u64,
     side: usize,
     local: SocketAddr,
     from: SocketAddr,
@@ -203,9 +238,8 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         let host = &topology.hosts[topology.agent(role).host];
         host.ips.iter().map(|(ip, _)| *ip).collect::<Vec<IpAddr>>()
     });
-    let mut path: BinaryHeap<Reverse<InFlight>> = BinaryHeap::new();
-    let mut arrivals: BinaryHeap<Reverse<Arrival>> = BinaryHeap::new();
-    let mut seq = 0u64;
+    let mut path = DelayLine::<InFlight>::new();
+    let mut arrivals = DelayLine::<Arrival>::new();
     let mut counts = Counts::default();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut now;
@@ -235,23 +269,15 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
                                 Some(o) => hold(topology, &mut wire.rng, o, local.ip()),
                                 None => Some(Duration::ZERO),
                             };
-                            let Some(delay) = delay else {
-                                counts.lost += 1;
-                                continue;
-                            };
-                            if arrivals.len() >= MAX_IN_FLIGHT {
-                                counts.lost += 1;
-                                continue;
-                            }
-                            seq += 1;
-                            arrivals.push(Reverse(Arrival {
-                                due: now + delay,
-                                seq,
+                            let arrival = Arrival {
                                 side,
                                 local: *local,
                                 from,
                                 data: buf.get(..n).unwrap_or_default().to_vec(),
-                            }));
+                            };
+                            if !delay.is_some_and(|d| arrivals.hold(now + d, arrival)) {
+                                counts.lost += 1;
+                            }
                         }
                         Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                         // ICMP errors of earlier sends (port unreachable): nothing arrived.
@@ -260,10 +286,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
                 }
             }
         }
-        while arrivals.peek().is_some_and(|Reverse(a)| a.due <= now) {
-            let Some(Reverse(a)) = arrivals.pop() else {
-                break;
-            };
+        while let Some(a) = arrivals.pop_due(now) {
             conductor
                 .endpoint(a.side)
                 .handle_datagram(now, a.from, a.local, &a.data);
@@ -283,23 +306,18 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
                     continue;
                 };
                 let delay = hold(topology, &mut wire.rng, t.from.ip(), t.to.ip());
-                let Some(delay) = delay.filter(|_| path.len() < MAX_IN_FLIGHT) else {
-                    counts.lost += 1;
-                    continue;
-                };
-                seq += 1;
-                path.push(Reverse(InFlight {
-                    due: now + delay,
-                    seq,
+                let datagram = InFlight {
                     side,
                     socket,
                     to: t.to,
                     data: t.data,
-                }));
+                };
+                if !delay.is_some_and(|d| path.hold(now + d, datagram)) {
+                    counts.lost += 1;
+                }
             }
         }
-        while path.peek().is_some_and(|Reverse(d)| d.due <= now) {
-            let Some(Reverse(d)) = path.pop() else { break };
+        while let Some(d) = path.pop_due(now) {
             let socket = wires
                 .get(d.side)
                 .and_then(Option::as_ref)
@@ -316,8 +334,8 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         let mut next = now + POLL;
         for t in [
             conductor.next_due(now),
-            path.peek().map(|Reverse(d)| d.due),
-            arrivals.peek().map(|Reverse(a)| a.due),
+            path.next_due(),
+            arrivals.next_due(),
             Some(deadline),
         ]
         .into_iter()
