@@ -13,7 +13,9 @@ use crate::candidate::{
     is_valid_foundation, priority,
 };
 use crate::config::{Config, Role};
-use crate::event::{Datagram, Drop, Event, FailReason, PairInfo, Received, State, Stats, Transmit};
+use crate::event::{
+    Datagram, DropReason, Event, FailReason, PairInfo, Received, State, Stats, Transmit,
+};
 use crate::stun::{
     Attribute, BuildError, Class, ErrorCode, Fingerprint, Integrity, IntegrityKey, Message,
     MessageBuilder, Method, TransactionId, UnknownAttributes,
@@ -972,13 +974,15 @@ impl IceAgent {
         if let Received::Dropped(why) = r {
             let s = &mut self.stats;
             match why {
-                Drop::Malformed => s.dropped_malformed += 1,
-                Drop::BadFingerprint => s.dropped_malformed += 1,
-                Drop::Unauthenticated => s.dropped_unauthenticated += 1,
-                Drop::Refused => s.refused += 1,
-                Drop::UnknownTransaction => s.dropped_unknown_transaction += 1,
-                Drop::UnknownLocalAddress | Drop::UnknownPeer => s.dropped_unknown_address += 1,
-                Drop::Unhandled => s.dropped_unhandled += 1,
+                DropReason::Malformed => s.dropped_malformed += 1,
+                DropReason::BadFingerprint => s.dropped_malformed += 1,
+                DropReason::Unauthenticated => s.dropped_unauthenticated += 1,
+                DropReason::Refused => s.refused += 1,
+                DropReason::UnknownTransaction => s.dropped_unknown_transaction += 1,
+                DropReason::UnknownLocalAddress | DropReason::UnknownPeer => {
+                    s.dropped_unknown_address += 1
+                }
+                DropReason::Unhandled => s.dropped_unhandled += 1,
             }
         }
         self.update_states(now);
@@ -1250,14 +1254,14 @@ impl IceAgent {
         match d.data.first() {
             Some(0..=3) => {}
             Some(_) => return self.app_data(d),
-            None => return Received::Dropped(Drop::Malformed),
+            None => return Received::Dropped(DropReason::Malformed),
         }
         let Some(local) = self
             .locals
             .iter()
             .position(|l| l.cand.kind == CandidateKind::Host && l.base == d.local)
         else {
-            return Received::Dropped(Drop::UnknownLocalAddress);
+            return Received::Dropped(DropReason::UnknownLocalAddress);
         };
         let msg = match Message::decode(d.data) {
             Ok(m) => m,
@@ -1266,14 +1270,14 @@ impl IceAgent {
                 if let Some((Class::Request, Method::BINDING, tid)) = Message::peek_header(d.data) {
                     self.push_error(d.local, d.remote, tid, ErrorCode::BAD_REQUEST, None, None);
                 }
-                return Received::Dropped(Drop::Malformed);
+                return Received::Dropped(DropReason::Malformed);
             }
         };
         if let Fingerprint::Bad { .. } = msg.fingerprint() {
-            return Received::Dropped(Drop::BadFingerprint);
+            return Received::Dropped(DropReason::BadFingerprint);
         }
         if msg.method() != Method::BINDING || msg.is_rfc3489() {
-            return Received::Dropped(Drop::Unhandled);
+            return Received::Dropped(DropReason::Unhandled);
         }
         match msg.class() {
             Class::Request => self.answer_check(now, local, d, &msg),
@@ -1306,7 +1310,7 @@ impl IceAgent {
                 data: d.data,
             };
         }
-        Received::Dropped(Drop::UnknownPeer)
+        Received::Dropped(DropReason::UnknownPeer)
     }
 
     fn push_error(
@@ -1345,9 +1349,9 @@ impl IceAgent {
         let unknown = (!unknown.is_empty()).then_some(unknown);
         self.push_error(d.local, d.remote, tid, code, key, unknown);
         Received::Dropped(if code.code == 401 {
-            Drop::Unauthenticated
+            DropReason::Unauthenticated
         } else {
-            Drop::Refused
+            DropReason::Refused
         })
     }
 
@@ -1561,7 +1565,7 @@ impl IceAgent {
     ) -> Received<'a> {
         let tid = msg.transaction_id();
         let Some(ti) = self.transactions.iter().position(|t| t.tid == tid) else {
-            return Received::Dropped(Drop::UnknownTransaction);
+            return Received::Dropped(DropReason::UnknownTransaction);
         };
         let tx = self.transactions[ti].clone();
         match tx.kind {
@@ -1573,10 +1577,10 @@ impl IceAgent {
             }
             TxKind::OldConsent { component } => {
                 let Some(old) = &self.old else {
-                    return Received::Dropped(Drop::UnknownTransaction);
+                    return Received::Dropped(DropReason::UnknownTransaction);
                 };
                 if msg.verify_integrity(&old.remote.key) != Integrity::Ok {
-                    return Received::Dropped(Drop::Unauthenticated);
+                    return Received::Dropped(DropReason::Unauthenticated);
                 }
                 self.transactions.remove(ti);
                 self.stats.responses_received += 1;
@@ -1595,11 +1599,11 @@ impl IceAgent {
                 consent,
             } => {
                 let Some(remote) = &self.remote_creds else {
-                    return Received::Dropped(Drop::UnknownTransaction);
+                    return Received::Dropped(DropReason::UnknownTransaction);
                 };
                 // RFC 8445 §7.2.5.1: responses are signed with the peer's password.
                 if msg.verify_integrity(&remote.key) != Integrity::Ok {
-                    return Received::Dropped(Drop::Unauthenticated);
+                    return Received::Dropped(DropReason::Unauthenticated);
                 }
                 self.transactions.remove(ti);
                 self.stats.responses_received += 1;

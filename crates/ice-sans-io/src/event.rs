@@ -135,14 +135,14 @@ pub enum Received<'a> {
         data: &'a [u8],
     },
     /// Dropped, and counted in [`Stats`].
-    Dropped(Drop),
+    Dropped(DropReason),
 }
 
 /// Why a datagram was dropped. (Limits never drop a datagram: a check over a limit is still
 /// answered, and what it would have added is dropped and counted in [`Stats`].)
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drop {
+pub enum DropReason {
     /// Not a valid STUN message (RFC 8489 §6.3).
     Malformed,
     /// A bad FINGERPRINT (RFC 8489 §14.7).

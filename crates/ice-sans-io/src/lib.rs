@@ -15,4 +15,6 @@ pub use candidate::{
     default_local_preference,
 };
 pub use config::{Config, Role};
-pub use event::{Datagram, Drop, Event, FailReason, PairInfo, Received, State, Stats, Transmit};
+pub use event::{
+    Datagram, DropReason, Event, FailReason, PairInfo, Received, State, Stats, Transmit,
+};

@@ -73,8 +73,8 @@ use std::time::{Duration, Instant};
 
 use ice_sans_io::stun::{AttributeType, Class, Fingerprint, Message};
 use ice_sans_io::{
-    Candidate, CandidateKind, Config, Datagram, Drop as DropReason, Event, IceAgent, Protocol,
-    Received, Role, State,
+    Candidate, CandidateKind, Config, Datagram, DropReason, Event, IceAgent, Protocol, Received,
+    Role, State,
 };
 use is::{IceAgentEvent, IceCreds};
 
