@@ -1,0 +1,253 @@
+//! The check list (RFC 8445 §6.1.2).
+
+use std::time::{Duration, Instant};
+
+use crate::candidate::ComponentId;
+use crate::config::Role;
+use crate::event::PairInfo;
+
+use super::IceAgent;
+
+/// RFC 8445 §6.1.2.6 pair states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PairState {
+    Frozen,
+    Waiting,
+    InProgress,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Pair {
+    pub(super) id: u32,
+    pub(super) component: ComponentId,
+    /// Index of the host candidate (the base) in `locals`.
+    pub(super) local: usize,
+    /// Index in `remotes`.
+    pub(super) remote: usize,
+    pub(super) priority: u64,
+    pub(super) state: PairState,
+    /// The local candidate whose address the peer saw (RFC 8445 §7.2.5.3.2).
+    pub(super) mapped_local: Option<usize>,
+    /// Nominated (RFC 8445 §8.1.1 controlling, §7.3.1.5 controlled).
+    pub(super) nominated: bool,
+    /// Controlled: the peer sent USE-CANDIDATE on this pair (RFC 8445 §7.3.1.5).
+    pub(super) use_candidate_received: bool,
+    pub(super) rtt: Option<Duration>,
+    /// Nomination transactions sent on this pair (controlling agent).
+    pub(super) nominations: u8,
+}
+
+/// A nomination whose transaction times out on a valid pair is sent again, up to this many
+/// transactions, before the pair is failed and another valid pair nominated: the peer may have
+/// taken a request whose responses were all lost, and nominating another pair then would leave
+/// the two agents on different pairs (RFC 8445 §8.1.1 allows one nominated pair).
+pub(super) const MAX_NOMINATIONS: u8 = 3;
+
+/// One check queued for sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Triggered {
+    pub(super) pair: u32,
+    pub(super) use_candidate: bool,
+}
+
+/// RFC 8445 §6.1.2.3: `2^32*MIN(G,D) + 2*MAX(G,D) + (G>D?1:0)`.
+pub(super) fn pair_priority(controlling: u32, controlled: u32) -> u64 {
+    let (g, d) = (u64::from(controlling), u64::from(controlled));
+    (g.min(d) << 32) + 2 * g.max(d) + u64::from(g > d)
+}
+
+impl IceAgent {
+    pub(super) fn pair(&self, id: u32) -> Option<&Pair> {
+        self.pairs.iter().find(|p| p.id == id)
+    }
+
+    pub(super) fn pair_mut(&mut self, id: u32) -> Option<&mut Pair> {
+        self.pairs.iter_mut().find(|p| p.id == id)
+    }
+
+    pub(super) fn pair_info(&self, p: &Pair) -> PairInfo {
+        let local = &self.locals[p.mapped_local.unwrap_or(p.local)];
+        PairInfo {
+            local: local.cand.clone(),
+            base: self.locals[p.local].base,
+            remote: self.remotes[p.remote].clone(),
+            nominated: p.nominated,
+            rtt: p.rtt,
+        }
+    }
+
+    /// Forms the pair (host `l`, remote `r`) if they match (RFC 8445 §6.1.2.2) and the check
+    /// list has room (RFC 8445 §6.1.2.5). Returns its id.
+    pub(super) fn form_pair(&mut self, l: usize, r: usize) -> Option<u32> {
+        let (lc, rc) = (&self.locals[l].cand, &self.remotes[r]);
+        if lc.component != rc.component || lc.addr.is_ipv4() != rc.addr.is_ipv4() {
+            return None;
+        }
+        if let Some(p) = self.pairs.iter().find(|p| p.local == l && p.remote == r) {
+            return Some(p.id);
+        }
+        let (g, d) = match self.role {
+            Role::Controlling => (lc.priority, rc.priority),
+            Role::Controlled => (rc.priority, lc.priority),
+        };
+        let prio = pair_priority(g, d);
+        if self.pairs.len() >= self.cfg.max_pairs {
+            // Prune the lowest-priority pair not yet checked, if it ranks below this one.
+            let victim = self
+                .pairs
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| matches!(p.state, PairState::Frozen | PairState::Waiting))
+                .min_by_key(|(_, p)| p.priority)
+                .map(|(i, p)| (i, p.priority, p.id));
+            match victim {
+                Some((i, vp, vid)) if vp < prio => {
+                    self.pairs.remove(i);
+                    self.triggered.retain(|t| t.pair != vid);
+                    self.stats.dropped_pairs += 1;
+                }
+                _ => {
+                    self.stats.dropped_pairs += 1;
+                    return None;
+                }
+            }
+        }
+        let id = self.next_pair_id;
+        self.next_pair_id = self.next_pair_id.wrapping_add(1);
+        // RFC 8838 §11 / RFC 8445 §6.1.2.6: Waiting when no pair of the same foundation is
+        // Waiting or In-Progress, Frozen otherwise.
+        let state = if self.pairs.iter().any(|p| {
+            matches!(p.state, PairState::Waiting | PairState::InProgress)
+                && self.same_foundation(p.local, p.remote, l, r)
+        }) {
+            PairState::Frozen
+        } else {
+            PairState::Waiting
+        };
+        let pair = Pair {
+            id,
+            component: lc.component,
+            local: l,
+            remote: r,
+            priority: prio,
+            state,
+            mapped_local: None,
+            nominated: false,
+            use_candidate_received: false,
+            rtt: None,
+            nominations: 0,
+        };
+        let at = self
+            .pairs
+            .iter()
+            .position(|p| p.priority < prio)
+            .unwrap_or(self.pairs.len());
+        self.pairs.insert(at, pair);
+        Some(id)
+    }
+
+    pub(super) fn same_foundation(&self, l1: usize, r1: usize, l2: usize, r2: usize) -> bool {
+        self.locals[l1].cand.foundation == self.locals[l2].cand.foundation
+            && self.remotes[r1].foundation == self.remotes[r2].foundation
+    }
+
+    pub(super) fn recompute_pair_priorities(&mut self) {
+        for i in 0..self.pairs.len() {
+            let (lp, rp) = (
+                self.locals[self.pairs[i].local].cand.priority,
+                self.remotes[self.pairs[i].remote].priority,
+            );
+            self.pairs[i].priority = match self.role {
+                Role::Controlling => pair_priority(lp, rp),
+                Role::Controlled => pair_priority(rp, lp),
+            };
+        }
+        self.pairs.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    }
+
+    pub(super) fn component_nominated(&self, component: ComponentId) -> bool {
+        self.pairs
+            .iter()
+            .any(|p| p.component == component && p.nominated)
+    }
+
+    pub(super) fn pair_failed(&mut self, now: Instant, id: u32) {
+        let Some(p) = self.pair_mut(id) else { return };
+        p.state = PairState::Failed;
+        p.nominated = false;
+        let component = p.component;
+        self.triggered.retain(|t| t.pair != id);
+        let Some(c) = self.components.iter_mut().find(|c| c.id == component) else {
+            return;
+        };
+        if c.nominating == Some(id) {
+            c.nominating = None;
+        }
+        // A selected pair that fails (its nomination timed out, say) is replaced by the best
+        // valid pair left, if any.
+        if c.selected == Some(id) {
+            c.selected = None;
+            self.select(now, component);
+        }
+    }
+
+    pub(super) fn start_check(&mut self, now: Instant) -> bool {
+        if self.remote_creds.is_none() {
+            return false;
+        }
+        // The triggered-check queue first (RFC 8445 §6.1.4.2).
+        let mut next = None;
+        while let Some(t) = self.triggered.pop_front() {
+            if self.triggered_useful(t) {
+                next = Some(t);
+                break;
+            }
+        }
+        if next.is_none() {
+            next = self.next_ordinary_check().map(|pair| Triggered {
+                pair,
+                use_candidate: false,
+            });
+        }
+        let Some(t) = next else { return false };
+        self.send_check(now, t.pair, t.use_candidate, false);
+        true
+    }
+
+    /// Whether a queued triggered check is still worth sending: a pair that succeeded since it
+    /// was queued needs no plain check again, nor does a pair of a nominated component.
+    pub(super) fn triggered_useful(&self, t: Triggered) -> bool {
+        self.pair(t.pair).is_some_and(|p| {
+            t.use_candidate
+                || (p.state != PairState::Succeeded && !self.component_nominated(p.component))
+        })
+    }
+
+    /// RFC 8445 §6.1.4.2: the Waiting pair of highest priority, else the Frozen pair of
+    /// highest priority whose foundation has no pair Waiting or In-Progress (which is then
+    /// unfrozen), of a component not yet nominated.
+    pub(super) fn next_ordinary_check(&self) -> Option<u32> {
+        let open = |p: &&Pair| !self.component_nominated(p.component);
+        if let Some(p) = self
+            .pairs
+            .iter()
+            .filter(open)
+            .find(|p| p.state == PairState::Waiting)
+        {
+            return Some(p.id);
+        }
+        self.pairs
+            .iter()
+            .filter(open)
+            .find(|p| {
+                p.state == PairState::Frozen
+                    && !self.pairs.iter().any(|q| {
+                        matches!(q.state, PairState::Waiting | PairState::InProgress)
+                            && self.same_foundation(p.local, p.remote, q.local, q.remote)
+                    })
+            })
+            .map(|p| p.id)
+    }
+}

@@ -1,0 +1,112 @@
+//! Gathering.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::candidate::{Candidate, CandidateKind, Protocol, priority};
+use crate::event::Event;
+use crate::stun::{Class, Message};
+
+use super::IceAgent;
+use super::local::{Local, check_address};
+use super::transaction::TxKind;
+
+/// Server-reflexive gathering from one host address to one STUN server.
+#[derive(Debug, Clone)]
+pub(super) struct Gather {
+    pub(super) host: usize,
+    pub(super) server: SocketAddr,
+    pub(super) started: bool,
+    pub(super) done: bool,
+}
+
+impl IceAgent {
+    pub(super) fn add_gather(&mut self, host: usize, server: SocketAddr) {
+        if self.locals[host].base.is_ipv4() != server.is_ipv4() {
+            return;
+        }
+        self.gathers.push(Gather {
+            host,
+            server,
+            started: false,
+            done: false,
+        });
+        self.gathering_complete_sent = false;
+    }
+
+    pub(super) fn maybe_gathering_complete(&mut self) {
+        if self.gather_requested
+            && !self.gathering_complete_sent
+            && self.gathers.iter().all(|g| g.done)
+        {
+            self.gathering_complete_sent = true;
+            self.events.push_back(Event::GatheringComplete);
+        }
+    }
+
+    pub(super) fn gathered(&mut self, gather: usize, msg: &Message<'_>) {
+        let Some(g) = self.gathers.get_mut(gather) else {
+            return;
+        };
+        g.done = true;
+        let (host, server) = (g.host, g.server);
+        if msg.class() == Class::Success
+            && let Some(mapped) = msg.mapped_address()
+            && check_address(mapped).is_ok()
+        {
+            // RFC 8445 §5.1.3: redundant if another candidate has the same address and base.
+            let base = self.locals[host].base;
+            let redundant = self
+                .locals
+                .iter()
+                .any(|l| l.cand.addr == mapped && l.base == base);
+            if !redundant {
+                let component = self.locals[host].cand.component;
+                let local_pref = ((self.locals[host].cand.priority >> 8) & 0xFFFF) as u16;
+                let foundation = self.foundation(
+                    CandidateKind::ServerReflexive,
+                    base.ip(),
+                    Some(server.ip()),
+                    Protocol::Udp,
+                );
+                let cand = Candidate {
+                    component,
+                    foundation,
+                    protocol: Protocol::Udp,
+                    priority: priority(
+                        CandidateKind::ServerReflexive.type_preference(),
+                        local_pref,
+                        component,
+                    ),
+                    addr: mapped,
+                    kind: CandidateKind::ServerReflexive,
+                    related: Some(base),
+                };
+                self.locals.push(Local {
+                    cand: cand.clone(),
+                    base,
+                });
+                self.events.push_back(Event::LocalCandidate(cand));
+            }
+        }
+        self.maybe_gathering_complete();
+    }
+
+    pub(super) fn start_gather(&mut self, now: Instant) -> bool {
+        if !self.gather_requested {
+            return false;
+        }
+        let Some(g) = self.gathers.iter().position(|g| !g.started) else {
+            return false;
+        };
+        self.gathers[g].started = true;
+        let (local, remote) = (
+            self.locals[self.gathers[g].host].base,
+            self.gathers[g].server,
+        );
+        self.stats.gathering_requests_sent += 1;
+        let rto = self.cfg.gathering_rto;
+        self.start_transaction(now, TxKind::Gather { gather: g }, local, remote, 0, rto);
+        true
+    }
+}

@@ -1,0 +1,61 @@
+//! Local candidates: their bases, foundations (RFC 8445 §5.1.1.3) and the address rules.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::candidate::{Candidate, CandidateKind, Protocol, priority};
+
+use super::IceAgent;
+use super::error::CandidateError;
+
+/// A local candidate with its base (RFC 8445 §5.1.1).
+#[derive(Debug, Clone)]
+pub(super) struct Local {
+    pub(super) cand: Candidate,
+    pub(super) base: SocketAddr,
+}
+
+pub(super) fn check_address(addr: SocketAddr) -> Result<(), CandidateError> {
+    let ip = addr.ip();
+    if addr.port() == 0 || ip.is_unspecified() || ip.is_multicast() {
+        return Err(CandidateError::InvalidAddress(addr));
+    }
+    if let IpAddr::V4(v4) = ip
+        && v4.is_broadcast()
+    {
+        return Err(CandidateError::InvalidAddress(addr));
+    }
+    Ok(())
+}
+
+impl IceAgent {
+    /// RFC 8445 §5.1.1.3: one foundation per (type, base IP, STUN server IP, protocol).
+    pub(super) fn foundation(
+        &mut self,
+        kind: CandidateKind,
+        base: IpAddr,
+        server: Option<IpAddr>,
+        protocol: Protocol,
+    ) -> String {
+        let key = (kind, base, server, protocol);
+        let i = match self.foundations.iter().position(|k| *k == key) {
+            Some(i) => i,
+            None => {
+                self.foundations.push(key);
+                self.foundations.len() - 1
+            }
+        };
+        (i + 1).to_string()
+    }
+
+    /// The priority a peer-reflexive candidate learned from this base would have (the
+    /// PRIORITY of our checks, RFC 8445 §7.1.1).
+    pub(super) fn prflx_priority(&self, local: usize) -> u32 {
+        let c = &self.locals[local].cand;
+        let local_pref = ((c.priority >> 8) & 0xFFFF) as u16;
+        priority(
+            CandidateKind::PeerReflexive.type_preference(),
+            local_pref,
+            c.component,
+        )
+    }
+}

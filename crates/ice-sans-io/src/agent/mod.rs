@@ -1,0 +1,639 @@
+//! The ICE agent (RFC 8445 full agent, RFC 8838 trickle, RFC 7675 consent), without I/O.
+//!
+//! MODDOC
+
+mod checklist;
+mod consent;
+mod creds;
+mod error;
+mod gather;
+mod local;
+mod out;
+mod receive;
+mod restart;
+mod selection;
+mod state;
+mod transaction;
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+
+use crate::candidate::{
+    Candidate, CandidateKind, ComponentId, LocalPreferenceInput, Protocol, is_valid_foundation,
+    priority,
+};
+use crate::config::{Config, Role};
+use crate::event::{Datagram, DropReason, Event, PairInfo, Received, State, Stats, Transmit};
+
+use checklist::{Pair, Triggered};
+use creds::{Creds, check_local_creds, random_string, valid_cred};
+pub use error::{CandidateError, CredentialsError, SendError};
+use gather::Gather;
+use local::{Local, check_address};
+use out::OutQueue;
+use receive::EarlyCheck;
+use restart::OldGeneration;
+use selection::Component;
+use transaction::Transaction;
+
+/// A full ICE agent for one data stream (RFC 8445), sans I/O.
+///
+/// The caller owns sockets, clock and timers. Methods come in four families:
+/// - getters (`&self`): [`state`](Self::state), [`role`](Self::role),
+///   [`selected_pair`](Self::selected_pair), [`stats`](Self::stats), …;
+/// - input: [`handle_receive`](Self::handle_receive) (every datagram that arrives on a host
+///   candidate's socket), [`handle_timeout`](Self::handle_timeout) (when
+///   [`poll_timeout`](Self::poll_timeout) says; early calls do nothing);
+/// - verbs: [`add_local_host`](Self::add_local_host), [`add_stun_server`](Self::add_stun_server),
+///   [`gather`](Self::gather), [`set_remote_credentials`](Self::set_remote_credentials),
+///   [`add_remote_candidate`](Self::add_remote_candidate),
+///   [`end_of_remote_candidates`](Self::end_of_remote_candidates), [`restart`](Self::restart),
+///   [`send`](Self::send);
+/// - output: [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
+///   [`poll_timeout`](Self::poll_timeout).
+///
+/// **Drain rule:** after any input or verb, call `poll_transmit` until `None` (sending each
+/// datagram before the next call), then `poll_event` until `None`, then `poll_timeout`.
+///
+/// Nothing reads a clock or an OS random source: `now` is passed in and randomness (ufrag,
+/// password, tie-breaker, transaction ids, consent jitter) comes from the seed given to
+/// [`new`](Self::new). The same seed and the same inputs replay a run bit for bit. Garbage
+/// from the network is dropped and counted in [`stats`](Self::stats), never a panic.
+#[derive(Debug)]
+pub struct IceAgent {
+    cfg: Config,
+    rng: ChaCha8Rng,
+    role: Role,
+    tie_breaker: u64,
+    generation: u32,
+    local_creds: Creds,
+    remote_creds: Option<Creds>,
+    /// `remote_ufrag:local_ufrag`, the USERNAME of our requests (XEP-0371 §5.6 fn. 33).
+    username: String,
+    old: Option<OldGeneration>,
+    locals: Vec<Local>,
+    /// Foundation keys (RFC 8445 §5.1.1.3): type, base IP, STUN server IP, protocol.
+    foundations: Vec<(CandidateKind, IpAddr, Option<IpAddr>, Protocol)>,
+    servers: Vec<SocketAddr>,
+    gathers: Vec<Gather>,
+    gather_requested: bool,
+    gathering_complete_sent: bool,
+    remotes: Vec<Candidate>,
+    prflx_count: usize,
+    remote_end_of_candidates: bool,
+    pairs: Vec<Pair>,
+    next_pair_id: u32,
+    triggered: VecDeque<Triggered>,
+    transactions: Vec<Transaction>,
+    early: Vec<EarlyCheck>,
+    components: Vec<Component>,
+    state: State,
+    next_pace: Option<Instant>,
+    /// The latest `now` any input gave: the deadline of work that is due at once.
+    last_now: Option<Instant>,
+    out: OutQueue,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl IceAgent {
+    /// A new agent with fresh local credentials (8-character ufrag, 24-character password:
+    /// RFC 8445 §5.3 asks for at least 4 and 22) and tie-breaker, all drawn from `rng_seed`.
+    pub fn new(config: Config, rng_seed: [u8; 32]) -> IceAgent {
+        let mut rng = ChaCha8Rng::from_seed(rng_seed);
+        let tie_breaker = rng.next_u64();
+        let local_creds = Creds::new(random_string(&mut rng, 8), random_string(&mut rng, 24));
+        let n = config.components.clamp(1, 256);
+        let components = (1..=n).map(Component::new).collect();
+        IceAgent {
+            role: config.role,
+            cfg: config,
+            rng,
+            tie_breaker,
+            generation: 0,
+            local_creds,
+            remote_creds: None,
+            username: String::new(),
+            old: None,
+            locals: Vec::new(),
+            foundations: Vec::new(),
+            servers: Vec::new(),
+            gathers: Vec::new(),
+            gather_requested: false,
+            gathering_complete_sent: false,
+            remotes: Vec::new(),
+            prflx_count: 0,
+            remote_end_of_candidates: false,
+            pairs: Vec::new(),
+            next_pair_id: 0,
+            triggered: VecDeque::new(),
+            transactions: Vec::new(),
+            early: Vec::new(),
+            components,
+            state: State::New,
+            next_pace: None,
+            last_now: None,
+            out: OutQueue::default(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    // ---------------------------------------------------------------- getters
+
+    /// The overall state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The state of one component (`None` for an unknown component).
+    pub fn component_state(&self, component: ComponentId) -> Option<State> {
+        self.component(component).map(|c| c.state)
+    }
+
+    /// The current role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The tie-breaker of role conflicts (RFC 8445 §7.3.1.1), drawn from the seed.
+    pub fn tie_breaker(&self) -> u64 {
+        self.tie_breaker
+    }
+
+    /// The local ufrag and password of the current generation.
+    pub fn local_credentials(&self) -> (&str, &str) {
+        (&self.local_creds.ufrag, &self.local_creds.pwd)
+    }
+
+    /// The remote ufrag and password of the current generation, once set.
+    pub fn remote_credentials(&self) -> Option<(&str, &str)> {
+        self.remote_creds
+            .as_ref()
+            .map(|c| (c.ufrag.as_str(), c.pwd.as_str()))
+    }
+
+    /// The generation: 0, then one more per restart (XEP-0371 §5.10).
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// The local candidates to signal (host and server-reflexive; peer-reflexive ones are not
+    /// signalled, RFC 8445 §7.2.5.3.1).
+    pub fn local_candidates(&self) -> impl Iterator<Item = &Candidate> + '_ {
+        self.locals
+            .iter()
+            .map(|l| &l.cand)
+            .filter(|c| c.kind != CandidateKind::PeerReflexive)
+    }
+
+    /// The peer-reflexive local candidates learned from responses (RFC 8445 §7.2.5.3.1): not
+    /// signalled, at most [`Config::max_peer_reflexive`].
+    pub fn peer_reflexive_local_candidates(&self) -> impl Iterator<Item = &Candidate> + '_ {
+        self.locals
+            .iter()
+            .map(|l| &l.cand)
+            .filter(|c| c.kind == CandidateKind::PeerReflexive)
+    }
+
+    /// The remote candidates of this generation, signalled and peer-reflexive.
+    pub fn remote_candidates(&self) -> &[Candidate] {
+        &self.remotes
+    }
+
+    /// The pair that carries a component's data, if any.
+    pub fn selected_pair(&self, component: ComponentId) -> Option<PairInfo> {
+        let c = self.component(component)?;
+        if let Some(id) = c.selected {
+            return self.pair(id).map(|p| self.pair_info(p));
+        }
+        let old = self.old.as_ref()?;
+        old.pairs
+            .iter()
+            .find(|p| p.component == component)
+            .map(|p| p.info.clone())
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Whether the peer signalled end-of-candidates in this generation.
+    pub fn remote_end_of_candidates(&self) -> bool {
+        self.remote_end_of_candidates
+    }
+
+    /// Number of candidate pairs in the check list.
+    pub fn pair_count(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Number of STUN transactions in flight.
+    pub fn transactions_in_flight(&self) -> usize {
+        self.transactions.len()
+    }
+
+    // ---------------------------------------------------------------- verbs
+
+    /// Adds a host candidate (RFC 8445 §5.1.1.1) on `addr`, the address of a socket the caller
+    /// owns. Its [`Event::LocalCandidate`] follows. Adding the same address twice does nothing.
+    pub fn add_local_host(
+        &mut self,
+        component: ComponentId,
+        addr: SocketAddr,
+    ) -> Result<(), CandidateError> {
+        self.check_component(component)?;
+        check_address(addr)?;
+        if self
+            .locals
+            .iter()
+            .any(|l| l.cand.kind == CandidateKind::Host && l.base == addr)
+        {
+            return Ok(());
+        }
+        let index = self
+            .locals
+            .iter()
+            .filter(|l| {
+                l.cand.kind == CandidateKind::Host
+                    && l.cand.component == component
+                    && l.base.is_ipv4() == addr.is_ipv4()
+            })
+            .count();
+        let local_pref = (self.cfg.local_preference)(LocalPreferenceInput {
+            ip: addr.ip(),
+            index,
+        });
+        let foundation = self.foundation(CandidateKind::Host, addr.ip(), None, Protocol::Udp);
+        let cand = Candidate {
+            component,
+            foundation,
+            protocol: Protocol::Udp,
+            priority: priority(CandidateKind::Host.type_preference(), local_pref, component),
+            addr,
+            kind: CandidateKind::Host,
+            related: None,
+        };
+        let host = self.locals.len();
+        self.locals.push(Local {
+            cand: cand.clone(),
+            base: addr,
+        });
+        self.events.push_back(Event::LocalCandidate(cand));
+        for s in 0..self.servers.len() {
+            self.add_gather(host, self.servers[s]);
+        }
+        for r in 0..self.remotes.len() {
+            self.form_pair(host, r);
+        }
+        Ok(())
+    }
+
+    /// Adds a STUN server for server-reflexive gathering (RFC 8445 §5.1.1.2): each host
+    /// candidate of the same address family asks it, paced by Ta, retransmitted per RFC 8489.
+    pub fn add_stun_server(&mut self, server: SocketAddr) {
+        if self.servers.contains(&server) {
+            return;
+        }
+        self.servers.push(server);
+        for h in 0..self.locals.len() {
+            if self.locals[h].cand.kind == CandidateKind::Host {
+                self.add_gather(h, server);
+            }
+        }
+    }
+
+    /// Starts server-reflexive gathering from the host candidates and STUN servers added so
+    /// far (and later ones), and declares the host candidates complete: once gathering
+    /// finishes, [`Event::GatheringComplete`] follows (at once without STUN servers).
+    pub fn gather(&mut self, now: Instant) {
+        self.saw(now);
+        self.gather_requested = true;
+        self.maybe_gathering_complete();
+    }
+
+    /// Sets the peer's ufrag and password (RFC 8445 §5.3). Checks that arrived before them
+    /// are now triggered (RFC 8445 §7.3.1). Credentials different from the current ones are the
+    /// peer's restart (RFC 8445 §9, XEP-0371 §5.10, even without a generation attribute): the
+    /// agent restarts too, unless it restarted first and waits for these.
+    ///
+    /// Received credentials are checked for characters and length, not for the minimum
+    /// lengths of RFC 8445 §5.3 (4 and 22), which some deployed clients do not meet.
+    pub fn set_remote_credentials(
+        &mut self,
+        now: Instant,
+        ufrag: &str,
+        pwd: &str,
+    ) -> Result<(), CredentialsError> {
+        self.saw(now);
+        if !valid_cred(ufrag) {
+            return Err(CredentialsError::BadUfrag);
+        }
+        if !valid_cred(pwd) {
+            return Err(CredentialsError::BadPwd);
+        }
+        if let Some(r) = &self.remote_creds {
+            if r.ufrag == ufrag && r.pwd == pwd {
+                return Ok(());
+            }
+            // The peer restarted first: restart our side and take its credentials.
+            self.restart(now);
+        }
+        self.remote_creds = Some(Creds::new(ufrag.to_owned(), pwd.to_owned()));
+        self.username = format!("{ufrag}:{}", self.local_creds.ufrag);
+        let early = std::mem::take(&mut self.early);
+        for e in early {
+            if e.remote_ufrag == ufrag {
+                self.learn_from_check(now, e.local, e.remote, e.priority, e.use_candidate);
+            }
+        }
+        self.update_states(now);
+        Ok(())
+    }
+
+    /// Adds a remote candidate (RFC 8838 §11: at any time). Pairs are formed with every local
+    /// host candidate of the same component and address family (server-reflexive local
+    /// candidates are replaced by their base, RFC 8445 §6.1.2.4). A candidate with the address
+    /// of a known one updates nothing. Over [`Config::max_remote_candidates`] it is dropped,
+    /// counted, and [`CandidateError::Limit`] returned.
+    pub fn add_remote_candidate(
+        &mut self,
+        now: Instant,
+        candidate: Candidate,
+    ) -> Result<(), CandidateError> {
+        self.saw(now);
+        self.check_component(candidate.component)?;
+        check_address(candidate.addr)?;
+        if candidate.protocol != Protocol::Udp {
+            return Err(CandidateError::UnsupportedProtocol(candidate.protocol));
+        }
+        if candidate.kind == CandidateKind::PeerReflexive {
+            return Err(CandidateError::UnsupportedKind(candidate.kind));
+        }
+        if !is_valid_foundation(&candidate.foundation) {
+            return Err(CandidateError::InvalidFoundation);
+        }
+        if let Some(i) = self
+            .remotes
+            .iter()
+            .position(|r| r.addr == candidate.addr && r.component == candidate.component)
+        {
+            // RFC 8445 §7.3.1.3: a signalled candidate that was learned as peer-reflexive
+            // takes the signalled type and foundation; the pairs keep their priority.
+            if self.remotes[i].kind == CandidateKind::PeerReflexive {
+                self.remotes[i].kind = candidate.kind;
+                self.remotes[i].foundation = candidate.foundation;
+                self.remotes[i].related = candidate.related;
+            }
+            return Ok(());
+        }
+        if self.remotes.len() >= self.cfg.max_remote_candidates {
+            self.stats.dropped_candidates += 1;
+            return Err(CandidateError::Limit);
+        }
+        let r = self.remotes.len();
+        self.remotes.push(candidate);
+        for l in 0..self.locals.len() {
+            if self.locals[l].cand.kind == CandidateKind::Host {
+                self.form_pair(l, r);
+            }
+        }
+        if let Some(c) = self
+            .components
+            .iter_mut()
+            .find(|c| c.id == self.remotes[r].component)
+        {
+            c.idle_since = None;
+        }
+        self.update_states(now);
+        Ok(())
+    }
+
+    /// The peer signalled end-of-candidates (RFC 8838 §13, XEP-0371 `gathering-complete`):
+    /// when every pair of a component has failed, the component fails at once.
+    pub fn end_of_remote_candidates(&mut self, now: Instant) {
+        self.saw(now);
+        self.remote_end_of_candidates = true;
+        self.update_states(now);
+    }
+
+    /// ICE restart (RFC 8445 §9, XEP-0371 §5.10): new local credentials and generation;
+    /// remote candidates, pairs and checks of the old generation are dropped, except the
+    /// selected pairs, which keep carrying data (with consent checks under the old
+    /// credentials) until the new generation selects pairs. [`Event::LocalCredentials`] and
+    /// the local candidates follow, then [`Event::GatheringComplete`]. The peer's new
+    /// credentials come through [`Self::set_remote_credentials`].
+    pub fn restart(&mut self, now: Instant) {
+        let creds = Creds::new(
+            random_string(&mut self.rng, 8),
+            random_string(&mut self.rng, 24),
+        );
+        self.restart_as(now, creds);
+    }
+
+    /// [`Self::restart`] with credentials the application chose (RFC 8445 §5.3: a ufrag of 4
+    /// to 256 ice-chars, a password of 22 to 256), for example to replay a signalled exchange.
+    /// The ufrag must differ from the current one (RFC 8445 §9).
+    pub fn restart_with_credentials(
+        &mut self,
+        now: Instant,
+        ufrag: &str,
+        pwd: &str,
+    ) -> Result<(), CredentialsError> {
+        check_local_creds(ufrag, pwd)?;
+        if ufrag == self.local_creds.ufrag {
+            return Err(CredentialsError::InUse);
+        }
+        self.restart_as(now, Creds::new(ufrag.to_owned(), pwd.to_owned()));
+        Ok(())
+    }
+
+    /// Replaces the credentials [`Self::new`] drew with the application's (RFC 8445 §5.3: a
+    /// ufrag of 4 to 256 ice-chars, a password of 22 to 256), before they are used: once a
+    /// check was sent or answered, only a restart changes them ([`CredentialsError::InUse`]).
+    pub fn set_local_credentials(
+        &mut self,
+        ufrag: &str,
+        pwd: &str,
+    ) -> Result<(), CredentialsError> {
+        check_local_creds(ufrag, pwd)?;
+        if self.generation != 0 || self.stats.checks_sent != 0 || self.stats.checks_received != 0 {
+            return Err(CredentialsError::InUse);
+        }
+        self.local_creds = Creds::new(ufrag.to_owned(), pwd.to_owned());
+        if let Some(r) = &self.remote_creds {
+            self.username = format!("{}:{ufrag}", r.ufrag);
+        }
+        Ok(())
+    }
+
+    /// Application data for `component`, to be sent over its selected pair (or, during a
+    /// restart, the previous generation's). The returned [`Transmit`] borrows `data`.
+    pub fn send<'d>(
+        &mut self,
+        now: Instant,
+        component: ComponentId,
+        data: &'d [u8],
+    ) -> Result<Transmit<'d>, SendError> {
+        let ci = self
+            .components
+            .iter()
+            .position(|c| c.id == component)
+            .ok_or(SendError::UnknownComponent(component))?;
+        if let Some(id) = self.components[ci].selected {
+            if self.components[ci].consent.lost {
+                return Err(SendError::ConsentLost);
+            }
+            let p = self.pair(id).ok_or(SendError::NotConnected)?;
+            let (local, remote) = (self.locals[p.local].base, self.remotes[p.remote].addr);
+            self.components[ci].consent.last_sent = Some(now);
+            return Ok(Transmit {
+                local,
+                remote,
+                protocol: Protocol::Udp,
+                data,
+            });
+        }
+        if let Some(old) = &mut self.old
+            && let Some(p) = old.pairs.iter_mut().find(|p| p.component == component)
+        {
+            if p.consent.lost {
+                return Err(SendError::ConsentLost);
+            }
+            p.consent.last_sent = Some(now);
+            return Ok(Transmit {
+                local: p.base,
+                remote: p.remote,
+                protocol: Protocol::Udp,
+                data,
+            });
+        }
+        Err(SendError::NotConnected)
+    }
+
+    // ---------------------------------------------------------------- output
+
+    /// The next datagram to send. Send it before calling the agent again: it borrows the
+    /// agent's buffer.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
+        let Some((local, remote, start, end)) = self.out.queue.pop_front() else {
+            self.out.buf.clear();
+            return None;
+        };
+        Some(Transmit {
+            local,
+            remote,
+            protocol: Protocol::Udp,
+            data: &self.out.buf[start..end],
+        })
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`Self::handle_timeout`] next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut t: Option<Instant> = None;
+        let mut at = |i: Option<Instant>| {
+            if let Some(i) = i {
+                t = Some(t.map_or(i, |t| t.min(i)));
+            }
+        };
+        for tx in &self.transactions {
+            at(Some(tx.next_at));
+        }
+        // With every transaction slot taken, new work waits for a transaction to end, whose
+        // deadline is already counted above.
+        if self.has_new_work() && self.transactions.len() < self.cfg.max_transactions {
+            // Never paced yet: at once, that is at the latest instant the agent was given.
+            at(self.next_pace.or(self.last_now));
+        }
+        for c in &self.components {
+            at(self.nomination_due(c).map(|(t, _)| t));
+            if let Some(idle) = c.idle_since.filter(|_| c.state != State::Failed) {
+                at(Some(idle + self.cfg.no_end_of_candidates_timeout));
+            }
+            if c.selected.is_some() && !c.consent.lost {
+                at(self.consent_deadline(&c.consent));
+            }
+        }
+        if let Some(old) = &self.old {
+            for p in &old.pairs {
+                if !p.consent.lost {
+                    at(self.consent_deadline(&p.consent));
+                }
+            }
+        }
+        t
+    }
+
+    // ---------------------------------------------------------------- input
+
+    /// Takes in a datagram that arrived on a host candidate's socket: a STUN message for the
+    /// agent, application data for the caller (RFC 7983 demultiplexing), or garbage, dropped
+    /// and counted.
+    pub fn handle_receive<'a>(&mut self, now: Instant, d: Datagram<'a>) -> Received<'a> {
+        self.saw(now);
+        let r = self.receive(now, d);
+        if let Received::Dropped(why) = r {
+            let s = &mut self.stats;
+            match why {
+                DropReason::Malformed => s.dropped_malformed += 1,
+                DropReason::BadFingerprint => s.dropped_malformed += 1,
+                DropReason::Unauthenticated => s.dropped_unauthenticated += 1,
+                DropReason::Refused => s.refused += 1,
+                DropReason::UnknownTransaction => s.dropped_unknown_transaction += 1,
+                DropReason::UnknownLocalAddress | DropReason::UnknownPeer => {
+                    s.dropped_unknown_address += 1
+                }
+                DropReason::Unhandled => s.dropped_unhandled += 1,
+            }
+        }
+        self.update_states(now);
+        r
+    }
+
+    /// Advances timers: retransmissions and transaction timeouts, the next paced check (one
+    /// per Ta, RFC 8445 §14.2), nomination, consent and keepalives, failure without
+    /// end-of-candidates. Calls before the time [`Self::poll_timeout`] gave do nothing
+    /// harmful.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.saw(now);
+        self.timeout_transactions(now);
+        self.pace(now);
+        self.nominate(now);
+        self.consent(now);
+        self.update_states(now);
+    }
+}
+
+// ------------------------------------------------------------------ internals
+
+impl IceAgent {
+    fn component(&self, id: ComponentId) -> Option<&Component> {
+        self.components.iter().find(|c| c.id == id)
+    }
+
+    fn check_component(&self, c: ComponentId) -> Result<(), CandidateError> {
+        if c == 0 || usize::from(c) > self.components.len() {
+            return Err(CandidateError::InvalidComponent(c));
+        }
+        Ok(())
+    }
+
+    fn saw(&mut self, now: Instant) {
+        if self.last_now.is_none_or(|t| t < now) {
+            self.last_now = Some(now);
+        }
+    }
+}

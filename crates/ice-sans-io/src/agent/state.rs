@@ -1,0 +1,108 @@
+//! State derivation.
+
+use std::time::Instant;
+
+use crate::event::{Event, FailReason, State};
+
+use super::IceAgent;
+use super::checklist::PairState;
+
+impl IceAgent {
+    /// Recomputes component and agent states, and failure (RFC 8445 §8.1.2, RFC 8838 §8).
+    pub(super) fn update_states(&mut self, now: Instant) {
+        for ci in 0..self.components.len() {
+            let id = self.components[ci].id;
+            let pairs = || self.pairs.iter().filter(|p| p.component == id);
+            let any_valid = pairs().any(|p| p.state == PairState::Succeeded);
+            let nominated = pairs().any(|p| p.nominated && p.state == PairState::Succeeded);
+            let live = pairs().any(|p| {
+                matches!(
+                    p.state,
+                    PairState::Frozen | PairState::Waiting | PairState::InProgress
+                )
+            }) || self.triggered.iter().any(|t| {
+                self.pairs
+                    .iter()
+                    .any(|p| p.id == t.pair && p.component == id)
+            });
+            let old_selected = self
+                .old
+                .as_ref()
+                .is_some_and(|o| o.pairs.iter().any(|p| p.component == id));
+            let prev = self.components[ci].state;
+            // Failure (RFC 8445 §8.1.2, RFC 8838 §8): nothing valid and nothing left to check,
+            // after the peer's end-of-candidates or, without it, for a while.
+            let stuck = !any_valid && !live && self.remote_creds.is_some() && !old_selected;
+            let c = &mut self.components[ci];
+            if !stuck {
+                c.idle_since = None;
+            }
+            let failed = stuck
+                && (prev == State::Failed
+                    || self.remote_end_of_candidates
+                    || now
+                        >= *c.idle_since.get_or_insert(now)
+                            + self.cfg.no_end_of_candidates_timeout);
+            // Failed first: it excludes a valid pair, and a consent-lost component whose pair
+            // has since failed has nothing left either.
+            let state = if failed {
+                State::Failed
+            } else if c.consent.lost {
+                State::Disconnected
+            } else if nominated {
+                State::Completed
+            } else if any_valid {
+                State::Connected
+            } else if old_selected {
+                // During a restart the old pair carries the data.
+                prev
+            } else if self.remote_creds.is_some() {
+                State::Checking
+            } else {
+                State::New
+            };
+            if state == State::Failed {
+                c.idle_since = None;
+                if prev != State::Failed {
+                    let reason = if self.remote_end_of_candidates {
+                        FailReason::AllPairsFailed
+                    } else {
+                        FailReason::NoEndOfCandidates
+                    };
+                    self.events.push_back(Event::ComponentFailed {
+                        component: id,
+                        reason,
+                    });
+                }
+            }
+            if state != prev {
+                self.components[ci].state = state;
+                self.events.push_back(Event::ComponentStateChanged {
+                    component: id,
+                    state,
+                });
+            }
+        }
+        let states = self.components.iter().map(|c| c.state);
+        let overall = if states.clone().any(|s| s == State::Failed) {
+            State::Failed
+        } else if states.clone().any(|s| s == State::Disconnected) {
+            State::Disconnected
+        } else if states.clone().all(|s| s == State::Completed) {
+            State::Completed
+        } else if states
+            .clone()
+            .all(|s| matches!(s, State::Completed | State::Connected))
+        {
+            State::Connected
+        } else if states.clone().all(|s| s == State::New) {
+            State::New
+        } else {
+            State::Checking
+        };
+        if overall != self.state {
+            self.state = overall;
+            self.events.push_back(Event::StateChanged(overall));
+        }
+    }
+}
