@@ -8,9 +8,10 @@ use crate::event::PairInfo;
 
 use super::IceAgent;
 
-/// RFC 8445 §6.1.2.6 pair states.
+/// RFC 8445 §6.1.2.6 pair states. Private: the rest of the agent asks the pair
+/// ([`Pair::is_valid`], …) and changes it through its methods ([`Pair::succeed`], …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum PairState {
+enum PairState {
     Frozen,
     Waiting,
     InProgress,
@@ -18,6 +19,7 @@ pub(super) enum PairState {
     Failed,
 }
 
+/// A candidate pair of the check list, found by its stable `id`.
 #[derive(Debug, Clone)]
 pub(super) struct Pair {
     pub(super) id: u32,
@@ -27,23 +29,127 @@ pub(super) struct Pair {
     /// Index in `remotes`.
     pub(super) remote: usize,
     pub(super) priority: u64,
-    pub(super) state: PairState,
+    state: PairState,
     /// The local candidate whose address the peer saw (RFC 8445 §7.2.5.3.2).
-    pub(super) mapped_local: Option<usize>,
+    mapped_local: Option<usize>,
     /// Nominated (RFC 8445 §8.1.1 controlling, §7.3.1.5 controlled).
-    pub(super) nominated: bool,
+    nominated: bool,
     /// Controlled: the peer sent USE-CANDIDATE on this pair (RFC 8445 §7.3.1.5).
-    pub(super) use_candidate_received: bool,
-    pub(super) rtt: Option<Duration>,
+    use_candidate_received: bool,
+    rtt: Option<Duration>,
     /// Nomination transactions sent on this pair (controlling agent).
-    pub(super) nominations: u8,
+    nominations: u8,
+}
+
+impl Pair {
+    /// Succeeded: a valid pair (RFC 8445 §7.2.5.3.2).
+    pub(super) fn is_valid(&self) -> bool {
+        self.state == PairState::Succeeded
+    }
+
+    /// Frozen, Waiting or In-Progress: the pair can still succeed.
+    pub(super) fn is_live(&self) -> bool {
+        matches!(
+            self.state,
+            PairState::Frozen | PairState::Waiting | PairState::InProgress
+        )
+    }
+
+    /// Waiting or In-Progress: the pairs that keep a foundation unfrozen (RFC 8445 §6.1.2.6)
+    /// and that RFC 8445 §14.3 counts for the RTO.
+    pub(super) fn is_pending(&self) -> bool {
+        matches!(self.state, PairState::Waiting | PairState::InProgress)
+    }
+
+    pub(super) fn nominated(&self) -> bool {
+        self.nominated
+    }
+
+    /// Nomination transactions sent on this pair.
+    pub(super) fn nominations(&self) -> u8 {
+        self.nominations
+    }
+
+    /// Whether a nomination that timed out on this pair is sent again (see [`MAX_NOMINATIONS`]).
+    pub(super) fn may_renominate(&self) -> bool {
+        self.state == PairState::Succeeded && self.nominations < MAX_NOMINATIONS
+    }
+
+    /// A check-list check goes out on the pair: In-Progress, unless it is valid already.
+    pub(super) fn start_check(&mut self) {
+        if self.state != PairState::Succeeded {
+            self.state = PairState::InProgress;
+        }
+    }
+
+    /// Back to Waiting for a triggered check (RFC 8445 §7.3.1.4, §7.2.5.1). Returns whether a
+    /// check was in progress.
+    pub(super) fn retrigger(&mut self) -> bool {
+        let in_progress = self.state == PairState::InProgress;
+        self.state = PairState::Waiting;
+        in_progress
+    }
+
+    /// RFC 8445 §7.2.5.3.3: Frozen to Waiting.
+    fn unfreeze(&mut self) {
+        if self.state == PairState::Frozen {
+            self.state = PairState::Waiting;
+        }
+    }
+
+    /// A check-list check on the pair succeeded (RFC 8445 §7.2.5.3.2): valid, with the local
+    /// candidate the peer saw and the round-trip time when it was measured. Nominated when
+    /// the check carried our USE-CANDIDATE (§8.1.1, controlling) or, controlled, when the
+    /// peer sent USE-CANDIDATE on it (§7.3.1.5).
+    pub(super) fn succeed(
+        &mut self,
+        mapped_local: usize,
+        rtt: Option<Duration>,
+        use_candidate: bool,
+        controlled: bool,
+    ) {
+        self.state = PairState::Succeeded;
+        self.mapped_local = Some(mapped_local);
+        if rtt.is_some() {
+            self.rtt = rtt;
+        }
+        if use_candidate || (controlled && self.use_candidate_received) {
+            self.nominated = true;
+        }
+    }
+
+    /// Failed, and no longer nominated.
+    pub(super) fn fail(&mut self) {
+        self.state = PairState::Failed;
+        self.nominated = false;
+    }
+
+    /// Nominated by the peer's USE-CANDIDATE on a valid pair (RFC 8445 §7.3.1.5).
+    pub(super) fn nominate(&mut self) {
+        self.nominated = true;
+    }
+
+    /// Controlled: the peer sent USE-CANDIDATE on this pair; it is nominated once valid.
+    pub(super) fn use_candidate_received(&mut self) {
+        self.use_candidate_received = true;
+    }
+
+    /// The controlling agent sends a nomination on this pair.
+    pub(super) fn nomination_sent(&mut self) {
+        self.nominations = self.nominations.saturating_add(1);
+    }
+
+    /// The round-trip time of a consent check (RFC 7675) answered on the pair.
+    pub(super) fn record_rtt(&mut self, rtt: Duration) {
+        self.rtt = Some(rtt);
+    }
 }
 
 /// A nomination whose transaction times out on a valid pair is sent again, up to this many
 /// transactions, before the pair is failed and another valid pair nominated: the peer may have
 /// taken a request whose responses were all lost, and nominating another pair then would leave
 /// the two agents on different pairs (RFC 8445 §8.1.1 allows one nominated pair).
-pub(super) const MAX_NOMINATIONS: u8 = 3;
+const MAX_NOMINATIONS: u8 = 3;
 
 /// One check queued for sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,10 +224,11 @@ impl IceAgent {
         self.next_pair_id = self.next_pair_id.wrapping_add(1);
         // RFC 8838 §11 / RFC 8445 §6.1.2.6: Waiting when no pair of the same foundation is
         // Waiting or In-Progress, Frozen otherwise.
-        let state = if self.pairs.iter().any(|p| {
-            matches!(p.state, PairState::Waiting | PairState::InProgress)
-                && self.same_foundation(p.local, p.remote, l, r)
-        }) {
+        let state = if self
+            .pairs
+            .iter()
+            .any(|p| p.is_pending() && self.same_foundation(p.local, p.remote, l, r))
+        {
             PairState::Frozen
         } else {
             PairState::Waiting
@@ -167,6 +274,16 @@ impl IceAgent {
         self.pairs.sort_by_key(|p| std::cmp::Reverse(p.priority));
     }
 
+    /// RFC 8445 §7.2.5.3.3: the Frozen pairs of the foundation of (`l`, `r`) become Waiting.
+    pub(super) fn unfreeze_foundation(&mut self, l: usize, r: usize) {
+        for i in 0..self.pairs.len() {
+            let (l2, r2) = (self.pairs[i].local, self.pairs[i].remote);
+            if self.pairs[i].state == PairState::Frozen && self.same_foundation(l, r, l2, r2) {
+                self.pairs[i].unfreeze();
+            }
+        }
+    }
+
     pub(super) fn component_nominated(&self, component: ComponentId) -> bool {
         self.pairs
             .iter()
@@ -175,8 +292,7 @@ impl IceAgent {
 
     pub(super) fn pair_failed(&mut self, now: Instant, id: u32) {
         let Some(p) = self.pair_mut(id) else { return };
-        p.state = PairState::Failed;
-        p.nominated = false;
+        p.fail();
         let component = p.component;
         self.triggered.retain(|t| t.pair != id);
         let Some(c) = self.components.iter_mut().find(|c| c.id == component) else {
@@ -220,8 +336,7 @@ impl IceAgent {
     /// was queued needs no plain check again, nor does a pair of a nominated component.
     pub(super) fn triggered_useful(&self, t: Triggered) -> bool {
         self.pair(t.pair).is_some_and(|p| {
-            t.use_candidate
-                || (p.state != PairState::Succeeded && !self.component_nominated(p.component))
+            t.use_candidate || (!p.is_valid() && !self.component_nominated(p.component))
         })
     }
 
@@ -244,8 +359,7 @@ impl IceAgent {
             .find(|p| {
                 p.state == PairState::Frozen
                     && !self.pairs.iter().any(|q| {
-                        matches!(q.state, PairState::Waiting | PairState::InProgress)
-                            && self.same_foundation(p.local, p.remote, q.local, q.remote)
+                        q.is_pending() && self.same_foundation(p.local, p.remote, q.local, q.remote)
                     })
             })
             .map(|p| p.id)

@@ -12,7 +12,7 @@ use crate::stun::{
 };
 
 use super::IceAgent;
-use super::checklist::{PairState, Triggered};
+use super::checklist::Triggered;
 use super::creds::MAX_CRED_LEN;
 use super::local::Local;
 use super::transaction::{Transaction, TxKind};
@@ -68,7 +68,7 @@ impl IceAgent {
 
     pub(super) fn app_data<'a>(&self, d: Datagram<'a>) -> Received<'a> {
         let on_pair = self.pairs.iter().find(|p| {
-            p.state == PairState::Succeeded
+            p.is_valid()
                 && self.locals[p.local].base == d.local
                 && self.remotes[p.remote].addr == d.remote
         });
@@ -306,21 +306,19 @@ impl IceAgent {
         let controlled = self.role == Role::Controlled;
         let Some(p) = self.pair_mut(id) else { return };
         if controlled && use_candidate {
-            p.use_candidate_received = true;
+            p.use_candidate_received();
         }
-        if p.state == PairState::Succeeded {
+        if p.is_valid() {
             // §7.3.1.5: the controlling peer nominates a valid pair.
-            if controlled && use_candidate && !p.nominated {
-                p.nominated = true;
+            if controlled && use_candidate && !p.nominated() {
+                p.nominate();
                 self.select(now, component);
             }
             return;
         }
         // §7.3.1.4: a triggered check; one in flight is cancelled (no more retransmissions,
         // its response still taken).
-        let in_progress = p.state == PairState::InProgress;
-        p.state = PairState::Waiting;
-        if in_progress {
+        if p.retrigger() {
             for t in &mut self.transactions {
                 if matches!(t.kind, TxKind::Check { pair, consent: false, .. } if pair == id) {
                     t.cancelled = true;
@@ -408,7 +406,7 @@ impl IceAgent {
                         // check goes out in the new role.
                         if !consent {
                             if let Some(p) = self.pair_mut(pair) {
-                                p.state = PairState::Waiting;
+                                p.retrigger();
                             }
                             self.triggered.push_back(Triggered {
                                 pair,
@@ -431,7 +429,7 @@ impl IceAgent {
                         self.components[ci].consent.expires = Some(now + self.cfg.consent_timeout);
                     }
                     if let (Some(p), Some(rtt)) = (self.pair_mut(pair), rtt) {
-                        p.rtt = Some(rtt);
+                        p.record_rtt(rtt);
                     }
                     return Received::Stun;
                 }
@@ -500,25 +498,11 @@ impl IceAgent {
         };
         let controlled = self.role == Role::Controlled;
         let Some(p) = self.pair_mut(id) else { return };
-        p.state = PairState::Succeeded;
-        p.mapped_local = Some(mapped_local);
-        if rtt.is_some() {
-            p.rtt = rtt;
-        }
         // §8.1.1 (controlling, our USE-CANDIDATE) and §7.3.1.5 (controlled, theirs).
-        if use_candidate || (controlled && p.use_candidate_received) {
-            p.nominated = true;
-        }
+        p.succeed(mapped_local, rtt, use_candidate, controlled);
         // §7.2.5.3.3: unfreeze the pairs of the same foundation.
         let (l, r) = (p.local, p.remote);
-        for i in 0..self.pairs.len() {
-            if self.pairs[i].state == PairState::Frozen {
-                let (l2, r2) = (self.pairs[i].local, self.pairs[i].remote);
-                if self.same_foundation(l, r, l2, r2) {
-                    self.pairs[i].state = PairState::Waiting;
-                }
-            }
-        }
+        self.unfreeze_foundation(l, r);
         if let Some(c) = self.components.iter_mut().find(|c| c.id == component) {
             c.first_valid_at.get_or_insert(now);
             if use_candidate && c.nominating == Some(id) {

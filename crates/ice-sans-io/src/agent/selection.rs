@@ -7,7 +7,7 @@ use crate::config::Role;
 use crate::event::{Event, State};
 
 use super::IceAgent;
-use super::checklist::{PairState, Triggered};
+use super::checklist::Triggered;
 use super::consent::Consent;
 use super::transaction::TxKind;
 
@@ -50,9 +50,9 @@ impl IceAgent {
         let best = self
             .pairs
             .iter()
-            .filter(|p| p.component == component && p.state == PairState::Succeeded)
-            .max_by_key(|p| (p.nominated, p.priority))
-            .map(|p| (p.id, p.nominated));
+            .filter(|p| p.component == component && p.is_valid())
+            .max_by_key(|p| (p.nominated(), p.priority))
+            .map(|p| (p.id, p.nominated()));
         let Some((id, nominated)) = best else { return };
         let Some(ci) = self.components.iter().position(|c| c.id == component) else {
             return;
@@ -134,7 +134,7 @@ impl IceAgent {
             }
             self.components[ci].nominating = Some(pid);
             if let Some(p) = self.pair_mut(pid) {
-                p.nominations = p.nominations.saturating_add(1);
+                p.nomination_sent();
             }
             self.triggered.push_front(Triggered {
                 pair: pid,
@@ -165,19 +165,15 @@ impl IceAgent {
         let best = self
             .pairs
             .iter()
-            .filter(|p| p.component == c.id && p.state == PairState::Succeeded)
-            .max_by_key(|p| (p.nominations > 0, p.priority))?;
-        if best.nominations > 0 {
+            .filter(|p| p.component == c.id && p.is_valid())
+            .max_by_key(|p| (p.nominations() > 0, p.priority))?;
+        if best.nominations() > 0 {
             return Some((first_valid, best.id));
         }
-        let better_pending = self.pairs.iter().any(|p| {
-            p.component == c.id
-                && p.priority > best.priority
-                && matches!(
-                    p.state,
-                    PairState::Frozen | PairState::Waiting | PairState::InProgress
-                )
-        });
+        let better_pending = self
+            .pairs
+            .iter()
+            .any(|p| p.component == c.id && p.priority > best.priority && p.is_live());
         let due = if better_pending {
             first_valid + self.cfg.nomination_delay
         } else {

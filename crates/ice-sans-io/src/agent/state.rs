@@ -5,7 +5,6 @@ use std::time::Instant;
 use crate::event::{Event, FailReason, State};
 
 use super::IceAgent;
-use super::checklist::PairState;
 
 impl IceAgent {
     /// Recomputes component and agent states, and failure (RFC 8445 §8.1.2, RFC 8838 §8).
@@ -13,18 +12,14 @@ impl IceAgent {
         for ci in 0..self.components.len() {
             let id = self.components[ci].id;
             let pairs = || self.pairs.iter().filter(|p| p.component == id);
-            let any_valid = pairs().any(|p| p.state == PairState::Succeeded);
-            let nominated = pairs().any(|p| p.nominated && p.state == PairState::Succeeded);
-            let live = pairs().any(|p| {
-                matches!(
-                    p.state,
-                    PairState::Frozen | PairState::Waiting | PairState::InProgress
-                )
-            }) || self.triggered.iter().any(|t| {
-                self.pairs
-                    .iter()
-                    .any(|p| p.id == t.pair && p.component == id)
-            });
+            let any_valid = pairs().any(|p| p.is_valid());
+            let nominated = pairs().any(|p| p.nominated() && p.is_valid());
+            let live = pairs().any(|p| p.is_live())
+                || self.triggered.iter().any(|t| {
+                    self.pairs
+                        .iter()
+                        .any(|p| p.id == t.pair && p.component == id)
+                });
             let old_selected = self
                 .old
                 .as_ref()

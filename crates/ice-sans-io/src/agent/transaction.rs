@@ -12,7 +12,6 @@ use crate::stun::{
 };
 
 use super::IceAgent;
-use super::checklist::{MAX_NOMINATIONS, PairState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum TxKind {
@@ -76,12 +75,8 @@ impl IceAgent {
                         consent: false,
                         use_candidate: true,
                         ..
-                    } if !tx.cancelled
-                        && self.pair(pair).is_some_and(|p| {
-                            p.state == PairState::Succeeded && p.nominations < MAX_NOMINATIONS
-                        }) =>
-                    {
-                        // Nominate the same pair again (see MAX_NOMINATIONS).
+                    } if !tx.cancelled && self.pair(pair).is_some_and(|p| p.may_renominate()) => {
+                        // Nominate the same pair again (see `Pair::may_renominate`).
                         for c in &mut self.components {
                             if c.nominating == Some(pair) {
                                 c.nominating = None;
@@ -159,11 +154,7 @@ impl IceAgent {
 
     /// RFC 8445 §14.3: `RTO = MAX(500 ms, Ta * (Num-Waiting + Num-In-Progress))`.
     pub(super) fn check_rto(&self) -> Duration {
-        let n = self
-            .pairs
-            .iter()
-            .filter(|p| matches!(p.state, PairState::Waiting | PairState::InProgress))
-            .count();
+        let n = self.pairs.iter().filter(|p| p.is_pending()).count();
         self.cfg
             .min_rto
             .max(self.cfg.ta * u32::try_from(n).unwrap_or(u32::MAX))
@@ -174,10 +165,8 @@ impl IceAgent {
         let Some(p) = self.pair(id) else { return };
         let (local, remote) = (self.locals[p.local].base, self.remotes[p.remote].addr);
         let prio = self.prflx_priority(p.local);
-        if !consent && p.state != PairState::Succeeded {
-            if let Some(p) = self.pair_mut(id) {
-                p.state = PairState::InProgress;
-            }
+        if !consent && let Some(p) = self.pair_mut(id) {
+            p.start_check();
         }
         let rto = self.check_rto();
         // Never two checks of one pair in flight: the new one replaces the old, but a plain
