@@ -7,6 +7,7 @@ use crate::config::Role;
 use crate::event::PairInfo;
 
 use super::IceAgent;
+use super::out::Route;
 
 /// RFC 8445 §6.1.2.6 pair states. Private: the rest of the agent asks the pair
 /// ([`Pair::is_valid`], …) and changes it through its methods ([`Pair::succeed`], …).
@@ -171,6 +172,11 @@ impl IceAgent {
 
     pub(super) fn pair_mut(&mut self, id: u32) -> Option<&mut Pair> {
         self.pairs.iter_mut().find(|p| p.id == id)
+    }
+
+    /// How the datagrams of pair `p` leave: from its base to its remote candidate.
+    pub(super) fn pair_route(&self, p: &Pair) -> Route {
+        Route::udp(self.locals[p.local].base, self.remotes[p.remote].addr)
     }
 
     pub(super) fn pair_info(&self, p: &Pair) -> PairInfo {

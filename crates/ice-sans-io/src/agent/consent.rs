@@ -1,6 +1,5 @@
 //! Consent and keepalives.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rand_chacha::rand_core::RngCore;
@@ -9,6 +8,7 @@ use crate::event::Event;
 use crate::stun::{Class, MessageBuilder, Method};
 
 use super::IceAgent;
+use super::out::Route;
 use super::transaction::TxKind;
 
 /// RFC 7675 consent and RFC 8445 §11 keepalive state of one selected pair.
@@ -70,9 +70,9 @@ impl IceAgent {
                 && last + self.cfg.keepalive_interval <= now
                 && let Some(p) = self.pair(id)
             {
-                let (local, remote) = (self.locals[p.local].base, self.remotes[p.remote].addr);
+                let route = self.pair_route(p);
                 self.components[ci].consent.last_sent = Some(now);
-                self.keepalive(local, remote);
+                self.keepalive(route);
             }
         }
         // The previous generation's pairs during a restart.
@@ -105,7 +105,7 @@ impl IceAgent {
                         component: p.component,
                     };
                     let rto = self.cfg.min_rto;
-                    self.start_transaction(now, kind, p.base, p.remote, p.priority, rto);
+                    self.start_transaction(now, kind, p.route, p.priority, rto);
                 }
             }
             if let Some(last) = p.consent.last_sent
@@ -114,15 +114,15 @@ impl IceAgent {
                 if let Some(o) = &mut self.old {
                     o.pairs[i].consent.last_sent = Some(now);
                 }
-                self.keepalive(p.base, p.remote);
+                self.keepalive(p.route);
             }
         }
     }
 
-    pub(super) fn keepalive(&mut self, local: SocketAddr, remote: SocketAddr) {
+    pub(super) fn keepalive(&mut self, route: Route) {
         let tid = self.new_tid();
         self.stats.keepalives_sent += 1;
-        self.push_out(local, remote, |buf| {
+        self.out.push(route, |buf| {
             let mut b = MessageBuilder::new(buf, Class::Indication, Method::BINDING, tid)?;
             b.add_fingerprint()?;
             Ok(b.finish())

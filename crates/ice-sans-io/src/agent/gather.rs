@@ -9,6 +9,7 @@ use crate::stun::{Class, Message};
 
 use super::IceAgent;
 use super::local::{Local, check_address};
+use super::out::Route;
 use super::transaction::TxKind;
 
 /// Server-reflexive gathering from one host address to one STUN server.
@@ -100,13 +101,13 @@ impl IceAgent {
             return false;
         };
         self.gathers[g].started = true;
-        let (local, remote) = (
+        let route = Route::udp(
             self.locals[self.gathers[g].host].base,
             self.gathers[g].server,
         );
         self.stats.gathering_requests_sent += 1;
         let rto = self.cfg.gathering_rto;
-        self.start_transaction(now, TxKind::Gather { gather: g }, local, remote, 0, rto);
+        self.start_transaction(now, TxKind::Gather { gather: g }, route, 0, rto);
         true
     }
 }

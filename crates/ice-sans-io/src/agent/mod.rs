@@ -490,14 +490,9 @@ impl IceAgent {
                 return Err(SendError::ConsentLost);
             }
             let p = self.pair(id).ok_or(SendError::NotConnected)?;
-            let (local, remote) = (self.locals[p.local].base, self.remotes[p.remote].addr);
+            let route = self.pair_route(p);
             self.components[ci].consent.last_sent = Some(now);
-            return Ok(Transmit {
-                local,
-                remote,
-                protocol: Protocol::Udp,
-                data,
-            });
+            return Ok(route.transmit(data));
         }
         if let Some(old) = &mut self.old
             && let Some(p) = old.pairs.iter_mut().find(|p| p.component == component)
@@ -506,12 +501,7 @@ impl IceAgent {
                 return Err(SendError::ConsentLost);
             }
             p.consent.last_sent = Some(now);
-            return Ok(Transmit {
-                local: p.base,
-                remote: p.remote,
-                protocol: Protocol::Udp,
-                data,
-            });
+            return Ok(p.route.transmit(data));
         }
         Err(SendError::NotConnected)
     }
@@ -522,16 +512,7 @@ impl IceAgent {
     /// agent's buffer.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
-        let Some((local, remote, start, end)) = self.out.queue.pop_front() else {
-            self.out.buf.clear();
-            return None;
-        };
-        Some(Transmit {
-            local,
-            remote,
-            protocol: Protocol::Udp,
-            data: &self.out.buf[start..end],
-        })
+        self.out.pop()
     }
 
     /// The next event.

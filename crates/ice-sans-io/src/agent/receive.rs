@@ -15,6 +15,7 @@ use super::IceAgent;
 use super::checklist::Triggered;
 use super::creds::MAX_CRED_LEN;
 use super::local::Local;
+use super::out::Route;
 use super::transaction::{Transaction, TxKind};
 
 /// A check that arrived before the remote credentials it names (RFC 8445 §7.3.1).
@@ -47,7 +48,7 @@ impl IceAgent {
             Err(_) => {
                 // RFC 8489 §6.3: a malformed request gets a 400 when its header can be read.
                 if let Some((Class::Request, Method::BINDING, tid)) = Message::peek_header(d.data) {
-                    self.push_error(d.local, d.remote, tid, ErrorCode::BAD_REQUEST, None, None);
+                    self.push_error(reply_route(&d), tid, ErrorCode::BAD_REQUEST, None, None);
                 }
                 return Received::Dropped(DropReason::Malformed);
             }
@@ -67,11 +68,10 @@ impl IceAgent {
     }
 
     pub(super) fn app_data<'a>(&self, d: Datagram<'a>) -> Received<'a> {
-        let on_pair = self.pairs.iter().find(|p| {
-            p.is_valid()
-                && self.locals[p.local].base == d.local
-                && self.remotes[p.remote].addr == d.remote
-        });
+        let on_pair = self
+            .pairs
+            .iter()
+            .find(|p| p.is_valid() && self.pair_route(p).is_reverse_of(d.local, d.remote));
         if let Some(p) = on_pair {
             return Received::Data {
                 component: p.component,
@@ -82,7 +82,7 @@ impl IceAgent {
             && let Some(p) = old
                 .pairs
                 .iter()
-                .find(|p| p.base == d.local && p.remote == d.remote)
+                .find(|p| p.route.is_reverse_of(d.local, d.remote))
         {
             return Received::Data {
                 component: p.component,
@@ -94,14 +94,13 @@ impl IceAgent {
 
     pub(super) fn push_error(
         &mut self,
-        local: SocketAddr,
-        remote: SocketAddr,
+        route: Route,
         tid: TransactionId,
         code: ErrorCode<'static>,
         key: Option<IntegrityKey>,
         unknown: Option<&[u8]>,
     ) {
-        self.push_out(local, remote, |buf| {
+        self.out.push(route, |buf| {
             let mut b = MessageBuilder::new(buf, Class::Error, Method::BINDING, tid)?;
             b.add(&Attribute::ErrorCode(code))?;
             if let Some(u) = unknown.and_then(UnknownAttributes::from_bytes) {
@@ -126,7 +125,7 @@ impl IceAgent {
         unknown: &[u8],
     ) -> Received<'a> {
         let unknown = (!unknown.is_empty()).then_some(unknown);
-        self.push_error(d.local, d.remote, tid, code, key, unknown);
+        self.push_error(reply_route(d), tid, code, key, unknown);
         Received::Dropped(if code.code == 401 {
             DropReason::Unauthenticated
         } else {
@@ -205,7 +204,7 @@ impl IceAgent {
         }
         // RFC 8445 §7.3.1.2: success with XOR-MAPPED-ADDRESS, signed with our password.
         let remote = d.remote;
-        self.push_out(d.local, remote, |buf| {
+        self.out.push(reply_route(&d), |buf| {
             let mut b = MessageBuilder::new(buf, Class::Success, Method::BINDING, tid)?;
             b.add(&Attribute::XorMappedAddress(remote))?;
             b.add_integrity(&key)?;
@@ -388,7 +387,7 @@ impl IceAgent {
                     return Received::Stun;
                 }
                 // RFC 8445 §7.2.5.2.1: the 5-tuple must be symmetric.
-                if d.remote != tx.remote || d.local != tx.local {
+                if !tx.route.is_reverse_of(d.local, d.remote) {
                     self.pair_failed(now, pair);
                     return Received::Stun;
                 }
@@ -517,4 +516,10 @@ impl IceAgent {
         self.recompute_pair_priorities();
         self.events.push_back(Event::RoleChanged(self.role));
     }
+}
+
+/// Answers go back the way the request came: from the local address it arrived on to its
+/// source, over UDP (the only transport the agent takes in so far).
+fn reply_route(d: &Datagram<'_>) -> Route {
+    Route::udp(d.local, d.remote)
 }

@@ -1,6 +1,5 @@
 //! Restart.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::candidate::{CandidateKind, ComponentId};
@@ -9,6 +8,7 @@ use crate::event::{Event, PairInfo};
 use super::IceAgent;
 use super::consent::Consent;
 use super::creds::Creds;
+use super::out::Route;
 use super::transaction::TxKind;
 
 /// What is kept of the previous generation during a restart (RFC 8445 §9: the old pair keeps
@@ -25,8 +25,8 @@ pub(super) struct OldGeneration {
 #[derive(Debug, Clone)]
 pub(super) struct OldPair {
     pub(super) component: ComponentId,
-    pub(super) base: SocketAddr,
-    pub(super) remote: SocketAddr,
+    /// How the pair's datagrams leave (from its base to its remote candidate).
+    pub(super) route: Route,
     pub(super) priority: u32,
     pub(super) info: PairInfo,
     pub(super) consent: Consent,
@@ -42,8 +42,7 @@ impl IceAgent {
                 if !c.consent.lost {
                     pairs.push(OldPair {
                         component: c.id,
-                        base: self.locals[p.local].base,
-                        remote: self.remotes[p.remote].addr,
+                        route: self.pair_route(p),
                         priority: self.prflx_priority(p.local),
                         info: self.pair_info(p),
                         consent: c.consent.clone(),

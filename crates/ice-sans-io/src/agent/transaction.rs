@@ -1,6 +1,5 @@
 //! STUN transactions.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rand_chacha::rand_core::RngCore;
@@ -12,6 +11,7 @@ use crate::stun::{
 };
 
 use super::IceAgent;
+use super::out::Route;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum TxKind {
@@ -32,8 +32,9 @@ pub(super) enum TxKind {
 pub(super) struct Transaction {
     pub(super) tid: TransactionId,
     pub(super) kind: TxKind,
-    pub(super) local: SocketAddr,
-    pub(super) remote: SocketAddr,
+    /// How the request leaves, retransmissions included; the response comes back the
+    /// reverse way.
+    pub(super) route: Route,
     /// The PRIORITY sent (checks).
     pub(super) priority: u32,
     pub(super) first_sent: Instant,
@@ -131,16 +132,14 @@ impl IceAgent {
         &mut self,
         now: Instant,
         kind: TxKind,
-        local: SocketAddr,
-        remote: SocketAddr,
+        route: Route,
         priority: u32,
         rto: Duration,
     ) {
         let tx = Transaction {
             tid: self.new_tid(),
             kind,
-            local,
-            remote,
+            route,
             priority,
             first_sent: now,
             next_at: now + rto,
@@ -163,7 +162,7 @@ impl IceAgent {
 
     pub(super) fn send_check(&mut self, now: Instant, id: u32, use_candidate: bool, consent: bool) {
         let Some(p) = self.pair(id) else { return };
-        let (local, remote) = (self.locals[p.local].base, self.remotes[p.remote].addr);
+        let route = self.pair_route(p);
         let prio = self.prflx_priority(p.local);
         if !consent && let Some(p) = self.pair_mut(id) {
             p.start_check();
@@ -196,7 +195,7 @@ impl IceAgent {
             role: self.role,
             consent,
         };
-        self.start_transaction(now, kind, local, remote, prio, rto);
+        self.start_transaction(now, kind, route, prio, rto);
     }
 
     /// Writes the request of a transaction (first transmission or retransmission).
@@ -205,7 +204,7 @@ impl IceAgent {
         match tx.kind {
             TxKind::Gather { .. } => {
                 let tid = tx.tid;
-                self.push_out(tx.local, tx.remote, |buf| {
+                self.out.push(tx.route, |buf| {
                     let mut b = MessageBuilder::new(buf, Class::Request, Method::BINDING, tid)?;
                     if let Some(s) = software {
                         b.add(&Attribute::Software(s))?;
@@ -222,32 +221,27 @@ impl IceAgent {
                 let Some(remote) = &self.remote_creds else {
                     return;
                 };
-                let key = remote.key.clone();
-                let username = std::mem::take(&mut self.username);
-                let tie = self.tie_breaker;
-                let (tid, prio) = (tx.tid, tx.priority);
-                self.push_out(tx.local, tx.remote, |buf| {
+                let (tid, prio, tie) = (tx.tid, tx.priority, self.tie_breaker);
+                self.out.push(tx.route, |buf| {
                     write_check(
                         buf,
                         tid,
-                        &username,
+                        &self.username,
                         prio,
                         role,
                         tie,
                         use_candidate,
-                        &key,
+                        &remote.key,
                         software,
                     )
                 });
-                self.username = username;
             }
             TxKind::OldConsent { .. } => {
                 let Some(old) = &self.old else { return };
-                let key = old.remote.key.clone();
-                let username = old.username.clone();
                 let (tid, prio, role, tie) = (tx.tid, tx.priority, self.role, self.tie_breaker);
-                self.push_out(tx.local, tx.remote, |buf| {
-                    write_check(buf, tid, &username, prio, role, tie, false, &key, software)
+                let (username, key) = (&old.username, &old.remote.key);
+                self.out.push(tx.route, |buf| {
+                    write_check(buf, tid, username, prio, role, tie, false, key, software)
                 });
             }
         }
