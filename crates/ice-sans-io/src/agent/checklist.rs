@@ -1,4 +1,10 @@
-//! The check list (RFC 8445 §6.1.2).
+//! The check list (RFC 8445 §6.1.2): candidate pairs and their states, pairing, pruning, and
+//! the choice of the next check (the triggered-check queue first, then the ordinary checks).
+//!
+//! A [`Pair`] changes state only through its own methods ([`Pair::succeed`], [`Pair::fail`],
+//! [`Pair::nominate`], [`Pair::retrigger`], …); [`PairState`] is private to this module. Pairs
+//! are kept sorted by priority and found by a stable id; they name their candidates by index
+//! into the agent's `locals` and `remotes`.
 
 use std::time::{Duration, Instant};
 

@@ -1,4 +1,5 @@
-//! Consent and keepalives.
+//! Consent freshness (RFC 7675) and keepalives (RFC 8445 §11) on the selected pairs, of this
+//! generation and of the previous one while a restart runs.
 
 use std::time::{Duration, Instant};
 

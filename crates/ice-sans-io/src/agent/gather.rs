@@ -1,4 +1,6 @@
-//! Gathering.
+//! Server-reflexive gathering (RFC 8445 §5.1.1.2): one Binding request from each host
+//! candidate to each STUN server of its address family, the candidates the responses give,
+//! and when gathering is complete.
 
 use std::net::SocketAddr;
 use std::time::Instant;

@@ -1,6 +1,23 @@
 //! The ICE agent (RFC 8445 full agent, RFC 8838 trickle, RFC 7675 consent), without I/O.
 //!
-//! MODDOC
+//! This file holds [`IceAgent`] and its public API (getters, verbs, `poll_*`, `handle_*`);
+//! the internals live in one module per concept, in the order of a check's life, each adding
+//! methods to `IceAgent`:
+//!
+//! - `error`: the API's error types; `creds`: credentials; `local`: local candidates, bases and
+//!   foundations;
+//! - `out`: how a datagram leaves (`Route`) and the outgoing queue, the one place a route
+//!   becomes a [`Transmit`];
+//! - `checklist`: pairs and their state changes, pairing, pruning, the triggered-check queue;
+//! - `transaction`: pacing, RTO, retransmissions, timeouts, writing requests;
+//! - `receive`: answering checks, early checks, peer-reflexive candidates, responses;
+//! - `gather`: server-reflexive gathering;
+//! - `selection`: selected pairs and regular nomination;
+//! - `consent`: consent freshness and keepalives; `restart`: what a restart keeps;
+//! - `state`: the component and agent states, derived from the pairs after every input.
+//!
+//! Types are used one way between these modules (no two import each other); each submodule
+//! takes `IceAgent` from here, and this file takes their types.
 
 mod checklist;
 mod consent;

@@ -1,4 +1,6 @@
-//! Receiving.
+//! Receiving: demultiplexing a datagram (RFC 7983), answering checks (RFC 8445 §7.3), checks
+//! that arrive before the remote credentials, peer-reflexive candidates learned from checks
+//! and responses, role conflicts, and responses to our requests (RFC 8445 §7.2.5).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

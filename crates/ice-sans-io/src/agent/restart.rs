@@ -1,4 +1,5 @@
-//! Restart.
+//! ICE restart (RFC 8445 §9): what is kept of the previous generation (its selected pairs,
+//! which carry data until the new generation selects its own) and what is dropped.
 
 use std::time::Instant;
 

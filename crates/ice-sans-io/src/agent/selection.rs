@@ -1,4 +1,5 @@
-//! Nomination and selection.
+//! Per component: which pair carries its data (selection), and the controlling agent's regular
+//! nomination (RFC 8445 §8.1.1).
 
 use std::time::Instant;
 

@@ -1,4 +1,5 @@
-//! State derivation.
+//! State derivation: after every input, the component and agent states (and failures,
+//! RFC 8445 §8.1.2, RFC 8838 §8) are derived again from the pairs, never set by hand.
 
 use std::time::Instant;
 

@@ -1,4 +1,5 @@
-//! STUN transactions.
+//! STUN transactions (RFC 8489 §6.2.1 as RFC 8445 §14 paces them): starting one per Ta,
+//! retransmitting with a doubling RTO, timing out, and writing each request.
 
 use std::time::{Duration, Instant};
 
