@@ -23,6 +23,7 @@ pub(super) struct OldGeneration {
     pub(super) pairs: Vec<OldPair>,
 }
 
+/// A selected pair of the previous generation, with its consent.
 #[derive(Debug, Clone)]
 pub(super) struct OldPair {
     pub(super) component: ComponentId,
@@ -34,6 +35,8 @@ pub(super) struct OldPair {
 }
 
 impl IceAgent {
+    /// The restart behind [`IceAgent::restart`] and [`IceAgent::restart_with_credentials`],
+    /// with `creds` as the new local credentials.
     pub(super) fn restart_as(&mut self, now: Instant, creds: Creds) {
         self.saw(now);
         // Keep the selected pairs of the old generation (or those it kept itself).

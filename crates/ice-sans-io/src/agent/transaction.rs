@@ -14,6 +14,7 @@ use crate::stun::{
 use super::IceAgent;
 use super::out::Route;
 
+/// What a transaction is for, which says what its response or its timeout does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum TxKind {
     /// A connectivity check (or a consent check) on a pair of the current generation.
@@ -29,6 +30,7 @@ pub(super) enum TxKind {
     Gather { gather: usize },
 }
 
+/// A request in flight, kept for its retransmissions and to match its response.
 #[derive(Debug, Clone)]
 pub(super) struct Transaction {
     pub(super) tid: TransactionId,
@@ -48,6 +50,8 @@ pub(super) struct Transaction {
 }
 
 impl IceAgent {
+    /// Whether pacing has a new transaction to start: a gathering not started yet, or a check
+    /// to send.
     pub(super) fn has_new_work(&self) -> bool {
         (self.gather_requested && self.gathers.iter().any(|g| !g.started))
             || (self.remote_creds.is_some()
