@@ -8,6 +8,7 @@
 //! `xtask/`), and echoes each command line it runs.
 
 mod flags;
+mod tidy;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -88,6 +89,10 @@ fn run(flags: flags::Xtask) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        flags::XtaskCmd::Tidy(_) => {
+            tidy::run(&root)?;
+            Ok(ExitCode::SUCCESS)
+        }
         flags::XtaskCmd::Bench(_) => {
             for (package, bench) in BENCHES {
                 cmd!(sh, "cargo bench -p {package} --bench {bench}").run()?;
@@ -127,6 +132,10 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
                 cmd!(sh, "cargo fmt --manifest-path fuzz/Cargo.toml -- --check").run()?;
                 Ok(())
             }),
+        ),
+        (
+            "tidy: no import loop between modules, no source file over 800 lines unexplained",
+            Box::new(|| tidy::run(root)),
         ),
         (
             "clippy: cargo clippy --workspace --all-targets --features ice-sans-io/tokio -- -D warnings",
