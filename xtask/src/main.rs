@@ -8,6 +8,7 @@
 //! `xtask/`), and echoes each command line it runs.
 
 mod flags;
+mod tidy;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -88,6 +89,10 @@ fn run(flags: flags::Xtask) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        flags::XtaskCmd::Tidy(_) => {
+            tidy::run(&root)?;
+            Ok(ExitCode::SUCCESS)
+        }
         flags::XtaskCmd::Bench(_) => {
             for (package, bench) in BENCHES {
                 cmd!(sh, "cargo bench -p {package} --bench {bench}").run()?;
@@ -129,6 +134,10 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
             }),
         ),
         (
+            "tidy: no import loop between modules, no source file over 800 lines unexplained",
+            Box::new(|| tidy::run(root)),
+        ),
+        (
             "clippy: cargo clippy --workspace --all-targets --features ice-sans-io/tokio -- -D warnings",
             // Warnings are denied here, not in the source (house style). `-D warnings` after
             // `--` reaches only the workspace's crates, so dependencies stay built as for the
@@ -164,6 +173,10 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
                         .run()?,
                 )
             }),
+        ),
+        (
+            "package: cargo package of every publishable crate (licences, READMEs, metadata)",
+            Box::new(|| package_all(sh)),
         ),
         (
             "example: two ICE agents on 127.0.0.1 (ice-sans-io, tokio driver)",
@@ -298,6 +311,37 @@ fn netns_leftovers(sh: &Shell) -> Result<()> {
             "the netns backend left namespaces {ours:?}, interfaces {stray:?}, processes {running:?}"
         )
     }
+}
+
+/// The package step of `ci`: `cargo package` of every workspace member that may be published
+/// (no `publish = false`), all in one call, so that cargo verifies each crate against the
+/// packaged versions of its siblings (a local registry overlay) as crates.io would see them.
+/// The list comes from `cargo metadata`, so a new crate is packaged without touching this.
+fn package_all(sh: &Shell) -> Result<()> {
+    let metadata = cmd!(sh, "cargo metadata --no-deps --format-version 1")
+        .quiet()
+        .read()?;
+    let metadata: serde_json::Value =
+        serde_json::from_str(&metadata).context("reading cargo metadata")?;
+    let packages = metadata["packages"]
+        .as_array()
+        .context("cargo metadata without packages")?;
+    // `publish` is null when the crate may go to any registry, `[]` for `publish = false`.
+    let publishable: Vec<&str> = packages
+        .iter()
+        .filter(|p| p["publish"].as_array().is_none_or(|r| !r.is_empty()))
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    if publishable.is_empty() {
+        bail!("cargo metadata lists no publishable crate");
+    }
+    println!("publishable: {}", publishable.join(", "));
+    let args: Vec<String> = publishable
+        .iter()
+        .flat_map(|name| ["-p".to_owned(), (*name).to_owned()])
+        .collect();
+    cmd!(sh, "cargo package {args...}").run()?;
+    Ok(())
 }
 
 /// The fuzz step of `ci`: every target built, then each run from a fixed seed for
