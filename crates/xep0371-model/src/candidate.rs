@@ -7,45 +7,8 @@ use minidom::Element;
 
 use crate::attrs::{self, ExtraAttributes};
 use crate::error::{Error, FromXml, Reader, rules};
-use crate::ns;
-use crate::transport::IceNamespace;
-
-macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident, $element:literal, $attr:literal, $rule:expr, { $($(#[$vm:meta])* $variant:ident = $s:literal),* $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $($(#[$vm])* $variant),*
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),*];
-
-            /// The value as written on the wire.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $s),* }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self, Error> {
-                match s {
-                    $($s => Ok($name::$variant),)*
-                    _ => Err(Error::invalid($element, $attr, s, $rule)),
-                }
-            }
-        }
-    };
-}
-pub(crate) use string_enum;
+use crate::macros::string_enum;
+use crate::ns::{self, IceNamespace};
 
 string_enum!(
     /// The candidate type (RFC 8445 §5.1.1; XEP-0371 §5.3 `type`).

@@ -4,8 +4,7 @@ use minidom::Element;
 
 use crate::attrs;
 use crate::error::{Error, FromXml, Reader, rules};
-use crate::ns;
-use crate::transport::IceNamespace;
+use crate::ns::{self, IceNamespace};
 
 /// A disco#info `<query/>`: a request when empty, a response with identities and features.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -157,4 +156,4 @@ impl From<&DiscoInfo> for Element {
     }
 }
 
-crate::error::impl_try_from!(DiscoInfo);
+crate::macros::impl_try_from!(DiscoInfo);

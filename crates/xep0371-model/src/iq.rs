@@ -4,8 +4,8 @@ use jid::Jid;
 use minidom::Element;
 
 use crate::attrs;
-use crate::candidate::string_enum;
 use crate::error::{Error, FromXml, Reader, rules};
+use crate::macros::string_enum;
 use crate::ns;
 
 /// What an IQ carries, by type.
@@ -254,7 +254,7 @@ impl From<&Iq> for Element {
     }
 }
 
-crate::error::impl_try_from!(Iq);
+crate::macros::impl_try_from!(Iq);
 
 string_enum!(
     /// The error type (RFC 6120 §8.3.2).
@@ -469,7 +469,7 @@ impl From<&StanzaError> for Element {
     }
 }
 
-crate::error::impl_try_from!(StanzaError);
+crate::macros::impl_try_from!(StanzaError);
 
 #[cfg(test)]
 mod tests {

@@ -4,11 +4,11 @@ use jid::Jid;
 use minidom::Element;
 
 use crate::attrs::{self, ExtraAttributes};
-use crate::candidate::string_enum;
 use crate::error::{Error, FromXml, Reader, rules};
-use crate::ns;
+use crate::macros::string_enum;
+use crate::ns::{self, IceNamespace};
 use crate::raw_udp::RawUdpTransport;
-use crate::transport::{IceNamespace, IceTransport};
+use crate::transport::IceTransport;
 
 string_enum!(
     /// A Jingle action (XEP-0166 §7.2).
@@ -237,7 +237,7 @@ impl From<&Content> for Element {
     }
 }
 
-crate::error::impl_try_from!(Content);
+crate::macros::impl_try_from!(Content);
 
 /// The `<jingle/>` element (XEP-0166 §7.1).
 #[derive(Debug, Clone, PartialEq)]
@@ -369,4 +369,4 @@ impl From<&Jingle> for Element {
     }
 }
 
-crate::error::impl_try_from!(Jingle);
+crate::macros::impl_try_from!(Jingle);

@@ -156,4 +156,4 @@ impl From<&RawUdpTransport> for Element {
     }
 }
 
-crate::error::impl_try_from!(RawUdpTransport);
+crate::macros::impl_try_from!(RawUdpTransport);

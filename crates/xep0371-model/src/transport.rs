@@ -1,47 +1,13 @@
 //! The ICE `<transport/>` element: XEP-0371 (`ice:0`) and XEP-0176 (`ice-udp:1`).
 
-use std::fmt;
-
 use minidom::Element;
 
 use crate::attrs::{self, ExtraAttributes};
 use crate::candidate::{Candidate, Protocol, RemoteCandidate};
 use crate::error::{Error, FromXml, Reader, rules};
 use crate::ns;
-
-/// The namespace an ICE transport was read from or is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum IceNamespace {
-    /// `urn:xmpp:jingle:transports:ice:0` (XEP-0371).
-    Ice0,
-    /// `urn:xmpp:jingle:transports:ice-udp:1` (XEP-0176), what deployed clients speak.
-    IceUdp1,
-}
-
-impl IceNamespace {
-    /// The namespace URI.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IceNamespace::Ice0 => ns::JINGLE_ICE,
-            IceNamespace::IceUdp1 => ns::JINGLE_ICE_UDP,
-        }
-    }
-
-    /// The namespace for a URI, if it is one of the two.
-    pub fn from_uri(uri: &str) -> Option<Self> {
-        match uri {
-            ns::JINGLE_ICE => Some(IceNamespace::Ice0),
-            ns::JINGLE_ICE_UDP => Some(IceNamespace::IceUdp1),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for IceNamespace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// Public here since the crate's first release; defined in `ns` with the namespaces it names.
+pub use crate::ns::IceNamespace;
 
 /// An ICE transport (XEP-0371 §5.3, §5.8, §7), in either namespace.
 ///
@@ -296,7 +262,7 @@ impl FromXml for IceTransport {
     }
 }
 
-crate::error::impl_try_from!(IceTransport);
+crate::macros::impl_try_from!(IceTransport);
 
 impl From<&IceTransport> for Element {
     fn from(t: &IceTransport) -> Element {
