@@ -8,6 +8,7 @@ mod macros;
 mod attrs;
 pub mod candidate;
 pub mod disco;
+mod element;
 pub mod error;
 pub mod iq;
 pub mod jingle;

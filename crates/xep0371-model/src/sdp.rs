@@ -127,10 +127,11 @@ impl Candidate {
         let mut next = |field: &'static str| it.next().ok_or_else(|| sdp_err(field, "missing", R));
 
         let foundation = next("foundation")?;
-        if !attrs::is_ice_chars(foundation, 1, 32) {
+        if !attrs::is_ice_chars(foundation, attrs::FOUNDATION_LEN) {
+            let (min, max) = attrs::FOUNDATION_LEN.into_inner();
             return Err(sdp_err(
                 "foundation",
-                format!("'{}' is not 1 to 32 ice-chars", truncate(foundation)),
+                format!("'{}' is not {min} to {max} ice-chars", truncate(foundation)),
                 rules::FOUNDATION_GRAMMAR,
             ));
         }

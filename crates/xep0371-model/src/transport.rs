@@ -4,6 +4,7 @@ use minidom::Element;
 
 use crate::attrs::{self, ExtraAttributes};
 use crate::candidate::{Candidate, Protocol, RemoteCandidate};
+use crate::element;
 use crate::error::{Error, FromXml, Reader, rules};
 use crate::ns;
 // Public here since the crate's first release; defined in `ns` with the namespaces it names.
@@ -118,31 +119,22 @@ impl FromXml for IceTransport {
         const N: &str = "transport";
         let namespace = match IceNamespace::from_uri(&el.ns()) {
             Some(ns) if el.name() == N => ns,
-            _ => {
-                return Err(Error::Mismatch {
-                    expected: N,
-                    expected_ns: ns::JINGLE_ICE,
-                    element: Box::new(el.clone()),
-                });
-            }
+            _ => return Err(element::mismatch(el, N, ns::JINGLE_ICE)),
         };
-        let ufrag = el
-            .attr("ufrag")
-            .map(|v| attrs::bounded(reader, N, "ufrag", v))
-            .transpose()?;
+        let ufrag = attrs::optional_bounded(reader, el, N, "ufrag")?;
         if let Some(u) = &ufrag {
-            if !attrs::is_ice_chars(u, 4, 256) {
-                reader.forgive(Error::invalid(N, "ufrag", u, rules::UFRAG_GRAMMAR), "kept")?;
-            }
+            attrs::ice_chars_or_kept(
+                reader,
+                N,
+                "ufrag",
+                u,
+                attrs::UFRAG_LEN,
+                rules::UFRAG_GRAMMAR,
+            )?;
         }
-        let pwd = el
-            .attr("pwd")
-            .map(|v| attrs::bounded(reader, N, "pwd", v))
-            .transpose()?;
+        let pwd = attrs::optional_bounded(reader, el, N, "pwd")?;
         if let Some(p) = &pwd {
-            if !attrs::is_ice_chars(p, 22, 256) {
-                reader.forgive(Error::invalid(N, "pwd", p, rules::PWD_GRAMMAR), "kept")?;
-            }
+            attrs::ice_chars_or_kept(reader, N, "pwd", p, attrs::PWD_LEN, rules::PWD_GRAMMAR)?;
         }
         let ice2 = el
             .attr("ice2")
@@ -177,38 +169,22 @@ impl FromXml for IceTransport {
             let own = child.ns() == namespace.as_str();
             match child.name() {
                 "candidate" if own => {
-                    if t.candidates.len() >= max {
-                        return Err(Error::TooMany {
-                            element: N,
-                            child: "candidate",
-                            limit: max,
-                            rule: rules::LIMIT,
-                        });
-                    }
+                    element::room_for(N, "candidate", t.candidates.len(), max)?;
                     t.candidates
                         .push(Candidate::read_in(child, namespace, reader)?);
                 }
                 "remote-candidate" if own => {
-                    if t.remote_candidates.len() >= max {
-                        return Err(Error::TooMany {
-                            element: N,
-                            child: "remote-candidate",
-                            limit: max,
-                            rule: rules::LIMIT,
-                        });
-                    }
+                    element::room_for(N, "remote-candidate", t.remote_candidates.len(), max)?;
                     t.remote_candidates
                         .push(RemoteCandidate::read_in(child, namespace, reader)?);
                 }
                 "gathering-complete" if own => {
                     if namespace == IceNamespace::IceUdp1 {
-                        reader.forgive(
-                            Error::UnexpectedChild {
-                                element: N,
-                                child: child.name().into(),
-                                child_ns: child.ns(),
-                                rule: rules::GATHERING_COMPLETE_NS,
-                            },
+                        element::forgive_child(
+                            reader,
+                            N,
+                            child,
+                            rules::GATHERING_COMPLETE_NS,
                             "read as end-of-candidates",
                         )?;
                     }
@@ -216,15 +192,7 @@ impl FromXml for IceTransport {
                     t.gathering_complete = true;
                 }
                 _ if own => {
-                    reader.forgive(
-                        Error::UnexpectedChild {
-                            element: N,
-                            child: child.name().into(),
-                            child_ns: child.ns(),
-                            rule: rules::UNKNOWN_CHILD,
-                        },
-                        "kept",
-                    )?;
+                    element::forgive_child(reader, N, child, rules::UNKNOWN_CHILD, "kept")?;
                     t.others.push(child.clone());
                 }
                 _ => t.others.push(child.clone()),
