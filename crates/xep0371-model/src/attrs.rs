@@ -103,34 +103,57 @@ pub(crate) fn is_ncname(s: &str) -> bool {
 
 /// `ice-char = ALPHA / DIGIT / "+" / "/"` (RFC 8839 §5.1; RFC 8445 §5.3 for the
 /// credentials): `s` is `len` of them. The one definition of the grammar in this crate; the
-/// lengths are the constants below.
+/// strings made of it are the [`IceChars`] constants below.
 pub(crate) fn is_ice_chars(s: &str, len: RangeInclusive<usize>) -> bool {
     len.contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
-/// `foundation = 1*32ice-char` (RFC 8839 §5.1).
-pub(crate) const FOUNDATION_LEN: RangeInclusive<usize> = 1..=32;
-/// `ice-ufrag = 4*256ice-char` (RFC 8839 §5.4).
-pub(crate) const UFRAG_LEN: RangeInclusive<usize> = 4..=256;
-/// `ice-pwd = 22*256ice-char` (RFC 8839 §5.4).
-pub(crate) const PWD_LEN: RangeInclusive<usize> = 22..=256;
+/// A string of ice-chars with its length, and the rule that sets them.
+pub(crate) struct IceChars {
+    /// How many ice-chars.
+    pub(crate) len: RangeInclusive<usize>,
+    /// The rule cited when the string is not that.
+    pub(crate) rule: Rule,
+}
 
-/// `value` of `attr` is `len` ice-chars ([`is_ice_chars`]); otherwise `rule` is broken, which
-/// the lenient reading forgives as "kept".
-pub(crate) fn ice_chars_or_kept(
-    reader: &mut Reader,
-    name: &'static str,
-    attr: &'static str,
-    value: &str,
-    len: RangeInclusive<usize>,
-    rule: Rule,
-) -> Result<(), Error> {
-    if !is_ice_chars(value, len) {
-        reader.forgive(Error::invalid(name, attr, value, rule), "kept")?;
+/// `foundation = 1*32ice-char` (RFC 8839 §5.1).
+pub(crate) const FOUNDATION: IceChars = IceChars {
+    len: 1..=32,
+    rule: rules::FOUNDATION_GRAMMAR,
+};
+/// `ice-ufrag = 4*256ice-char` (RFC 8839 §5.4).
+pub(crate) const UFRAG: IceChars = IceChars {
+    len: 4..=256,
+    rule: rules::UFRAG_GRAMMAR,
+};
+/// `ice-pwd = 22*256ice-char` (RFC 8839 §5.4).
+pub(crate) const PWD: IceChars = IceChars {
+    len: 22..=256,
+    rule: rules::PWD_GRAMMAR,
+};
+
+impl IceChars {
+    /// Whether `s` is this string ([`is_ice_chars`]).
+    pub(crate) fn matches(&self, s: &str) -> bool {
+        is_ice_chars(s, self.len.clone())
     }
-    Ok(())
+
+    /// `value` of attribute `attr` of `<name/>` is this string; otherwise its rule is broken,
+    /// which the lenient reading forgives as "kept".
+    pub(crate) fn check(
+        &self,
+        reader: &mut Reader,
+        name: &'static str,
+        attr: &'static str,
+        value: &str,
+    ) -> Result<(), Error> {
+        if !self.matches(value) {
+            reader.forgive(Error::invalid(name, attr, value, self.rule), "kept")?;
+        }
+        Ok(())
+    }
 }
 
 /// A string attribute bounded by [`crate::Limits::max_string_len`].
@@ -290,4 +313,22 @@ pub(crate) fn set_extra(
         builder = attr(builder, k, v.as_str());
     }
     builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8839_ice_char_lengths() {
+        for (g, min, max) in [(&FOUNDATION, 1, 32), (&UFRAG, 4, 256), (&PWD, 22, 256)] {
+            assert!(g.matches(&"+/aZ09".repeat(50)[..min]));
+            assert!(g.matches(&"+/aZ09".repeat(50)[..max]));
+            assert!(!g.matches(&"a".repeat(min - 1)));
+            assert!(!g.matches(&"a".repeat(max + 1)));
+        }
+        for c in ['-', '_', '=', '.', ' ', 'é'] {
+            assert!(!is_ice_chars(&format!("abcd{c}"), 1..=32), "{c:?}");
+        }
+    }
 }

@@ -170,8 +170,7 @@ impl Candidate {
         let in_ice0 = (ns == IceNamespace::Ice0).then_some(rules::SCHEMA_REQUIRED);
         let component = attrs::parse_component(N, attrs::require(el, N, "component")?)?;
         let foundation = attrs::require_bounded(reader, el, N, "foundation")?;
-        let (len, rule) = (attrs::FOUNDATION_LEN, rules::FOUNDATION_GRAMMAR);
-        attrs::ice_chars_or_kept(reader, N, "foundation", &foundation, len, rule)?;
+        attrs::FOUNDATION.check(reader, N, "foundation", &foundation)?;
         let generation = attrs::required_or_absent(reader, el, N, "generation", in_udp1)?
             .map(|v| attrs::parse_num(N, "generation", v, rules::UNSIGNED_BYTE))
             .transpose()?;

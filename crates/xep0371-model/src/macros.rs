@@ -1,6 +1,6 @@
-//! The crate's `macro_rules!` macros, in one module that depends on no other: every module
-//! reaches them by path (`use crate::macros::string_enum;`), and their expansions name what they
-//! need through `$crate`.
+//! The crate's `macro_rules!` macros, in one module that imports nothing: every module reaches
+//! them by path (`use crate::macros::string_enum;`), and their expansions name what they need
+//! (`Error`, `error::try_from_strict`) through `$crate`.
 
 /// A fieldless enum whose values are strings on the wire: `ALL`, `as_str`, `Display` and a
 /// `FromStr` whose error is [`Error::InvalidAttribute`](crate::Error::InvalidAttribute) for

@@ -123,18 +123,11 @@ impl FromXml for IceTransport {
         };
         let ufrag = attrs::optional_bounded(reader, el, N, "ufrag")?;
         if let Some(u) = &ufrag {
-            attrs::ice_chars_or_kept(
-                reader,
-                N,
-                "ufrag",
-                u,
-                attrs::UFRAG_LEN,
-                rules::UFRAG_GRAMMAR,
-            )?;
+            attrs::UFRAG.check(reader, N, "ufrag", u)?;
         }
         let pwd = attrs::optional_bounded(reader, el, N, "pwd")?;
         if let Some(p) = &pwd {
-            attrs::ice_chars_or_kept(reader, N, "pwd", p, attrs::PWD_LEN, rules::PWD_GRAMMAR)?;
+            attrs::PWD.check(reader, N, "pwd", p)?;
         }
         let ice2 = el
             .attr("ice2")
