@@ -1,10 +1,13 @@
 //! Attribute reading shared by every element type.
 
 use std::net::IpAddr;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 
+use jid::Jid;
 use minidom::Element;
 
+use crate::element;
 use crate::error::{Error, Reader, Rule, rules};
 
 /// Attributes that the model does not know, kept in document order so that nothing is lost.
@@ -38,6 +41,15 @@ pub(crate) fn parse_num<T: FromStr>(
         .map_err(|_| Error::invalid(name, attr, value, rule))
 }
 
+/// A port: `xs:unsignedShort`.
+pub(crate) fn parse_port(
+    name: &'static str,
+    attr: &'static str,
+    value: &str,
+) -> Result<u16, Error> {
+    parse_num(name, attr, value, rules::UNSIGNED_SHORT)
+}
+
 /// A component ID: `xs:unsignedByte`, and not 0 (RFC 8445 §5.1.1.1).
 pub(crate) fn parse_component(name: &'static str, value: &str) -> Result<u8, Error> {
     let c: u8 = parse_num(name, "component", value, rules::UNSIGNED_BYTE)?;
@@ -62,6 +74,12 @@ pub(crate) fn parse_ip(
         .map_err(|_| Error::invalid(name, attr, value, rules::IP_ADDRESS))
 }
 
+pub(crate) fn parse_jid(name: &'static str, attr: &'static str, value: &str) -> Result<Jid, Error> {
+    value
+        .parse::<Jid>()
+        .map_err(|_| Error::invalid(name, attr, value, rules::JID))
+}
+
 pub(crate) fn parse_bool(
     name: &'static str,
     attr: &'static str,
@@ -83,11 +101,59 @@ pub(crate) fn is_ncname(s: &str) -> bool {
     chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// `ice-char = ALPHA / DIGIT / "+" / "/"` (RFC 8839 §5.1).
-pub(crate) fn is_ice_chars(s: &str, min: usize, max: usize) -> bool {
-    (min..=max).contains(&s.len())
+/// `ice-char = ALPHA / DIGIT / "+" / "/"` (RFC 8839 §5.1; RFC 8445 §5.3 for the
+/// credentials): `s` is `len` of them. The one definition of the grammar in this crate; the
+/// strings made of it are the [`IceChars`] constants below.
+pub(crate) fn is_ice_chars(s: &str, len: RangeInclusive<usize>) -> bool {
+    len.contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
+/// A string of ice-chars with its length, and the rule that sets them.
+pub(crate) struct IceChars {
+    /// How many ice-chars.
+    pub(crate) len: RangeInclusive<usize>,
+    /// The rule cited when the string is not that.
+    pub(crate) rule: Rule,
+}
+
+/// `foundation = 1*32ice-char` (RFC 8839 §5.1).
+pub(crate) const FOUNDATION: IceChars = IceChars {
+    len: 1..=32,
+    rule: rules::FOUNDATION_GRAMMAR,
+};
+/// `ice-ufrag = 4*256ice-char` (RFC 8839 §5.4).
+pub(crate) const UFRAG: IceChars = IceChars {
+    len: 4..=256,
+    rule: rules::UFRAG_GRAMMAR,
+};
+/// `ice-pwd = 22*256ice-char` (RFC 8839 §5.4).
+pub(crate) const PWD: IceChars = IceChars {
+    len: 22..=256,
+    rule: rules::PWD_GRAMMAR,
+};
+
+impl IceChars {
+    /// Whether `s` is this string ([`is_ice_chars`]).
+    pub(crate) fn matches(&self, s: &str) -> bool {
+        is_ice_chars(s, self.len.clone())
+    }
+
+    /// `value` of attribute `attr` of `<name/>` is this string; otherwise its rule is broken,
+    /// which the lenient reading forgives as "kept".
+    pub(crate) fn check(
+        &self,
+        reader: &mut Reader,
+        name: &'static str,
+        attr: &'static str,
+        value: &str,
+    ) -> Result<(), Error> {
+        if !self.matches(value) {
+            reader.forgive(Error::invalid(name, attr, value, self.rule), "kept")?;
+        }
+        Ok(())
+    }
 }
 
 /// A string attribute bounded by [`crate::Limits::max_string_len`].
@@ -107,6 +173,51 @@ pub(crate) fn bounded(
         });
     }
     Ok(value.to_owned())
+}
+
+/// Required attribute `attr` of `el`, a string bounded as in [`bounded`].
+pub(crate) fn require_bounded(
+    reader: &Reader,
+    el: &Element,
+    name: &'static str,
+    attr: &'static str,
+) -> Result<String, Error> {
+    bounded(reader, name, attr, require(el, name, attr)?)
+}
+
+/// Optional attribute `attr` of `el`, a string bounded as in [`bounded`].
+pub(crate) fn optional_bounded(
+    reader: &Reader,
+    el: &Element,
+    name: &'static str,
+    attr: &'static str,
+) -> Result<Option<String>, Error> {
+    el.attr(attr)
+        .map(|v| bounded(reader, name, attr, v))
+        .transpose()
+}
+
+/// Attribute `attr` of `el`, which `required` (when `Some`) names the rule requiring here. Its
+/// absence is then an error in the strict reading, and read as absent in the lenient one.
+pub(crate) fn required_or_absent<'a>(
+    reader: &mut Reader,
+    el: &'a Element,
+    name: &'static str,
+    attr: &'static str,
+    required: Option<Rule>,
+) -> Result<Option<&'a str>, Error> {
+    let value = el.attr(attr);
+    if let (None, Some(rule)) = (value, required) {
+        reader.forgive(
+            Error::MissingAttribute {
+                element: name,
+                attribute: attr,
+                rule,
+            },
+            "read as absent",
+        )?;
+    }
+    Ok(value)
 }
 
 /// Reports every attribute of `el` not in `known` (forgiven as "kept" in the lenient reading)
@@ -145,15 +256,12 @@ fn collect_unknown(
         if !ns.is_none() || known.contains(&attr) {
             continue;
         }
-        let limit = reader.limits().max_unknown_attributes;
-        if extra.len() >= limit {
-            return Err(Error::TooMany {
-                element: name,
-                child: "unknown attribute",
-                limit,
-                rule: rules::LIMIT,
-            });
-        }
+        element::room_for(
+            name,
+            "unknown attribute",
+            extra.len(),
+            reader.limits().max_unknown_attributes,
+        )?;
         reader.forgive(
             Error::UnknownAttribute {
                 element: name,
@@ -205,4 +313,22 @@ pub(crate) fn set_extra(
         builder = attr(builder, k, v.as_str());
     }
     builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8839_ice_char_lengths() {
+        for (g, min, max) in [(&FOUNDATION, 1, 32), (&UFRAG, 4, 256), (&PWD, 22, 256)] {
+            assert!(g.matches(&"+/aZ09".repeat(50)[..min]));
+            assert!(g.matches(&"+/aZ09".repeat(50)[..max]));
+            assert!(!g.matches(&"a".repeat(min - 1)));
+            assert!(!g.matches(&"a".repeat(max + 1)));
+        }
+        for c in ['-', '_', '=', '.', ' ', 'é'] {
+            assert!(!is_ice_chars(&format!("abcd{c}"), 1..=32), "{c:?}");
+        }
+    }
 }

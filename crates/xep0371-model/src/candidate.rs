@@ -6,46 +6,10 @@ use std::str::FromStr;
 use minidom::Element;
 
 use crate::attrs::{self, ExtraAttributes};
+use crate::element;
 use crate::error::{Error, FromXml, Reader, rules};
-use crate::ns;
-use crate::transport::IceNamespace;
-
-macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident, $element:literal, $attr:literal, $rule:expr, { $($(#[$vm:meta])* $variant:ident = $s:literal),* $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum $name {
-            $($(#[$vm])* $variant),*
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),*];
-
-            /// The value as written on the wire.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $s),* }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self, Error> {
-                match s {
-                    $($s => Ok($name::$variant),)*
-                    _ => Err(Error::invalid($element, $attr, s, $rule)),
-                }
-            }
-        }
-    };
-}
-pub(crate) use string_enum;
+use crate::macros::string_enum;
+use crate::ns::{self, IceNamespace};
 
 string_enum!(
     /// The candidate type (RFC 8445 §5.1.1; XEP-0371 §5.3 `type`).
@@ -199,86 +163,29 @@ impl Candidate {
     /// Reads a `<candidate/>` of the ICE transport in namespace `ns`.
     pub fn read_in(el: &Element, ns: IceNamespace, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "candidate";
-        if !el.is(N, ns.as_str()) {
-            return Err(Error::Mismatch {
-                expected: N,
-                expected_ns: ns.as_str(),
-                element: Box::new(el.clone()),
-            });
-        }
+        element::expect(el, N, ns.as_str())?;
+        // Required by one schema only: `generation` and `id` by XEP-0176's, `network` by
+        // XEP-0371's.
+        let in_udp1 = (ns == IceNamespace::IceUdp1).then_some(rules::SCHEMA_REQUIRED);
+        let in_ice0 = (ns == IceNamespace::Ice0).then_some(rules::SCHEMA_REQUIRED);
         let component = attrs::parse_component(N, attrs::require(el, N, "component")?)?;
-        let foundation = attrs::bounded(
-            reader,
-            N,
-            "foundation",
-            attrs::require(el, N, "foundation")?,
-        )?;
-        if !attrs::is_ice_chars(&foundation, 1, 32) {
-            reader.forgive(
-                Error::invalid(N, "foundation", &foundation, rules::FOUNDATION_GRAMMAR),
-                "kept",
-            )?;
+        let foundation = attrs::require_bounded(reader, el, N, "foundation")?;
+        attrs::FOUNDATION.check(reader, N, "foundation", &foundation)?;
+        let generation = attrs::required_or_absent(reader, el, N, "generation", in_udp1)?
+            .map(|v| attrs::parse_num(N, "generation", v, rules::UNSIGNED_BYTE))
+            .transpose()?;
+        let id = attrs::required_or_absent(reader, el, N, "id", in_udp1)?;
+        if let Some(v) = id {
+            if !attrs::is_ncname(v) {
+                reader.forgive(Error::invalid(N, "id", v, rules::NCNAME), "kept")?;
+            }
         }
-        let generation = match el.attr("generation") {
-            Some(v) => Some(attrs::parse_num(N, "generation", v, rules::UNSIGNED_BYTE)?),
-            None => {
-                if ns == IceNamespace::IceUdp1 {
-                    reader.forgive(
-                        Error::MissingAttribute {
-                            element: N,
-                            attribute: "generation",
-                            rule: rules::SCHEMA_REQUIRED,
-                        },
-                        "read as absent",
-                    )?;
-                }
-                None
-            }
-        };
-        let id = match el.attr("id") {
-            Some(v) => {
-                if !attrs::is_ncname(v) {
-                    reader.forgive(Error::invalid(N, "id", v, rules::NCNAME), "kept")?;
-                }
-                Some(attrs::bounded(reader, N, "id", v)?)
-            }
-            None => {
-                if ns == IceNamespace::IceUdp1 {
-                    reader.forgive(
-                        Error::MissingAttribute {
-                            element: N,
-                            attribute: "id",
-                            rule: rules::SCHEMA_REQUIRED,
-                        },
-                        "read as absent",
-                    )?;
-                }
-                None
-            }
-        };
+        let id = id.map(|v| attrs::bounded(reader, N, "id", v)).transpose()?;
         let ip = attrs::parse_ip(N, "ip", attrs::require(el, N, "ip")?)?;
-        let network = match el.attr("network") {
-            Some(v) => Some(attrs::parse_num(N, "network", v, rules::UNSIGNED_BYTE)?),
-            None => {
-                if ns == IceNamespace::Ice0 {
-                    reader.forgive(
-                        Error::MissingAttribute {
-                            element: N,
-                            attribute: "network",
-                            rule: rules::SCHEMA_REQUIRED,
-                        },
-                        "read as absent",
-                    )?;
-                }
-                None
-            }
-        };
-        let port = attrs::parse_num(
-            N,
-            "port",
-            attrs::require(el, N, "port")?,
-            rules::UNSIGNED_SHORT,
-        )?;
+        let network = attrs::required_or_absent(reader, el, N, "network", in_ice0)?
+            .map(|v| attrs::parse_num(N, "network", v, rules::UNSIGNED_BYTE))
+            .transpose()?;
+        let port = attrs::parse_port(N, "port", attrs::require(el, N, "port")?)?;
         let priority_str = attrs::require(el, N, "priority")?;
         let priority: u32 = attrs::parse_num(N, "priority", priority_str, rules::PRIORITY_U32)?;
         if priority == 0 || priority > 0x7fff_ffff {
@@ -305,7 +212,7 @@ impl Candidate {
             .transpose()?;
         let rel_port = el
             .attr("rel-port")
-            .map(|v| attrs::parse_num(N, "rel-port", v, rules::UNSIGNED_SHORT))
+            .map(|v| attrs::parse_port(N, "rel-port", v))
             .transpose()?;
         if rel_addr.is_some() != rel_port.is_some() {
             let attribute = if rel_addr.is_none() {
@@ -367,15 +274,7 @@ impl Candidate {
         let extra = attrs::unknown_attributes(el, N, Self::KNOWN, reader)?;
         attrs::no_text(el, N, reader)?;
         for child in el.children() {
-            reader.forgive(
-                Error::UnexpectedChild {
-                    element: N,
-                    child: child.name().to_owned(),
-                    child_ns: child.ns(),
-                    rule: rules::UNKNOWN_CHILD,
-                },
-                "ignored",
-            )?;
+            element::forgive_child(reader, N, child, rules::UNKNOWN_CHILD, "ignored")?;
         }
         Ok(Candidate {
             component,
@@ -424,11 +323,7 @@ macro_rules! ice_child {
             fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
                 match IceNamespace::from_uri(&el.ns()) {
                     Some(ns) => <$t>::read_in(el, ns, reader),
-                    None => Err(Error::Mismatch {
-                        expected: $name,
-                        expected_ns: ns::JINGLE_ICE,
-                        element: Box::new(el.clone()),
-                    }),
+                    None => Err(element::mismatch(el, $name, ns::JINGLE_ICE)),
                 }
             }
         }
@@ -466,21 +361,10 @@ impl RemoteCandidate {
     /// Reads a `<remote-candidate/>` of the ICE transport in namespace `ns`.
     pub fn read_in(el: &Element, ns: IceNamespace, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "remote-candidate";
-        if !el.is(N, ns.as_str()) {
-            return Err(Error::Mismatch {
-                expected: N,
-                expected_ns: ns.as_str(),
-                element: Box::new(el.clone()),
-            });
-        }
+        element::expect(el, N, ns.as_str())?;
         let component = attrs::parse_component(N, attrs::require(el, N, "component")?)?;
         let ip = attrs::parse_ip(N, "ip", attrs::require(el, N, "ip")?)?;
-        let port = attrs::parse_num(
-            N,
-            "port",
-            attrs::require(el, N, "port")?,
-            rules::UNSIGNED_SHORT,
-        )?;
+        let port = attrs::parse_port(N, "port", attrs::require(el, N, "port")?)?;
         // Unknown attributes are reported and ignored: the value is a plain address triple.
         attrs::ignore_unknown_attributes(el, N, &["component", "ip", "port"], reader)?;
         attrs::no_text(el, N, reader)?;

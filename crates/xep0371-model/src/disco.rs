@@ -3,9 +3,9 @@
 use minidom::Element;
 
 use crate::attrs;
-use crate::error::{Error, FromXml, Reader, rules};
-use crate::ns;
-use crate::transport::IceNamespace;
+use crate::element;
+use crate::error::{Error, FromXml, Reader};
+use crate::ns::{self, IceNamespace};
 
 /// A disco#info `<query/>`: a request when empty, a response with identities and features.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -73,17 +73,8 @@ impl DiscoInfo {
 impl FromXml for DiscoInfo {
     fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "query";
-        if !el.is(N, ns::DISCO_INFO) {
-            return Err(Error::Mismatch {
-                expected: N,
-                expected_ns: ns::DISCO_INFO,
-                element: Box::new(el.clone()),
-            });
-        }
-        let node = el
-            .attr("node")
-            .map(|v| attrs::bounded(reader, N, "node", v))
-            .transpose()?;
+        element::expect(el, N, ns::DISCO_INFO)?;
+        let node = attrs::optional_bounded(reader, el, N, "node")?;
         attrs::ignore_unknown_attributes(el, N, &["node"], reader)?;
         let mut d = DiscoInfo {
             node,
@@ -91,38 +82,15 @@ impl FromXml for DiscoInfo {
         };
         let max = reader.limits().max_candidates;
         for c in el.children() {
-            if d.features.len() + d.identities.len() >= max {
-                return Err(Error::TooMany {
-                    element: N,
-                    child: "feature",
-                    limit: max,
-                    rule: rules::LIMIT,
-                });
-            }
+            element::room_for(N, "feature", d.features.len() + d.identities.len(), max)?;
             if c.is("feature", ns::DISCO_INFO) {
-                d.features.push(attrs::bounded(
-                    reader,
-                    "feature",
-                    "var",
-                    attrs::require(c, "feature", "var")?,
-                )?);
+                d.features
+                    .push(attrs::require_bounded(reader, c, "feature", "var")?);
             } else if c.is("identity", ns::DISCO_INFO) {
-                let cat = attrs::bounded(
-                    reader,
-                    "identity",
-                    "category",
-                    attrs::require(c, "identity", "category")?,
-                )?;
-                let typ = attrs::bounded(
-                    reader,
-                    "identity",
-                    "type",
-                    attrs::require(c, "identity", "type")?,
-                )?;
-                let name = c
-                    .attr("name")
-                    .map(|v| attrs::bounded(reader, "identity", "name", v))
-                    .transpose()?;
+                const I: &str = "identity";
+                let cat = attrs::require_bounded(reader, c, I, "category")?;
+                let typ = attrs::require_bounded(reader, c, I, "type")?;
+                let name = attrs::optional_bounded(reader, c, I, "name")?;
                 d.identities.push((cat, typ, name));
             } else {
                 d.others.push(c.clone());
@@ -157,4 +125,4 @@ impl From<&DiscoInfo> for Element {
     }
 }
 
-crate::error::impl_try_from!(DiscoInfo);
+crate::macros::impl_try_from!(DiscoInfo);

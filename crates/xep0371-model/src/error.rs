@@ -472,25 +472,3 @@ pub(crate) fn try_from_strict<T: FromXml>(el: Element) -> Result<T, Error> {
         e => e,
     })
 }
-
-/// `TryFrom<Element>` (the strict reading) and `From<T> for Element` for a type that has
-/// `FromXml` and `From<&T> for Element`.
-macro_rules! impl_try_from {
-    ($t:ty) => {
-        impl TryFrom<minidom::Element> for $t {
-            type Error = $crate::Error;
-            /// The strict reading; use [`FromXml::read`](crate::FromXml::read) with
-            /// [`Reading::Lenient`](crate::Reading::Lenient) for what deployed clients send.
-            fn try_from(el: minidom::Element) -> Result<Self, $crate::Error> {
-                $crate::error::try_from_strict(el)
-            }
-        }
-
-        impl From<$t> for minidom::Element {
-            fn from(v: $t) -> minidom::Element {
-                minidom::Element::from(&v)
-            }
-        }
-    };
-}
-pub(crate) use impl_try_from;

@@ -4,8 +4,9 @@ use jid::Jid;
 use minidom::Element;
 
 use crate::attrs;
-use crate::candidate::string_enum;
+use crate::element;
 use crate::error::{Error, FromXml, Reader, rules};
+use crate::macros::string_enum;
 use crate::ns;
 
 /// What an IQ carries, by type.
@@ -139,18 +140,11 @@ impl FromXml for Iq {
     fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "iq";
         if el.name() != N || !(el.ns() == ns::CLIENT || el.ns() == "jabber:server") {
-            return Err(Error::Mismatch {
-                expected: N,
-                expected_ns: ns::CLIENT,
-                element: Box::new(el.clone()),
-            });
+            return Err(element::mismatch(el, N, ns::CLIENT));
         }
         let jid = |attr: &'static str| -> Result<Option<Jid>, Error> {
             el.attr(attr)
-                .map(|v| {
-                    v.parse::<Jid>()
-                        .map_err(|_| Error::invalid(N, attr, v, rules::JID))
-                })
+                .map(|v| attrs::parse_jid(N, attr, v))
                 .transpose()
         };
         let from = jid("from")?;
@@ -254,7 +248,7 @@ impl From<&Iq> for Element {
     }
 }
 
-crate::error::impl_try_from!(Iq);
+crate::macros::impl_try_from!(Iq);
 
 string_enum!(
     /// The error type (RFC 6120 §8.3.2).
@@ -405,11 +399,7 @@ impl FromXml for StanzaError {
     fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "error";
         if el.name() != N {
-            return Err(Error::Mismatch {
-                expected: N,
-                expected_ns: ns::CLIENT,
-                element: Box::new(el.clone()),
-            });
+            return Err(element::mismatch(el, N, ns::CLIENT));
         }
         let type_ = attrs::require(el, N, "type")?.parse()?;
         attrs::ignore_unknown_attributes(el, N, &["type", "by"], reader)?;
@@ -469,7 +459,7 @@ impl From<&StanzaError> for Element {
     }
 }
 
-crate::error::impl_try_from!(StanzaError);
+crate::macros::impl_try_from!(StanzaError);
 
 #[cfg(test)]
 mod tests {

@@ -4,11 +4,12 @@ use jid::Jid;
 use minidom::Element;
 
 use crate::attrs::{self, ExtraAttributes};
-use crate::candidate::string_enum;
+use crate::element;
 use crate::error::{Error, FromXml, Reader, rules};
-use crate::ns;
+use crate::macros::string_enum;
+use crate::ns::{self, IceNamespace};
 use crate::raw_udp::RawUdpTransport;
-use crate::transport::{IceNamespace, IceTransport};
+use crate::transport::IceTransport;
 
 string_enum!(
     /// A Jingle action (XEP-0166 §7.2).
@@ -168,20 +169,11 @@ impl Content {
 impl FromXml for Content {
     fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "content";
-        if !el.is(N, ns::JINGLE) {
-            return Err(Error::Mismatch {
-                expected: N,
-                expected_ns: ns::JINGLE,
-                element: Box::new(el.clone()),
-            });
-        }
+        element::expect(el, N, ns::JINGLE)?;
         let creator = attrs::require(el, N, "creator")?.parse()?;
-        let name = attrs::bounded(reader, N, "name", attrs::require(el, N, "name")?)?;
+        let name = attrs::require_bounded(reader, el, N, "name")?;
         let senders = el.attr("senders").map(str::parse).transpose()?;
-        let disposition = el
-            .attr("disposition")
-            .map(|v| attrs::bounded(reader, N, "disposition", v))
-            .transpose()?;
+        let disposition = attrs::optional_bounded(reader, el, N, "disposition")?;
         let extra = attrs::unknown_attributes(
             el,
             N,
@@ -201,15 +193,7 @@ impl FromXml for Content {
         };
         for child in el.children() {
             if child.ns() == ns::JINGLE {
-                reader.forgive(
-                    Error::UnexpectedChild {
-                        element: N,
-                        child: child.name().into(),
-                        child_ns: child.ns(),
-                        rule: rules::UNKNOWN_CHILD,
-                    },
-                    "kept",
-                )?;
+                element::forgive_child(reader, N, child, rules::UNKNOWN_CHILD, "kept")?;
                 c.others.push(child.clone());
             } else if child.name() == "description" && c.description.is_none() {
                 c.description = Some(child.clone());
@@ -237,7 +221,7 @@ impl From<&Content> for Element {
     }
 }
 
-crate::error::impl_try_from!(Content);
+crate::macros::impl_try_from!(Content);
 
 /// The `<jingle/>` element (XEP-0166 §7.1).
 #[derive(Debug, Clone, PartialEq)]
@@ -281,33 +265,22 @@ impl Jingle {
     }
 }
 
-fn parse_jid(name: &'static str, attr: &'static str, v: &str) -> Result<Jid, Error> {
-    v.parse::<Jid>()
-        .map_err(|_| Error::invalid(name, attr, v, rules::JID))
-}
-
 impl FromXml for Jingle {
     fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "jingle";
-        if !el.is(N, ns::JINGLE) {
-            return Err(Error::Mismatch {
-                expected: N,
-                expected_ns: ns::JINGLE,
-                element: Box::new(el.clone()),
-            });
-        }
+        element::expect(el, N, ns::JINGLE)?;
         let action = attrs::require(el, N, "action")?.parse()?;
-        let sid = attrs::bounded(reader, N, "sid", attrs::require(el, N, "sid")?)?;
+        let sid = attrs::require_bounded(reader, el, N, "sid")?;
         if sid.is_empty() || sid.chars().any(char::is_whitespace) {
             return Err(Error::invalid(N, "sid", &sid, rules::NCNAME));
         }
         let initiator = el
             .attr("initiator")
-            .map(|v| parse_jid(N, "initiator", v))
+            .map(|v| attrs::parse_jid(N, "initiator", v))
             .transpose()?;
         let responder = el
             .attr("responder")
-            .map(|v| parse_jid(N, "responder", v))
+            .map(|v| attrs::parse_jid(N, "responder", v))
             .transpose()?;
         let extra =
             attrs::unknown_attributes(el, N, &["action", "sid", "initiator", "responder"], reader)?;
@@ -325,27 +298,12 @@ impl FromXml for Jingle {
         let max = reader.limits().max_contents;
         for child in el.children() {
             if child.is("content", ns::JINGLE) {
-                if j.contents.len() >= max {
-                    return Err(Error::TooMany {
-                        element: N,
-                        child: "content",
-                        limit: max,
-                        rule: rules::LIMIT,
-                    });
-                }
+                element::room_for(N, "content", j.contents.len(), max)?;
                 j.contents.push(Content::read_with(child, reader)?);
             } else if child.is("reason", ns::JINGLE) && j.reason.is_none() {
                 j.reason = Some(child.clone());
             } else if child.ns() == ns::JINGLE {
-                reader.forgive(
-                    Error::UnexpectedChild {
-                        element: N,
-                        child: child.name().into(),
-                        child_ns: child.ns(),
-                        rule: rules::UNKNOWN_CHILD,
-                    },
-                    "kept",
-                )?;
+                element::forgive_child(reader, N, child, rules::UNKNOWN_CHILD, "kept")?;
                 j.others.push(child.clone());
             } else {
                 j.others.push(child.clone());
@@ -369,4 +327,4 @@ impl From<&Jingle> for Element {
     }
 }
 
-crate::error::impl_try_from!(Jingle);
+crate::macros::impl_try_from!(Jingle);

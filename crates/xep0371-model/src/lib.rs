@@ -2,9 +2,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// First: the macros every other module uses, reached by path.
+mod macros;
+
 mod attrs;
 pub mod candidate;
 pub mod disco;
+mod element;
 pub mod error;
 pub mod iq;
 pub mod jingle;
@@ -23,9 +27,10 @@ pub use error::{
 };
 pub use iq::{DefinedCondition, ErrorType, Iq, IqPayload, JingleCondition, StanzaError};
 pub use jingle::{Action, Content, Creator, Jingle, Senders, Transport};
+pub use ns::IceNamespace;
 pub use raw_udp::{RawUdpCandidate, RawUdpTransport};
 pub use sdp::SdpCandidate;
-pub use transport::{Dropped, IceNamespace, IceTransport};
+pub use transport::{Dropped, IceTransport};
 
 pub use jid;
 pub use minidom;

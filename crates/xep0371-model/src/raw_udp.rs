@@ -6,6 +6,7 @@ use minidom::Element;
 
 use crate::attrs::{self, ExtraAttributes};
 use crate::candidate::CandidateType;
+use crate::element;
 use crate::error::{Error, FromXml, Reader, rules};
 use crate::ns;
 
@@ -38,37 +39,22 @@ impl RawUdpCandidate {
 
     fn read(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "candidate";
-        let component = match el.attr("component") {
-            Some(v) => Some(attrs::parse_component(N, v)?),
-            None => {
-                reader.forgive(
-                    Error::MissingAttribute {
-                        element: N,
-                        attribute: "component",
-                        rule: rules::RAW_UDP_REQUIRED,
-                    },
-                    "read as absent",
-                )?;
-                None
-            }
-        };
+        let component =
+            attrs::required_or_absent(reader, el, N, "component", Some(rules::RAW_UDP_REQUIRED))?
+                .map(|v| attrs::parse_component(N, v))
+                .transpose()?;
         let generation = attrs::parse_num(
             N,
             "generation",
             attrs::require(el, N, "generation")?,
             rules::UNSIGNED_BYTE,
         )?;
-        let id = attrs::bounded(reader, N, "id", attrs::require(el, N, "id")?)?;
+        let id = attrs::require_bounded(reader, el, N, "id")?;
         if !attrs::is_ncname(&id) {
             reader.forgive(Error::invalid(N, "id", &id, rules::NCNAME), "kept")?;
         }
         let ip = attrs::parse_ip(N, "ip", attrs::require(el, N, "ip")?)?;
-        let port = attrs::parse_num(
-            N,
-            "port",
-            attrs::require(el, N, "port")?,
-            rules::UNSIGNED_SHORT,
-        )?;
+        let port = attrs::parse_port(N, "port", attrs::require(el, N, "port")?)?;
         let type_ = el.attr("type").map(str::parse).transpose()?;
         let extra = attrs::unknown_attributes(
             el,
@@ -110,38 +96,17 @@ pub struct RawUdpTransport {
 impl FromXml for RawUdpTransport {
     fn read_with(el: &Element, reader: &mut Reader) -> Result<Self, Error> {
         const N: &str = "transport";
-        if !el.is(N, ns::JINGLE_RAW_UDP) {
-            return Err(Error::Mismatch {
-                expected: N,
-                expected_ns: ns::JINGLE_RAW_UDP,
-                element: Box::new(el.clone()),
-            });
-        }
+        element::expect(el, N, ns::JINGLE_RAW_UDP)?;
         attrs::ignore_unknown_attributes(el, N, &[], reader)?;
         attrs::no_text(el, N, reader)?;
         let mut candidates = Vec::new();
         let max = reader.limits().max_candidates;
         for child in el.children() {
             if child.is("candidate", ns::JINGLE_RAW_UDP) {
-                if candidates.len() >= max {
-                    return Err(Error::TooMany {
-                        element: N,
-                        child: "candidate",
-                        limit: max,
-                        rule: rules::LIMIT,
-                    });
-                }
+                element::room_for(N, "candidate", candidates.len(), max)?;
                 candidates.push(RawUdpCandidate::read(child, reader)?);
             } else {
-                reader.forgive(
-                    Error::UnexpectedChild {
-                        element: N,
-                        child: child.name().into(),
-                        child_ns: child.ns(),
-                        rule: rules::UNKNOWN_CHILD,
-                    },
-                    "ignored",
-                )?;
+                element::forgive_child(reader, N, child, rules::UNKNOWN_CHILD, "ignored")?;
             }
         }
         Ok(RawUdpTransport { candidates })
@@ -156,4 +121,4 @@ impl From<&RawUdpTransport> for Element {
     }
 }
 
-crate::error::impl_try_from!(RawUdpTransport);
+crate::macros::impl_try_from!(RawUdpTransport);

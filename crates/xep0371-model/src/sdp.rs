@@ -127,11 +127,12 @@ impl Candidate {
         let mut next = |field: &'static str| it.next().ok_or_else(|| sdp_err(field, "missing", R));
 
         let foundation = next("foundation")?;
-        if !attrs::is_ice_chars(foundation, 1, 32) {
+        if !attrs::FOUNDATION.matches(foundation) {
+            let (min, max) = attrs::FOUNDATION.len.into_inner();
             return Err(sdp_err(
                 "foundation",
-                format!("'{}' is not 1 to 32 ice-chars", truncate(foundation)),
-                rules::FOUNDATION_GRAMMAR,
+                format!("'{}' is not {min} to {max} ice-chars", truncate(foundation)),
+                attrs::FOUNDATION.rule,
             ));
         }
         let component: u8 = number(
@@ -242,6 +243,23 @@ mod tests {
         assert_eq!(c.candidate.priority, 2_015_364_095);
         assert_eq!(c.candidate.addr(), "127.0.0.1:52203".parse().unwrap());
         assert!(c.extensions.is_empty());
+    }
+
+    #[test]
+    fn foundation_not_ice_chars() {
+        // RFC 8839 §5.1: foundation = 1*32ice-char; '_' is not one, nor is a 33rd char.
+        for (f, shown) in [("a_b", "a_b"), (&*"a".repeat(33), &*"a".repeat(33))] {
+            let line = format!("candidate:{f} 1 udp 1 192.0.2.1 1 typ host");
+            assert_eq!(
+                Candidate::from_sdp(&line).unwrap_err(),
+                Error::Sdp {
+                    field: "foundation",
+                    reason: format!("'{shown}' is not 1 to 32 ice-chars"),
+                    rule: rules::FOUNDATION_GRAMMAR,
+                }
+            );
+        }
+        assert!(Candidate::from_sdp("candidate:+/9Az 1 udp 1 192.0.2.1 1 typ host").is_ok());
     }
 
     #[test]

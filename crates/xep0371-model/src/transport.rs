@@ -1,47 +1,14 @@
 //! The ICE `<transport/>` element: XEP-0371 (`ice:0`) and XEP-0176 (`ice-udp:1`).
 
-use std::fmt;
-
 use minidom::Element;
 
 use crate::attrs::{self, ExtraAttributes};
 use crate::candidate::{Candidate, Protocol, RemoteCandidate};
+use crate::element;
 use crate::error::{Error, FromXml, Reader, rules};
 use crate::ns;
-
-/// The namespace an ICE transport was read from or is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum IceNamespace {
-    /// `urn:xmpp:jingle:transports:ice:0` (XEP-0371).
-    Ice0,
-    /// `urn:xmpp:jingle:transports:ice-udp:1` (XEP-0176), what deployed clients speak.
-    IceUdp1,
-}
-
-impl IceNamespace {
-    /// The namespace URI.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IceNamespace::Ice0 => ns::JINGLE_ICE,
-            IceNamespace::IceUdp1 => ns::JINGLE_ICE_UDP,
-        }
-    }
-
-    /// The namespace for a URI, if it is one of the two.
-    pub fn from_uri(uri: &str) -> Option<Self> {
-        match uri {
-            ns::JINGLE_ICE => Some(IceNamespace::Ice0),
-            ns::JINGLE_ICE_UDP => Some(IceNamespace::IceUdp1),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for IceNamespace {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// Public here since the crate's first release; defined in `ns` with the namespaces it names.
+pub use crate::ns::IceNamespace;
 
 /// An ICE transport (XEP-0371 §5.3, §5.8, §7), in either namespace.
 ///
@@ -152,31 +119,15 @@ impl FromXml for IceTransport {
         const N: &str = "transport";
         let namespace = match IceNamespace::from_uri(&el.ns()) {
             Some(ns) if el.name() == N => ns,
-            _ => {
-                return Err(Error::Mismatch {
-                    expected: N,
-                    expected_ns: ns::JINGLE_ICE,
-                    element: Box::new(el.clone()),
-                });
-            }
+            _ => return Err(element::mismatch(el, N, ns::JINGLE_ICE)),
         };
-        let ufrag = el
-            .attr("ufrag")
-            .map(|v| attrs::bounded(reader, N, "ufrag", v))
-            .transpose()?;
+        let ufrag = attrs::optional_bounded(reader, el, N, "ufrag")?;
         if let Some(u) = &ufrag {
-            if !attrs::is_ice_chars(u, 4, 256) {
-                reader.forgive(Error::invalid(N, "ufrag", u, rules::UFRAG_GRAMMAR), "kept")?;
-            }
+            attrs::UFRAG.check(reader, N, "ufrag", u)?;
         }
-        let pwd = el
-            .attr("pwd")
-            .map(|v| attrs::bounded(reader, N, "pwd", v))
-            .transpose()?;
+        let pwd = attrs::optional_bounded(reader, el, N, "pwd")?;
         if let Some(p) = &pwd {
-            if !attrs::is_ice_chars(p, 22, 256) {
-                reader.forgive(Error::invalid(N, "pwd", p, rules::PWD_GRAMMAR), "kept")?;
-            }
+            attrs::PWD.check(reader, N, "pwd", p)?;
         }
         let ice2 = el
             .attr("ice2")
@@ -211,38 +162,22 @@ impl FromXml for IceTransport {
             let own = child.ns() == namespace.as_str();
             match child.name() {
                 "candidate" if own => {
-                    if t.candidates.len() >= max {
-                        return Err(Error::TooMany {
-                            element: N,
-                            child: "candidate",
-                            limit: max,
-                            rule: rules::LIMIT,
-                        });
-                    }
+                    element::room_for(N, "candidate", t.candidates.len(), max)?;
                     t.candidates
                         .push(Candidate::read_in(child, namespace, reader)?);
                 }
                 "remote-candidate" if own => {
-                    if t.remote_candidates.len() >= max {
-                        return Err(Error::TooMany {
-                            element: N,
-                            child: "remote-candidate",
-                            limit: max,
-                            rule: rules::LIMIT,
-                        });
-                    }
+                    element::room_for(N, "remote-candidate", t.remote_candidates.len(), max)?;
                     t.remote_candidates
                         .push(RemoteCandidate::read_in(child, namespace, reader)?);
                 }
                 "gathering-complete" if own => {
                     if namespace == IceNamespace::IceUdp1 {
-                        reader.forgive(
-                            Error::UnexpectedChild {
-                                element: N,
-                                child: child.name().into(),
-                                child_ns: child.ns(),
-                                rule: rules::GATHERING_COMPLETE_NS,
-                            },
+                        element::forgive_child(
+                            reader,
+                            N,
+                            child,
+                            rules::GATHERING_COMPLETE_NS,
                             "read as end-of-candidates",
                         )?;
                     }
@@ -250,15 +185,7 @@ impl FromXml for IceTransport {
                     t.gathering_complete = true;
                 }
                 _ if own => {
-                    reader.forgive(
-                        Error::UnexpectedChild {
-                            element: N,
-                            child: child.name().into(),
-                            child_ns: child.ns(),
-                            rule: rules::UNKNOWN_CHILD,
-                        },
-                        "kept",
-                    )?;
+                    element::forgive_child(reader, N, child, rules::UNKNOWN_CHILD, "kept")?;
                     t.others.push(child.clone());
                 }
                 _ => t.others.push(child.clone()),
@@ -296,7 +223,7 @@ impl FromXml for IceTransport {
     }
 }
 
-crate::error::impl_try_from!(IceTransport);
+crate::macros::impl_try_from!(IceTransport);
 
 impl From<&IceTransport> for Element {
     fn from(t: &IceTransport) -> Element {
