@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+pub mod convert;
 mod event;
 mod session;
 

@@ -5,20 +5,20 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use ice_sans_io::{
-    CandidateKind, Datagram, Event as IceEvent, IceAgent, Protocol as IceProtocol, Received,
-    SendError, State, Transmit,
+    CandidateKind, Datagram, Event as IceEvent, IceAgent, Received, SendError, State, Transmit,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use xep0371_model::jid::Jid;
 use xep0371_model::minidom::Element;
 use xep0371_model::{
-    Action, Candidate, CandidateType, Content, Creator, FromXml, IceFeatures, IceNamespace,
-    IceTransport, Iq, IqPayload, Jingle, JingleCondition, Protocol, RawUdpCandidate,
-    RawUdpTransport, Reading, RemoteCandidate, StanzaError, Transport, ns, parse_element,
+    Action, Candidate, Content, Creator, FromXml, IceFeatures, IceNamespace, IceTransport, Iq,
+    IqPayload, Jingle, JingleCondition, RawUdpCandidate, RawUdpTransport, Reading, RemoteCandidate,
+    StanzaError, Transport, ns, parse_element,
 };
 
 use crate::config::{Allowance, BeforeAllowed, Config, Role};
+use crate::convert;
 use crate::event::{Error, Event, Handled, Refused, Stats};
 
 /// How many previous generations' ufrags are remembered to recognise stale transport-infos.
@@ -715,28 +715,6 @@ fn ns_for(f: IceFeatures) -> IceNamespace {
     }
 }
 
-fn to_agent_candidate(c: &Candidate) -> Option<ice_sans_io::Candidate> {
-    let protocol = match c.protocol {
-        Protocol::Udp => IceProtocol::Udp,
-        Protocol::Tcp => IceProtocol::Tcp,
-    };
-    let kind = match c.type_ {
-        CandidateType::Host => CandidateKind::Host,
-        CandidateType::Prflx => CandidateKind::PeerReflexive,
-        CandidateType::Srflx => CandidateKind::ServerReflexive,
-        CandidateType::Relay => CandidateKind::Relayed,
-    };
-    Some(ice_sans_io::Candidate {
-        component: u16::from(c.component),
-        foundation: c.foundation.clone(),
-        protocol,
-        priority: c.priority,
-        addr: c.addr(),
-        kind,
-        related: c.related_addr(),
-    })
-}
-
 impl Session {
     fn new_id(&mut self, prefix: &str) -> String {
         const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
@@ -825,26 +803,7 @@ impl Session {
     }
 
     fn model_candidate(&mut self, c: &ice_sans_io::Candidate) -> Option<Candidate> {
-        let component = u8::try_from(c.component).ok()?;
-        let protocol = match c.protocol {
-            IceProtocol::Udp => Protocol::Udp,
-            IceProtocol::Tcp => Protocol::Tcp,
-            _ => return None,
-        };
-        let type_ = match c.kind {
-            CandidateKind::Host => CandidateType::Host,
-            CandidateKind::PeerReflexive => CandidateType::Prflx,
-            CandidateKind::ServerReflexive => CandidateType::Srflx,
-            CandidateKind::Relayed => CandidateType::Relay,
-        };
-        let mut m = Candidate::new(
-            component,
-            c.foundation.clone(),
-            c.addr,
-            c.priority,
-            protocol,
-            type_,
-        );
+        let mut m = convert::model_candidate(c)?;
         // XEP-0371 §5.3 and §5.10: the generation counts restarts.
         m.generation = Some(u8::try_from(self.generation).unwrap_or(u8::MAX));
         m.id = Some(self.new_id("c"));
@@ -858,10 +817,6 @@ impl Session {
             base.and_then(|b| self.networks.iter().find(|(ip, _)| *ip == b))
                 .map_or(0, |(_, n)| *n),
         );
-        if let Some(r) = c.related {
-            m.rel_addr = Some(r.ip());
-            m.rel_port = Some(r.port());
-        }
         Some(m)
     }
 
@@ -1414,7 +1369,7 @@ impl Session {
             }
         }
         for c in &t.candidates {
-            let Some(c) = to_agent_candidate(c) else {
+            let Some(c) = convert::agent_candidate(c) else {
                 self.stats.candidates_refused += 1;
                 continue;
             };
@@ -1526,7 +1481,7 @@ mod tests {
         ice_sans_io::Candidate {
             component: 1,
             foundation: "1".into(),
-            protocol: IceProtocol::Udp,
+            protocol: ice_sans_io::Protocol::Udp,
             priority: 1,
             addr: "192.0.2.1:5000".parse().unwrap(),
             kind,
@@ -1599,7 +1554,7 @@ mod tests {
             let m = s.model_candidate(&c).unwrap();
             assert_eq!(m.generation, Some(0));
             assert!(m.id.as_deref().is_some_and(|i| i.starts_with('c')));
-            assert_eq!(to_agent_candidate(&m), Some(c));
+            assert_eq!(convert::agent_candidate(&m), Some(c));
         }
         let mut c = candidate(CandidateKind::Host);
         c.component = 256;
