@@ -20,26 +20,12 @@ use xep0371_model::{
 use crate::config::{Allowance, BeforeAllowed, Config, Role};
 use crate::convert;
 use crate::event::{Error, Event, Handled, Refused, Stats};
+use crate::phase::Phase;
 
 /// How many previous generations' ufrags are remembered to recognise stale transport-infos.
 const STALE_UFRAGS: usize = 4;
 /// Host addresses with an interface number of their own; more keep network 0 (and are counted).
 const MAX_NETWORKS: usize = 64;
-
-/// Where the session is in the XEP-0166 life cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Phase {
-    /// Initiator: before [`Session::initiate`]. Responder: before the peer's session-initiate.
-    Idle,
-    /// session-initiate sent (initiator) or received (responder), no session-accept yet.
-    /// XEP-0371 §5.5: the initiator "MUST consider the session to be live as soon as it sends
-    /// the session-initiate message".
-    Pending,
-    /// session-accept sent or received.
-    Active,
-    /// session-terminate sent or received, or session-initiate refused.
-    Ended,
-}
 
 /// Which transport the content uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
