@@ -355,7 +355,7 @@ impl Session {
                 self.ack(iq);
                 return Ok(());
             }
-            if self.our_restart.is_some() {
+            if self.restart.is_pending() {
                 // XEP-0371 §5.10: "If a party has already sent ICE restart and receives any
                 // transport-info message before <iq/> stanza of type "result", the
                 // transport-info messages have to be acknowledged ... but dropped afterwards.
@@ -380,7 +380,7 @@ impl Session {
                     }
                 }
             }
-        } else if self.our_restart.is_some() {
+        } else if self.restart.is_pending() {
             self.stats.dropped_during_restart += 1;
             self.ack(iq);
             return Ok(());
@@ -454,8 +454,7 @@ impl Session {
 
     /// Our request `id` carrying `action` timed out or was forgotten (over the bound).
     pub(super) fn on_timeout(&mut self, id: String, action: Action) {
-        if self.our_restart.as_deref() == Some(id.as_str()) {
-            self.our_restart = None;
+        if self.restart.answered(&id) {
             self.stash.clear();
         }
         if self.our_replace.as_deref() == Some(id.as_str()) {
@@ -466,10 +465,7 @@ impl Session {
 
     /// The peer answered our request `id` carrying `action`.
     fn on_response(&mut self, now: Instant, id: &str, action: Action, payload: IqPayload) {
-        let was_restart = self.our_restart.as_deref() == Some(id);
-        if was_restart {
-            self.our_restart = None;
-        }
+        let was_restart = self.restart.answered(id);
         match payload {
             IqPayload::Error { error, .. } => {
                 let tie_break = error.jingle == Some(JingleCondition::TieBreak);

@@ -4,6 +4,7 @@
 //! - `incoming`: the peer's requests (one handler per Jingle action) and the answers to ours;
 //! - `outgoing`: the stanzas we build and send (offer, answer, transport-info, candidates);
 //! - `sharing`: the IP-sharing policy (XEP-0371 §11.1);
+//! - `restart`: where an ICE restart stands ([`restart::Restart`]);
 //! - `iq_tracker`: our requests awaiting their answer ([`iq_tracker::IqTracker`]);
 //! - `refuse`: the IQ errors for refused requests.
 
@@ -11,6 +12,7 @@ mod incoming;
 mod iq_tracker;
 mod outgoing;
 mod refuse;
+mod restart;
 mod sharing;
 #[cfg(test)]
 mod tests;
@@ -33,6 +35,7 @@ use crate::config::{Allowance, Config, Role};
 use crate::event::{Error, Event, Handled, Refused, Stats};
 use crate::phase::Phase;
 use iq_tracker::IqTracker;
+use restart::Restart;
 
 /// How many previous generations' ufrags are remembered to recognise stale transport-infos.
 const STALE_UFRAGS: usize = 4;
@@ -94,10 +97,8 @@ pub struct Session {
     unsent: VecDeque<ice_sans_io::Candidate>,
     gathering_complete: bool,
     gc_sent: bool,
-    /// A restart stanza is due; `true` when the restart is ours (not an answer to the peer's).
-    new_creds: Option<bool>,
-    restart_by_us: bool,
-    our_restart: Option<String>,
+    /// Where an ICE restart stands: due to be signalled, or ours awaiting its answer.
+    restart: Restart,
     notified: bool,
     generation: u32,
     // The peer's side.
@@ -168,9 +169,7 @@ impl Session {
             unsent: VecDeque::new(),
             gathering_complete: false,
             gc_sent: false,
-            new_creds: None,
-            restart_by_us: false,
-            our_restart: None,
+            restart: Restart::default(),
             notified: false,
             generation: 0,
             remote_creds: None,
@@ -242,7 +241,7 @@ impl Session {
 
     /// Whether our restart waits for its acknowledgement (XEP-0371 §5.10).
     pub fn restart_pending(&self) -> bool {
-        self.our_restart.is_some()
+        self.restart.is_pending()
     }
 
     /// The peer's raw UDP address after a fallback (XEP-0371 §6), `None` while ICE is used
@@ -436,7 +435,7 @@ impl Session {
                 Error::WrongPhase(self.phase)
             });
         }
-        if self.our_restart.is_some() {
+        if self.restart.is_pending() {
             return Err(Error::RestartPending);
         }
         match creds {
@@ -450,7 +449,7 @@ impl Session {
         }
         self.held_remote.clear();
         self.held_eoc = false;
-        self.restart_by_us = true;
+        self.restart = Restart::Requested;
         self.pump(now);
         Ok(())
     }

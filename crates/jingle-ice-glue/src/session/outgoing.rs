@@ -12,6 +12,7 @@ use xep0371_model::{
 };
 
 use super::Session;
+use super::restart::Due;
 use crate::config::Role;
 use crate::convert;
 use crate::event::Event;
@@ -108,7 +109,7 @@ impl Session {
             t.ice2 = Some(true);
         }
         // The offer or answer carries the current credentials: no separate restart stanza.
-        self.new_creds = None;
+        self.restart.carried_in_offer();
         if self.cfg.candidates_in_offer {
             let all = std::mem::take(&mut self.unsent);
             for c in all {
@@ -173,8 +174,7 @@ impl Session {
                     self.gathering_complete = false;
                     self.gc_sent = false;
                     self.notified = false;
-                    let ours = std::mem::take(&mut self.restart_by_us);
-                    self.new_creds = Some(ours);
+                    let ours = self.restart.new_credentials();
                     self.emit(Event::Restarted {
                         by_peer: !ours,
                         generation,
@@ -218,7 +218,7 @@ impl Session {
             return;
         }
         let batch = self.peer_features.rfc3264;
-        let restart = self.new_creds.take();
+        let restart = self.restart.take_due();
         let wait_for_batch = batch && !self.gathering_complete && restart.is_none();
         let mut ready = Vec::new();
         if !wait_for_batch {
@@ -230,7 +230,7 @@ impl Session {
                 }
             }
         }
-        if let Some(ours) = restart {
+        if let Some(due) = restart {
             // XEP-0371 §5.10: the restart stanza carries the new ufrag and pwd (with a
             // candidate when there is one that may be shared; Conversations sends none).
             let n = if batch {
@@ -242,8 +242,8 @@ impl Session {
             let gc = batch && self.gc_due();
             let id = self.send_transport_info(now, first, gc);
             self.gc_sent |= gc;
-            if ours {
-                self.our_restart = Some(id);
+            if due == Due::Ours {
+                self.restart.sent(id);
             }
         }
         if batch {
