@@ -35,9 +35,9 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use ice_netsim::{Node, Transmit};
-use ice_sans_io::{CandidateKind, Datagram, Protocol, Received, State};
+use ice_sans_io::{Datagram, Protocol, Received, State};
+use jingle_ice_glue::convert::model_type;
 use jingle_ice_glue::{Allowance, Config, Event, Handled, Phase, Role, Session};
-use xep0371_model::candidate::CandidateType;
 use xep0371_model::{IceFeatures, ns};
 
 use super::peer::{Endpoint, PeerConfig, PeerStatus, SelectedPair};
@@ -47,16 +47,6 @@ use super::signal::{SID, jids};
 /// of different stacks compare).
 pub fn host_port(component: u8) -> u16 {
     50_000 + u16::from(component)
-}
-
-/// The model's name for a candidate kind.
-pub fn model_type(kind: CandidateKind) -> CandidateType {
-    match kind {
-        CandidateKind::Host => CandidateType::Host,
-        CandidateKind::ServerReflexive => CandidateType::Srflx,
-        CandidateKind::PeerReflexive => CandidateType::Prflx,
-        _ => CandidateType::Relay,
-    }
 }
 
 /// Errors kept for [`Endpoint::poll_error`]; more are dropped.

@@ -169,7 +169,7 @@ pub enum Error {
     /// The verb does not fit the session's phase (initiate twice, accept before the
     /// session-initiate, restart before the session is live or after it ended).
     #[error("not possible in phase {0:?}")]
-    WrongPhase(crate::Phase),
+    WrongPhase(crate::phase::Phase),
     /// Our previous restart is not acknowledged yet.
     #[error("a restart is already under way")]
     RestartPending,
