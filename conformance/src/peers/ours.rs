@@ -40,14 +40,9 @@ use jingle_ice_glue::{Allowance, Config, Event, Handled, Phase, Role, Session};
 use xep0371_model::candidate::CandidateType;
 use xep0371_model::{IceFeatures, ns};
 
-use super::peer::{Endpoint, PeerConfig, PeerStatus, SelectedPair};
-use super::signal::{SID, jids};
-
-/// The UDP port of component `c`'s host candidates (every adapter uses the same ports, so runs
-/// of different stacks compare).
-pub fn host_port(component: u8) -> u16 {
-    50_000 + u16::from(component)
-}
+use crate::runner::config::{PeerConfig, host_port};
+use crate::runner::peer::{Endpoint, PeerStatus, SelectedPair, Stack};
+use crate::runner::signal::{SID, jids};
 
 /// The model's name for a candidate kind.
 pub fn model_type(kind: CandidateKind) -> CandidateType {
@@ -237,35 +232,13 @@ impl Node for Ours {
     }
 }
 
-impl Endpoint for Ours {
+impl Stack for Ours {
     fn implementation(&self) -> &'static str {
         "ice-sans-io"
     }
 
     fn replayable(&self) -> bool {
         true
-    }
-
-    fn poll_stanza(&mut self) -> Option<String> {
-        self.stanzas.pop_front()
-    }
-
-    fn handle_stanza(&mut self, now: Instant, xml: &str) {
-        match self.session.handle_xml(now, xml) {
-            Ok(Handled::Acknowledged(_) | Handled::Response) => {}
-            Ok(Handled::Dropped(why)) => self.error(format!("dropped a stanza: {why}")),
-            Ok(Handled::Application(j)) => {
-                self.error(format!("a Jingle action for the application: {}", j.action));
-            }
-            Ok(other) => self.error(format!("a stanza not for the session: {other:?}")),
-            Err(refused) => {
-                // XEP-0166: the IQ-error goes back to the sender.
-                self.stanzas
-                    .push_back(String::from(&refused.reply_element()));
-                self.error(format!("refused a stanza: {refused}"));
-            }
-        }
-        self.drain(now);
     }
 
     fn poll_error(&mut self) -> Option<String> {
@@ -313,5 +286,29 @@ impl Endpoint for Ours {
         // Retransmissions of srflx gathering requests are counted with them (the agent counts
         // retransmissions of both together).
         s.checks_sent - s.consent_checks_sent + s.retransmissions
+    }
+}
+
+impl Endpoint for Ours {
+    fn poll_stanza(&mut self) -> Option<String> {
+        self.stanzas.pop_front()
+    }
+
+    fn handle_stanza(&mut self, now: Instant, xml: &str) {
+        match self.session.handle_xml(now, xml) {
+            Ok(Handled::Acknowledged(_) | Handled::Response) => {}
+            Ok(Handled::Dropped(why)) => self.error(format!("dropped a stanza: {why}")),
+            Ok(Handled::Application(j)) => {
+                self.error(format!("a Jingle action for the application: {}", j.action));
+            }
+            Ok(other) => self.error(format!("a stanza not for the session: {other:?}")),
+            Err(refused) => {
+                // XEP-0166: the IQ-error goes back to the sender.
+                self.stanzas
+                    .push_back(String::from(&refused.reply_element()));
+                self.error(format!("refused a stanza: {refused}"));
+            }
+        }
+        self.drain(now);
     }
 }

@@ -31,8 +31,9 @@ use xep0371_model::{
     Reading, StanzaError, Transport, parse_element,
 };
 
-use super::peer::{Endpoint, Peer, PeerConfig, PeerStatus};
-use super::signal::{SID, jids};
+use crate::runner::config::PeerConfig;
+use crate::runner::peer::{Endpoint, Peer, PeerStatus, Stack};
+use crate::runner::signal::{SID, jids};
 
 /// Stanzas larger than this are refused on arrival (a transport with 100 candidates is ~20 kB).
 pub const MAX_STANZA: usize = 1 << 20;
@@ -301,7 +302,7 @@ impl<P: Peer> Node for JingleEndpoint<P> {
     }
 }
 
-impl<P: Peer> Endpoint for JingleEndpoint<P> {
+impl<P: Peer> Stack for JingleEndpoint<P> {
     fn implementation(&self) -> &'static str {
         self.peer.implementation()
     }
@@ -310,6 +311,28 @@ impl<P: Peer> Endpoint for JingleEndpoint<P> {
         self.peer.replayable()
     }
 
+    fn poll_error(&mut self) -> Option<String> {
+        self.errors.pop_front().or_else(|| self.peer.poll_error())
+    }
+
+    fn status(&self) -> PeerStatus {
+        self.peer.status()
+    }
+
+    fn send_data(&mut self, now: Instant, data: &[u8]) -> Result<(), String> {
+        self.peer.send_data(now, data)
+    }
+
+    fn poll_data(&mut self) -> Option<Vec<u8>> {
+        self.peer.poll_data()
+    }
+
+    fn checks_sent(&self) -> u64 {
+        self.peer.checks_sent()
+    }
+}
+
+impl<P: Peer> Endpoint for JingleEndpoint<P> {
     fn poll_stanza(&mut self) -> Option<String> {
         if self.out.is_empty() {
             self.signal();
@@ -353,25 +376,5 @@ impl<P: Peer> Endpoint for JingleEndpoint<P> {
                 );
             }
         }
-    }
-
-    fn poll_error(&mut self) -> Option<String> {
-        self.errors.pop_front().or_else(|| self.peer.poll_error())
-    }
-
-    fn status(&self) -> PeerStatus {
-        self.peer.status()
-    }
-
-    fn send_data(&mut self, now: Instant, data: &[u8]) -> Result<(), String> {
-        self.peer.send_data(now, data)
-    }
-
-    fn poll_data(&mut self) -> Option<Vec<u8>> {
-        self.peer.poll_data()
-    }
-
-    fn checks_sent(&self) -> u64 {
-        self.peer.checks_sent()
     }
 }
