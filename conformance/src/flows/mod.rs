@@ -21,11 +21,11 @@
 //!
 //! Listings 18 to 21 are the disco#info exchanges (XEP-0371 §8): the request as the client
 //! sends it, the answer built from the features the stack advertises
-//! ([`IceFeatures::advertised`], plus `urn:ietf:rfc:3264` for the SIP gateway) and the
+//! ([`xep0371_model::IceFeatures::advertised`], plus `urn:ietf:rfc:3264` for the SIP gateway) and the
 //! application's; the features of each answer then configure Romeo's session.
 //!
-//! The parts: [`outcome`] (what a replay produced), [`run`] (reading the listings, replaying,
-//! checking, comparing), [`diff`] (a listing against a produced stanza), `net` (the two
+//! The parts: [`outcome`] (what a replay produced), [`mod@run`] (reading the listings, replaying,
+//! checking, comparing), [`mod@diff`] (a listing against a produced stanza), `net` (the two
 //! sessions' in-memory network) and `play` (the scenarios). The report's lines are
 //! [`crate::report::flows`].
 

@@ -49,7 +49,7 @@ pub struct Difference {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Explained {
-    /// The listing, as [`Listing::name`].
+    /// The listing, as [`crate::listings::Listing::name`].
     pub listing: String,
     /// The path of the difference.
     pub path: String,

@@ -1,6 +1,6 @@
 //! Replaying the flows: each flow's listings read from the manifest, played by the
-//! scenarios of [`super::play`], every produced stanza checked against the rules, each
-//! listing compared with the stanza that plays its part ([`super::diff`]) and the
+//! scenarios of `play`, every produced stanza checked against the rules, each
+//! listing compared with the stanza that plays its part ([`mod@super::diff`]) and the
 //! differences held against `flow-differences.toml`.
 
 use std::collections::BTreeSet;

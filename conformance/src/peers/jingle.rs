@@ -13,7 +13,7 @@
 //!   IQ-result (XEP-0166: the glue tracks its requests and reports an IQ timeout otherwise),
 //!   and its ICE transport handed to [`Peer::handle_signal`]. A stanza that does not read, an
 //!   unknown session or an action out of order is answered with the IQ-error XEP-0166 names,
-//!   and reported by [`Endpoint::poll_error`], as is an IQ-error answering one of our sets.
+//!   and reported by [`Stack::poll_error`], as is an IQ-error answering one of our sets.
 //!
 //! It is no general Jingle session: one content, no restarts, no session-terminate; what the
 //! glue sends in a topology run and nothing more.

@@ -4,7 +4,7 @@
 //! Its signalling is whatever the session emits: the IQ-sets (session-initiate,
 //! session-accept, transport-info) and the IQ-results acknowledging the other endpoint's sets,
 //! written to XML text; what arrives goes to [`Session::handle_xml`]. A refusal's IQ-error goes
-//! back over the path too, and is reported by [`Endpoint::poll_error`], as are IQ-errors and
+//! back over the path too, and is reported by [`Stack::poll_error`], as are IQ-errors and
 //! IQ timeouts on the session's own requests: none should happen in a run.
 //!
 //! How the script's side becomes a session:

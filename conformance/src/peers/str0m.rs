@@ -44,7 +44,7 @@
 //!   the seed.
 //!
 //! The drain rule: after each input (`handle_*`, [`Peer::handle_signal`],
-//! [`Peer::send_data`]) the adapter drains str0m's `poll_transmit` and `poll_event` and
+//! [`Stack::send_data`]) the adapter drains str0m's `poll_transmit` and `poll_event` and
 //! caches `poll_timeout` (which str0m takes by `&mut`).
 
 use std::collections::VecDeque;

@@ -27,7 +27,7 @@ pub struct PeerConfig {
     /// Components (1 or 2); application data uses component 1.
     pub components: u8,
     /// 32 bytes for the stack's RNG, derived from the script's seed (stacks that cannot take a
-    /// seed say so in [`Endpoint::replayable`]).
+    /// seed say so in [`crate::runner::peer::Stack::replayable`]).
     pub seed: [u8; 32],
     /// The virtual time the session starts at.
     pub start: Instant,
