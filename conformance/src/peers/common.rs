@@ -1,7 +1,31 @@
-//! What the adapters share: STUN Binding requests as the adapters that gather by themselves
-//! send and recognise them, the model candidates they signal, and hex for credentials.
+//! What the sides share: STUN Binding requests as the adapters that gather by themselves
+//! send and recognise them, the model candidates they signal, hex for credentials, and the
+//! bounded queue of errors the Jingle endpoints report.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+
+/// Errors an [`Errors`] keeps; more are dropped (the first say what went wrong).
+const MAX_ERRORS: usize = 64;
+
+/// Errors kept for [`crate::runner::peer::Stack::poll_error`] (the runner drains them after
+/// each step), at most 64; more are dropped.
+#[derive(Debug, Default)]
+pub struct Errors(VecDeque<String>);
+
+impl Errors {
+    /// Keeps `e`, if there is room.
+    pub fn push(&mut self, e: String) {
+        if self.0.len() < MAX_ERRORS {
+            self.0.push_back(e);
+        }
+    }
+
+    /// The oldest error kept.
+    pub fn pop(&mut self) -> Option<String> {
+        self.0.pop_front()
+    }
+}
 
 /// STUN's magic cookie (RFC 8489 §5).
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];

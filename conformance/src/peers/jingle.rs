@@ -31,6 +31,7 @@ use xep0371_model::{
     Reading, StanzaError, Transport, parse_element,
 };
 
+use super::common::Errors;
 use crate::runner::config::PeerConfig;
 use crate::runner::peer::{Endpoint, Peer, PeerStatus, Stack};
 use crate::runner::signal::{SID, jids};
@@ -39,9 +40,6 @@ use crate::runner::signal::{SID, jids};
 pub const MAX_STANZA: usize = 1 << 20;
 /// The content an initiator of this endpoint creates.
 const CONTENT: &str = "data";
-/// Errors kept for [`Endpoint::poll_error`] (the runner drains them after each step); more are
-/// dropped.
-const MAX_ERRORS: usize = 64;
 /// The longest error text sent back in a `bad-request`.
 const MAX_ERROR_TEXT: usize = 200;
 
@@ -118,7 +116,7 @@ pub struct JingleEndpoint<P> {
     /// Our sets not answered yet: id and action.
     pending: Vec<(String, Action)>,
     out: VecDeque<String>,
-    errors: VecDeque<String>,
+    errors: Errors,
 }
 
 impl<P: Peer> JingleEndpoint<P> {
@@ -140,7 +138,7 @@ impl<P: Peer> JingleEndpoint<P> {
             next_id: 0,
             pending: Vec::new(),
             out: VecDeque::new(),
-            errors: VecDeque::new(),
+            errors: Errors::default(),
         })
     }
 
@@ -150,9 +148,7 @@ impl<P: Peer> JingleEndpoint<P> {
     }
 
     fn error(&mut self, e: String) {
-        if self.errors.len() < MAX_ERRORS {
-            self.errors.push_back(e);
-        }
+        self.errors.push(e);
     }
 
     fn send(&mut self, iq: &Iq) {
@@ -312,7 +308,7 @@ impl<P: Peer> Stack for JingleEndpoint<P> {
     }
 
     fn poll_error(&mut self) -> Option<String> {
-        self.errors.pop_front().or_else(|| self.peer.poll_error())
+        self.errors.pop().or_else(|| self.peer.poll_error())
     }
 
     fn status(&self) -> PeerStatus {

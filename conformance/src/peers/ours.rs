@@ -40,6 +40,7 @@ use jingle_ice_glue::{Allowance, Config, Event, Handled, Phase, Role, Session};
 use xep0371_model::candidate::CandidateType;
 use xep0371_model::{IceFeatures, ns};
 
+use super::common::Errors;
 use crate::runner::config::{PeerConfig, host_port};
 use crate::runner::peer::{Endpoint, PeerStatus, SelectedPair, Stack};
 use crate::runner::signal::{SID, jids};
@@ -54,8 +55,14 @@ pub fn model_type(kind: CandidateKind) -> CandidateType {
     }
 }
 
-/// Errors kept for [`Endpoint::poll_error`]; more are dropped.
-const MAX_ERRORS: usize = 64;
+/// A datagram of the session, as the runner carries it.
+fn transmit(t: &ice_sans_io::Transmit<'_>) -> Transmit {
+    Transmit {
+        from: t.local,
+        to: t.remote,
+        data: t.data.to_vec(),
+    }
+}
 
 /// `ice-sans-io` in a `jingle-ice-glue` session on a simulated host. See the
 /// [module docs](self).
@@ -66,7 +73,7 @@ pub struct Ours {
     out: VecDeque<Transmit>,
     stanzas: VecDeque<String>,
     data: VecDeque<Vec<u8>>,
-    errors: VecDeque<String>,
+    errors: Errors,
     /// The agent's gathering completed.
     gathered: bool,
     /// Responder: session-initiate arrived.
@@ -118,7 +125,7 @@ impl Ours {
             out: VecDeque::new(),
             stanzas: VecDeque::new(),
             data: VecDeque::new(),
-            errors: VecDeque::new(),
+            errors: Errors::default(),
             gathered: false,
             initiated: false,
             failed: None,
@@ -133,9 +140,7 @@ impl Ours {
     }
 
     fn error(&mut self, e: String) {
-        if self.errors.len() < MAX_ERRORS {
-            self.errors.push_back(e);
-        }
+        self.errors.push(e);
     }
 
     /// The drain rule, and the verbs the events call for.
@@ -145,11 +150,7 @@ impl Ours {
                 self.stanzas.push_back(String::from(&el));
             }
             while let Some(t) = self.session.poll_transmit() {
-                self.out.push_back(Transmit {
-                    from: t.local,
-                    to: t.remote,
-                    data: t.data.to_vec(),
-                });
+                self.out.push_back(transmit(&t));
             }
             while let Some(e) = self.session.poll_event() {
                 self.on_event(e);
@@ -242,7 +243,7 @@ impl Stack for Ours {
     }
 
     fn poll_error(&mut self) -> Option<String> {
-        self.errors.pop_front()
+        self.errors.pop()
     }
 
     fn status(&self) -> PeerStatus {
@@ -268,11 +269,7 @@ impl Stack for Ours {
 
     fn send_data(&mut self, now: Instant, data: &[u8]) -> Result<(), String> {
         let t = self.session.send(now, 1, data).map_err(|e| e.to_string())?;
-        self.out.push_back(Transmit {
-            from: t.local,
-            to: t.remote,
-            data: t.data.to_vec(),
-        });
+        self.out.push_back(transmit(&t));
         self.drain(now);
         Ok(())
     }
