@@ -20,7 +20,8 @@ use std::time::Instant;
 
 use criterion::{Criterion, Throughput};
 use ice_netsim::{Sim, Topology, Transmit};
-use jingle_ice_conformance::topo::run::{RunOptions, run};
+use jingle_ice_conformance::runner::config::RunOptions;
+use jingle_ice_conformance::sim::run;
 
 fn script(name: &str) -> Topology {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -149,8 +150,8 @@ fn network(c: &mut Criterion) {
 }
 
 fn signalling(c: &mut Criterion) {
-    use jingle_ice_conformance::topo::jingle::{read_strict, transport_set};
-    use jingle_ice_conformance::topo::signal::jids;
+    use jingle_ice_conformance::peers::jingle::{read_strict, transport_set};
+    use jingle_ice_conformance::runner::signal::jids;
     use xep0371_model::candidate::{CandidateType, Protocol};
     use xep0371_model::minidom::Element;
     use xep0371_model::{Action, Candidate, Creator, IceNamespace, IceTransport};

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use jingle_ice_conformance::listings::{self, Paths};
-use jingle_ice_conformance::topo::suite::{Backend, Case, CaseOptions};
-use jingle_ice_conformance::{check, report, sic_client, stun, topo};
+use jingle_ice_conformance::suite::{self, Backend, Case, CaseOptions};
+use jingle_ice_conformance::{check, report, sic_client, stun};
 
 mod flags {
     use std::path::PathBuf;
@@ -133,11 +133,11 @@ fn run(flags: flags::Run) -> Result<ExitCode> {
         let suite = listings::run(&paths, flags.filter.as_deref())?;
         for o in &suite.outcomes {
             if flags.json {
-                writeln!(stdout, "{}", report::json_line(o))?;
+                writeln!(stdout, "{}", report::listings::json_line(o))?;
             } else {
-                writeln!(stdout, "{}", report::progress_line(o))?;
+                writeln!(stdout, "{}", report::listings::progress_line(o))?;
                 if !o.passed() {
-                    write!(stdout, "{}", report::failure_details(o))?;
+                    write!(stdout, "{}", report::listings::failure_details(o))?;
                     writeln!(
                         stdout,
                         "    replay: cargo xtask conformance --filter '{}'",
@@ -147,7 +147,7 @@ fn run(flags: flags::Run) -> Result<ExitCode> {
             }
             stdout.flush()?;
         }
-        let summary = report::summary(&suite);
+        let summary = report::listings::summary(&suite);
         if flags.json {
             write!(stderr, "{summary}")?;
         } else {
@@ -165,17 +165,13 @@ fn run(flags: flags::Run) -> Result<ExitCode> {
         )?;
         for o in &flows {
             if flags.json {
-                writeln!(stdout, "{}", jingle_ice_conformance::flows::json_line(o))?;
+                writeln!(stdout, "{}", report::flows::json_line(o))?;
             } else {
-                writeln!(
-                    stdout,
-                    "{}",
-                    jingle_ice_conformance::flows::progress_line(o)
-                )?;
+                writeln!(stdout, "{}", report::flows::progress_line(o))?;
             }
         }
         if !flows.is_empty() {
-            let summary = jingle_ice_conformance::flows::summary(&flows);
+            let summary = report::flows::summary(&flows);
             if flags.json {
                 write!(stderr, "{summary}")?;
             } else {
@@ -189,10 +185,10 @@ fn run(flags: flags::Run) -> Result<ExitCode> {
 
     // The topology scripts.
     if !flags.no_topologies || flags.topology.is_some() {
-        let known = topo::suite::known_failures(&root.join("known-failures.toml"))?;
+        let known = suite::known_failures(&root.join("known-failures.toml"))?;
         let files = match &flags.topology {
             Some(f) => vec![f.clone()],
-            None => topo::suite::scripts(&root.join("topologies"))?,
+            None => suite::scripts(&root.join("topologies"))?,
         };
         let files: Vec<PathBuf> = files
             .into_iter()
@@ -217,14 +213,18 @@ fn run(flags: flags::Run) -> Result<ExitCode> {
         };
         let cases = run_cases(&files, &options, &known, jobs, |case| {
             if flags.json {
-                writeln!(stdout, "{}", topo::suite::json_line(case, backend.as_str()))?;
+                writeln!(
+                    stdout,
+                    "{}",
+                    report::topologies::json_line(case, backend.as_str())
+                )?;
             } else {
-                writeln!(stdout, "{}", topo::suite::progress_line(case))?;
+                writeln!(stdout, "{}", report::topologies::progress_line(case))?;
             }
             stdout.flush()?;
             Ok(())
         })?;
-        let summary = topo::suite::summary(&cases, backend);
+        let summary = report::topologies::summary(&cases, backend);
         if flags.json {
             write!(stderr, "{summary}")?;
         } else {
@@ -273,14 +273,14 @@ fn netns_unavailable() -> Option<String> {
 fn run_cases(
     files: &[PathBuf],
     options: &CaseOptions<'_>,
-    known: &[topo::suite::KnownFailure],
+    known: &[suite::KnownFailure],
     jobs: usize,
     mut report: impl FnMut(&Case) -> Result<()>,
 ) -> Result<Vec<Case>> {
     if jobs <= 1 {
         let mut cases = Vec::new();
         for file in files {
-            let case = topo::suite::run_case(file, options, known);
+            let case = suite::run_case(file, options, known);
             report(&case)?;
             cases.push(case);
         }
@@ -297,7 +297,7 @@ fn run_cases(
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(file) = files.get(i) else { break };
-                    let case = topo::suite::run_case(file, options, known);
+                    let case = suite::run_case(file, options, known);
                     if tx.send((i, case)).is_err() {
                         break;
                     }

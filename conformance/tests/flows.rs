@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use jingle_ice_conformance::flows::{self, FlowOutcome};
 use jingle_ice_conformance::listings::Paths;
+use jingle_ice_conformance::report;
 
 fn explained_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("flow-differences.toml")
@@ -155,7 +156,7 @@ fn an_explanation_that_no_longer_holds_fails_the_flow() {
 #[test]
 fn the_json_lines_say_kind_flow() {
     for o in run_default() {
-        let v: serde_json::Value = serde_json::from_str(&flows::json_line(&o)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&report::flows::json_line(&o)).unwrap();
         assert_eq!(v["kind"], "flow");
         assert_eq!(v["passed"], true);
         assert_eq!(v["name"], format!("flow:{}", o.flow));

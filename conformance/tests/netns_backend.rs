@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use ice_netsim::Topology;
 use ice_netsim::netns::is_root;
-use jingle_ice_conformance::topo::run::RunOptions;
-use jingle_ice_conformance::topo::suite::Backend;
+use jingle_ice_conformance::runner::config::RunOptions;
+use jingle_ice_conformance::suite::Backend;
 
 /// Two of our agents on one LAN, with `link` as the `[link]` table and `expect` as the
 /// `[expect]` table.

@@ -7,15 +7,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ice_netsim::Topology;
-use jingle_ice_conformance::topo::jingle::{JingleEndpoint, read_strict};
-use jingle_ice_conformance::topo::ours::Ours;
-use jingle_ice_conformance::topo::peer::{Endpoint, PeerConfig};
-use jingle_ice_conformance::topo::run::{RunOptions, run, run_with_transcript};
-use jingle_ice_conformance::topo::signal::{Direction, Sent};
-use jingle_ice_conformance::topo::str0m::Str0m;
-use jingle_ice_conformance::topo::suite::{
-    Backend, CaseOptions, KnownFailure, json_line, quantile, run_case,
-};
+use jingle_ice_conformance::peers::jingle::{JingleEndpoint, read_strict};
+use jingle_ice_conformance::peers::ours::Ours;
+use jingle_ice_conformance::peers::str0m::Str0m;
+use jingle_ice_conformance::report::topologies::json_line;
+use jingle_ice_conformance::runner::config::PeerConfig;
+use jingle_ice_conformance::runner::config::RunOptions;
+use jingle_ice_conformance::runner::peer::{Endpoint, Stack};
+use jingle_ice_conformance::runner::signal::{Direction, Sent};
+use jingle_ice_conformance::sim::{run, run_with_transcript};
+use jingle_ice_conformance::suite::{Backend, CaseOptions, KnownFailure, quantile, run_case};
 use xep0371_model::{
     Action, CandidateType, DefinedCondition, IceNamespace, IceTransport, IqPayload,
     JingleCondition, StanzaError,

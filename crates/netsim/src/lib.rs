@@ -81,6 +81,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod delay;
 pub mod nat;
 #[cfg(all(feature = "netns", target_os = "linux"))]
 pub mod netns;
@@ -91,6 +92,7 @@ pub mod sim;
 pub mod stun_server;
 pub mod topology;
 
+pub use delay::DelayLine;
 pub use node::{Node, Transmit};
 pub use sim::{Delivery, HostId, Sim, SimError, SimStats, derive_seed};
 pub use stun_server::StunServer;

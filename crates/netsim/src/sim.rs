@@ -10,14 +10,14 @@
 //! Captures (when [enabled](Sim::enable_capture)) record each datagram on the network it
 //! crossed, at the time it arrived at the end of the hop, with the addresses it had there.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
+use crate::delay::DelayLine;
 use crate::nat::{NatConfig, NatDrop, NatStats, NatTable};
 use crate::node::{Node, Transmit};
 use crate::pcap::Capture;
@@ -100,32 +100,14 @@ enum Dest {
     NatInside(usize),
 }
 
+/// A datagram in flight, due at its place in the [`DelayLine`].
 #[derive(Debug)]
 struct InFlight {
-    at: Instant,
-    seq: u64,
     net: usize,
     dest: Dest,
     from: SocketAddr,
     to: SocketAddr,
     data: Vec<u8>,
-}
-
-impl PartialEq for InFlight {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for InFlight {}
-impl PartialOrd for InFlight {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for InFlight {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
 }
 
 #[derive(Debug)]
@@ -184,8 +166,7 @@ pub struct Sim {
     nats: Vec<NatState>,
     hosts: Vec<HostState>,
     owners: BTreeMap<(usize, IpAddr), Owner>,
-    queue: BinaryHeap<Reverse<InFlight>>,
-    seq: u64,
+    queue: DelayLine<InFlight>,
     deliveries: VecDeque<Delivery>,
     stats: SimStats,
 }
@@ -254,8 +235,7 @@ impl Sim {
             nats,
             hosts,
             owners,
-            queue: BinaryHeap::new(),
-            seq: 0,
+            queue: DelayLine::new(MAX_IN_FLIGHT),
             deliveries: VecDeque::new(),
             stats: SimStats::default(),
         }
@@ -366,42 +346,33 @@ impl Sim {
             self.stats.lost += 1;
             return;
         };
-        if self.queue.len() >= MAX_IN_FLIGHT {
-            self.stats.overflow += 1;
-            return;
-        }
-        let at = now + delay;
-        self.seq += 1;
-        self.queue.push(Reverse(InFlight {
-            at,
-            seq: self.seq,
+        let datagram = InFlight {
             net,
             dest,
             from,
             to,
             data,
-        }));
+        };
+        if !self.queue.hold(now + delay, datagram) {
+            self.stats.overflow += 1;
+        }
     }
 
     /// When the next datagram arrives somewhere.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.queue.peek().map(|Reverse(f)| f.at)
+        self.queue.next_due()
     }
 
     /// Moves every datagram due by `now` one hop on; built-in services answer at once, and
     /// what reaches other hosts waits in [`Sim::poll_delivery`].
     pub fn handle_timeout(&mut self, now: Instant) {
-        while self.queue.peek().is_some_and(|Reverse(f)| f.at <= now) {
-            let Some(Reverse(f)) = self.queue.pop() else {
-                break;
-            };
-            self.arrive(f);
+        while let Some((at, f)) = self.queue.pop_due(now) {
+            self.arrive(at, f);
         }
     }
 
-    fn arrive(&mut self, f: InFlight) {
-        let now = f.at;
+    fn arrive(&mut self, now: Instant, f: InFlight) {
         if let Some(c) = self.nets[f.net].capture.as_mut() {
             c.push(
                 now.saturating_duration_since(self.base),

@@ -1,4 +1,5 @@
-//! The report of a run: a progress line per case, a summary table, or JSON lines.
+//! The report of the listings: a progress line per listing (and the details of a failure),
+//! a JSON line per listing, the summary table.
 
 use std::fmt::Write as _;
 

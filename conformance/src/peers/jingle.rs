@@ -13,7 +13,7 @@
 //!   IQ-result (XEP-0166: the glue tracks its requests and reports an IQ timeout otherwise),
 //!   and its ICE transport handed to [`Peer::handle_signal`]. A stanza that does not read, an
 //!   unknown session or an action out of order is answered with the IQ-error XEP-0166 names,
-//!   and reported by [`Endpoint::poll_error`], as is an IQ-error answering one of our sets.
+//!   and reported by [`Stack::poll_error`], as is an IQ-error answering one of our sets.
 //!
 //! It is no general Jingle session: one content, no restarts, no session-terminate; what the
 //! glue sends in a topology run and nothing more.
@@ -31,16 +31,15 @@ use xep0371_model::{
     Reading, StanzaError, Transport, parse_element,
 };
 
-use super::peer::{Endpoint, Peer, PeerConfig, PeerStatus};
-use super::signal::{SID, jids};
+use super::common::Errors;
+use crate::runner::config::PeerConfig;
+use crate::runner::peer::{Endpoint, Peer, PeerStatus, Stack};
+use crate::runner::signal::{SID, jids};
 
 /// Stanzas larger than this are refused on arrival (a transport with 100 candidates is ~20 kB).
 pub const MAX_STANZA: usize = 1 << 20;
 /// The content an initiator of this endpoint creates.
 const CONTENT: &str = "data";
-/// Errors kept for [`Endpoint::poll_error`] (the runner drains them after each step); more are
-/// dropped.
-const MAX_ERRORS: usize = 64;
 /// The longest error text sent back in a `bad-request`.
 const MAX_ERROR_TEXT: usize = 200;
 
@@ -117,7 +116,7 @@ pub struct JingleEndpoint<P> {
     /// Our sets not answered yet: id and action.
     pending: Vec<(String, Action)>,
     out: VecDeque<String>,
-    errors: VecDeque<String>,
+    errors: Errors,
 }
 
 impl<P: Peer> JingleEndpoint<P> {
@@ -139,7 +138,7 @@ impl<P: Peer> JingleEndpoint<P> {
             next_id: 0,
             pending: Vec::new(),
             out: VecDeque::new(),
-            errors: VecDeque::new(),
+            errors: Errors::default(),
         })
     }
 
@@ -149,9 +148,7 @@ impl<P: Peer> JingleEndpoint<P> {
     }
 
     fn error(&mut self, e: String) {
-        if self.errors.len() < MAX_ERRORS {
-            self.errors.push_back(e);
-        }
+        self.errors.push(e);
     }
 
     fn send(&mut self, iq: &Iq) {
@@ -301,7 +298,7 @@ impl<P: Peer> Node for JingleEndpoint<P> {
     }
 }
 
-impl<P: Peer> Endpoint for JingleEndpoint<P> {
+impl<P: Peer> Stack for JingleEndpoint<P> {
     fn implementation(&self) -> &'static str {
         self.peer.implementation()
     }
@@ -310,6 +307,28 @@ impl<P: Peer> Endpoint for JingleEndpoint<P> {
         self.peer.replayable()
     }
 
+    fn poll_error(&mut self) -> Option<String> {
+        self.errors.pop().or_else(|| self.peer.poll_error())
+    }
+
+    fn status(&self) -> PeerStatus {
+        self.peer.status()
+    }
+
+    fn send_data(&mut self, now: Instant, data: &[u8]) -> Result<(), String> {
+        self.peer.send_data(now, data)
+    }
+
+    fn poll_data(&mut self) -> Option<Vec<u8>> {
+        self.peer.poll_data()
+    }
+
+    fn checks_sent(&self) -> u64 {
+        self.peer.checks_sent()
+    }
+}
+
+impl<P: Peer> Endpoint for JingleEndpoint<P> {
     fn poll_stanza(&mut self) -> Option<String> {
         if self.out.is_empty() {
             self.signal();
@@ -353,25 +372,5 @@ impl<P: Peer> Endpoint for JingleEndpoint<P> {
                 );
             }
         }
-    }
-
-    fn poll_error(&mut self) -> Option<String> {
-        self.errors.pop_front().or_else(|| self.peer.poll_error())
-    }
-
-    fn status(&self) -> PeerStatus {
-        self.peer.status()
-    }
-
-    fn send_data(&mut self, now: Instant, data: &[u8]) -> Result<(), String> {
-        self.peer.send_data(now, data)
-    }
-
-    fn poll_data(&mut self) -> Option<Vec<u8>> {
-        self.peer.poll_data()
-    }
-
-    fn checks_sent(&self) -> u64 {
-        self.peer.checks_sent()
     }
 }

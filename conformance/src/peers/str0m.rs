@@ -44,7 +44,7 @@
 //!   the seed.
 //!
 //! The drain rule: after each input (`handle_*`, [`Peer::handle_signal`],
-//! [`Peer::send_data`]) the adapter drains str0m's `poll_transmit` and `poll_event` and
+//! [`Stack::send_data`]) the adapter drains str0m's `poll_transmit` and `poll_event` and
 //! caches `poll_timeout` (which str0m takes by `&mut`).
 
 use std::collections::VecDeque;
@@ -57,28 +57,14 @@ use is::{IceAgent, IceAgentEvent, IceConnectionState, IceCreds};
 use xep0371_model::IceTransport;
 use xep0371_model::candidate::{CandidateType, Protocol as ModelProtocol};
 
-use super::ours::host_port;
-use super::peer::{Outbox, Peer, PeerConfig, PeerStatus, SelectedPair};
+use super::common::{binding_request, hex, is_binding_request, signalled};
+use crate::runner::config::{PeerConfig, host_port};
+use crate::runner::peer::{Outbox, Peer, PeerStatus, SelectedPair, Stack};
 
-/// STUN's magic cookie (RFC 8489 §5).
-const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 /// The adapter's gathering: first retransmission timeout (RFC 8489 §6.2.1's default)...
 const GATHER_RTO: Duration = Duration::from_millis(500);
 /// ...and the number of requests sent before giving up, one RTO (doubled) after the last.
 const GATHER_SENDS: u32 = 3;
-
-/// Whether `data` is a STUN Binding request (RFC 8489: type 0x0001 and the magic cookie).
-pub fn is_binding_request(data: &[u8]) -> bool {
-    data.len() >= 20 && data[0..2] == [0x00, 0x01] && data[4..8] == MAGIC_COOKIE
-}
-
-/// A Binding request with no attributes and transaction ID `tid` (RFC 8489 §5).
-pub fn binding_request(tid: [u8; 12]) -> Vec<u8> {
-    let mut m = vec![0x00, 0x01, 0x00, 0x00];
-    m.extend_from_slice(&MAGIC_COOKIE);
-    m.extend_from_slice(&tid);
-    m
-}
 
 /// A model candidate type for str0m's.
 fn model_type(kind: is::CandidateKind) -> CandidateType {
@@ -103,7 +89,7 @@ fn foundation(c: &is::Candidate) -> String {
 /// A local candidate of str0m as a XEP-0371 candidate; `base` is signalled as the related
 /// address of server-reflexive candidates (str0m hides its own).
 fn to_model(c: &is::Candidate, base: Option<SocketAddr>, id: usize) -> xep0371_model::Candidate {
-    let mut m = xep0371_model::Candidate::new(
+    let m = xep0371_model::Candidate::new(
         1, // str0m is rtcp-mux-only: every candidate is of component 1
         foundation(c),
         c.addr(),
@@ -111,14 +97,7 @@ fn to_model(c: &is::Candidate, base: Option<SocketAddr>, id: usize) -> xep0371_m
         ModelProtocol::Udp,
         model_type(c.kind()),
     );
-    m.generation = Some(0);
-    m.network = Some(0);
-    m.id = Some(format!("c{id}"));
-    if let Some(r) = base {
-        m.rel_addr = Some(r.ip());
-        m.rel_port = Some(r.port());
-    }
-    m
+    signalled(m, base, id)
 }
 
 /// A XEP-0371 candidate as str0m's, or `None` for what str0m does not take (TCP, component 2).
@@ -145,11 +124,6 @@ fn from_model(c: &xep0371_model::Candidate) -> Option<is::Candidate> {
     ))
 }
 
-/// Lowercase hex of `bytes` (ICE characters, for credentials drawn from the seed).
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// One Binding request to a STUN server, for a server-reflexive candidate.
 #[derive(Debug)]
 struct Gather {
@@ -169,7 +143,7 @@ pub struct Str0m {
     agent_timeout: Option<Instant>,
     out: VecDeque<Transmit>,
     data: VecDeque<Vec<u8>>,
-    outbox: Outbox,
+    pub(super) outbox: Outbox,
     gathers: Vec<Gather>,
     remote_gathering_complete: bool,
     /// The last `NominatedSend`: (local base, remote).
@@ -393,33 +367,13 @@ impl Node for Str0m {
     }
 }
 
-impl Peer for Str0m {
+impl Stack for Str0m {
     fn implementation(&self) -> &'static str {
         "str0m"
     }
 
     fn replayable(&self) -> bool {
         false
-    }
-
-    fn poll_signal(&mut self) -> Option<IceTransport> {
-        let creds = self.agent.local_credentials().clone();
-        let complete = self.gathering_complete();
-        self.outbox.poll(&creds.ufrag, &creds.pass, complete)
-    }
-
-    fn handle_signal(&mut self, _now: Instant, transport: &IceTransport) {
-        if let (Some(u), Some(p)) = (&transport.ufrag, &transport.pwd) {
-            self.agent.set_remote_credentials(IceCreds {
-                ufrag: u.clone(),
-                pass: p.clone(),
-            });
-        }
-        for c in transport.candidates.iter().filter_map(from_model) {
-            self.agent.add_remote_candidate(c);
-        }
-        self.remote_gathering_complete |= transport.gathering_complete;
-        self.drain();
     }
 
     fn status(&self) -> PeerStatus {
@@ -474,346 +428,24 @@ impl Peer for Str0m {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    //! str0m against ours on the simulator; the harness is shared with the rice adapter's
-    //! tests.
-
-    use std::net::IpAddr;
-    use std::time::{Duration, Instant};
-
-    use ice_netsim::{HostId, Node, Sim, Topology};
-
-    use super::super::jingle::JingleEndpoint;
-    use super::super::ours::Ours;
-    use super::super::peer::{Endpoint, PeerConfig, PeerStatus};
-    use super::Str0m;
-
-    /// Two hosts, `a` and `b`, on one network.
-    const ONE_NETWORK: &str = r#"
-format = 1
-name = "two hosts on one network"
-[link]
-latency_ms = 5
-[[network]]
-name = "lan"
-cidr = "10.0.0.0/24"
-[[host]]
-name = "a"
-network = "lan"
-ip = "10.0.0.1"
-[[host]]
-name = "b"
-network = "lan"
-ip = "10.0.0.2"
-[[agent]]
-host = "a"
-impl = "any"
-role = "initiator"
-[[agent]]
-host = "b"
-impl = "any"
-role = "responder"
-[expect]
-outcome = "connected"
-"#;
-
-    /// `a` and `b` each behind an endpoint-independent-mapping, port-restricted NAT, a STUN
-    /// server on the internet; `block` is written into NAT b's section.
-    fn behind_nats(block: bool) -> String {
-        format!(
-            r#"
-format = 1
-name = "both behind port-restricted cone NATs"
-[link]
-latency_ms = 10
-[[network]]
-name = "internet"
-cidr = "198.51.100.0/24"
-[[network]]
-name = "lan-a"
-cidr = "10.0.1.0/24"
-[[network]]
-name = "lan-b"
-cidr = "10.0.2.0/24"
-[[nat]]
-name = "nat-a"
-inside = "lan-a"
-outside = "internet"
-public_ip = "198.51.100.10"
-mapping = "endpoint-independent"
-filtering = "address-and-port-dependent"
-port_preservation = true
-[[nat]]
-name = "nat-b"
-inside = "lan-b"
-outside = "internet"
-public_ip = "198.51.100.20"
-mapping = "endpoint-independent"
-filtering = "address-and-port-dependent"
-block_udp = {block}
-[[host]]
-name = "a"
-network = "lan-a"
-ip = "10.0.1.1"
-[[host]]
-name = "b"
-network = "lan-b"
-ip = "10.0.2.1"
-[[host]]
-name = "stun"
-network = "internet"
-ip = "198.51.100.100"
-service = {{ kind = "stun", port = 3478 }}
-[[agent]]
-host = "a"
-impl = "any"
-role = "initiator"
-stun = ["stun:3478"]
-[[agent]]
-host = "b"
-impl = "any"
-role = "responder"
-stun = ["stun:3478"]
-[expect]
-outcome = "connected"
-"#
-        )
+impl Peer for Str0m {
+    fn poll_signal(&mut self) -> Option<IceTransport> {
+        let creds = self.agent.local_credentials().clone();
+        let complete = self.gathering_complete();
+        self.outbox.poll(&creds.ufrag, &creds.pass, complete)
     }
 
-    /// The STUN server of [`behind_nats`].
-    pub(crate) const STUN: &str = "198.51.100.100:3478";
-
-    /// Which topology a test runs on.
-    #[derive(Debug, Clone, Copy)]
-    pub(crate) enum Net {
-        /// [`ONE_NETWORK`].
-        OneNetwork,
-        /// [`behind_nats`], open.
-        BehindNats,
-        /// [`behind_nats`], NAT b dropping all UDP.
-        Blocked,
-    }
-
-    /// A simulator, its two hosts and the start of virtual time.
-    pub(crate) struct Bed {
-        pub(crate) sim: Sim,
-        pub(crate) a: HostId,
-        pub(crate) b: HostId,
-        pub(crate) now: Instant,
-        stun: bool,
-    }
-
-    impl Bed {
-        pub(crate) fn new(net: Net) -> Bed {
-            let script = match net {
-                Net::OneNetwork => ONE_NETWORK.to_owned(),
-                Net::BehindNats => behind_nats(false),
-                Net::Blocked => behind_nats(true),
-            };
-            let topology = Topology::parse("unit.toml", &script).expect("test topology parses");
-            // The base of virtual time: any instant will do.
-            #[allow(clippy::disallowed_methods)]
-            let now = Instant::now();
-            let sim = Sim::new(&topology, now);
-            let a = sim.host("a").expect("host a");
-            let b = sim.host("b").expect("host b");
-            Bed {
-                sim,
-                a,
-                b,
-                now,
-                stun: !matches!(net, Net::OneNetwork),
-            }
+    fn handle_signal(&mut self, _now: Instant, transport: &IceTransport) {
+        if let (Some(u), Some(p)) = (&transport.ufrag, &transport.pwd) {
+            self.agent.set_remote_credentials(IceCreds {
+                ufrag: u.clone(),
+                pass: p.clone(),
+            });
         }
-
-        /// The configuration of the peer on `host`.
-        pub(crate) fn config(&self, host: HostId, controlling: bool, seed: u8) -> PeerConfig {
-            let host_ips: Vec<IpAddr> = self.sim.host_ips(host);
-            PeerConfig {
-                controlling,
-                host_ips,
-                stun: if self.stun {
-                    vec![STUN.parse().expect("address")]
-                } else {
-                    vec![]
-                },
-                components: 1,
-                seed: [seed; 32],
-                start: self.now,
-                trickle: true,
-            }
+        for c in transport.candidates.iter().filter_map(from_model) {
+            self.agent.add_remote_candidate(c);
         }
-
-        /// Runs both endpoints, exchanging their stanzas at once (as XML text), until `done`
-        /// or `limit` of virtual time from the start; returns whether `done` was reached.
-        /// Panics on a signalling error.
-        pub(crate) fn run<A: Endpoint, B: Endpoint>(
-            &mut self,
-            a: &mut A,
-            b: &mut B,
-            limit: Duration,
-            mut done: impl FnMut(&mut A, &mut B) -> bool,
-        ) -> bool {
-            let deadline = self.sim.base() + limit;
-            loop {
-                let mut moved = true;
-                while moved {
-                    moved = false;
-                    while let Some(x) = a.poll_stanza() {
-                        b.handle_stanza(self.now, &x);
-                        moved = true;
-                    }
-                    while let Some(x) = b.poll_stanza() {
-                        a.handle_stanza(self.now, &x);
-                        moved = true;
-                    }
-                }
-                if let Some(e) = a.poll_error().or_else(|| b.poll_error()) {
-                    panic!("signalling error: {e}");
-                }
-                let (ha, hb) = (self.a, self.b);
-                {
-                    // What the signalling (or a `send_data`) made the peers send goes out now.
-                    let mut nodes: [(HostId, &mut dyn Node); 2] = [(ha, a), (hb, b)];
-                    self.sim.step(self.now, &mut nodes).expect("no stall");
-                }
-                if done(a, b) {
-                    return true;
-                }
-                let mut nodes: [(HostId, &mut dyn Node); 2] = [(ha, a), (hb, b)];
-                match self.sim.next_time(&nodes) {
-                    Some(t) if t <= deadline => {
-                        self.now = self.now.max(t);
-                        self.sim.step(self.now, &mut nodes).expect("no stall");
-                    }
-                    _ => return done(a, b),
-                }
-            }
-        }
-    }
-
-    /// Connects `a` and `b`, checks they agree on the pair, and sends a datagram each way.
-    pub(crate) fn connect_and_exchange<A: Endpoint, B: Endpoint>(
-        bed: &mut Bed,
-        a: &mut A,
-        b: &mut B,
-    ) {
-        let connected = |p: &PeerStatus| matches!(p, PeerStatus::Connected(_));
-        let ok = bed.run(a, b, Duration::from_secs(30), |a, b| {
-            connected(&a.status()) && connected(&b.status())
-        });
-        assert!(ok, "not connected: a {:?}, b {:?}", a.status(), b.status());
-        let (PeerStatus::Connected(pa), PeerStatus::Connected(pb)) = (a.status(), b.status())
-        else {
-            unreachable!("checked above")
-        };
-        assert_eq!(
-            (pa.local, pa.remote),
-            (pb.remote, pb.local),
-            "a {pa:?}, b {pb:?}"
-        );
-        assert_eq!((pa.protocol.as_str(), pb.protocol.as_str()), ("udp", "udp"));
-        assert!(a.checks_sent() > 0 && b.checks_sent() > 0);
-
-        let limit = bed.now - bed.sim.base() + Duration::from_secs(2);
-        a.send_data(bed.now, b"from a").expect("a sends");
-        let mut got = None;
-        assert!(bed.run(a, b, limit, |_, b| {
-            got = got.take().or_else(|| b.poll_data());
-            got.is_some()
-        }));
-        assert_eq!(got.as_deref(), Some(&b"from a"[..]));
-        let limit = bed.now - bed.sim.base() + Duration::from_secs(2);
-        b.send_data(bed.now, b"from b").expect("b sends");
-        let mut got = None;
-        assert!(bed.run(a, b, limit, |a, _| {
-            got = got.take().or_else(|| a.poll_data());
-            got.is_some()
-        }));
-        assert_eq!(got.as_deref(), Some(&b"from b"[..]));
-    }
-
-    /// Runs `a` and `b` across a NAT that drops all UDP until both report failure.
-    pub(crate) fn both_fail<A: Endpoint, B: Endpoint>(bed: &mut Bed, a: &mut A, b: &mut B) {
-        let failed = |p: &PeerStatus| matches!(p, PeerStatus::Failed(_));
-        let ok = bed.run(a, b, Duration::from_secs(90), |a, b| {
-            failed(&a.status()) && failed(&b.status())
-        });
-        assert!(ok, "not failed: a {:?}, b {:?}", a.status(), b.status());
-    }
-
-    /// str0m (in the Jingle endpoint) on host a, ours (a glue session) on host b.
-    fn pair(bed: &Bed, str0m_controlling: bool) -> (JingleEndpoint<Str0m>, Ours) {
-        let sc = bed.config(bed.a, str0m_controlling, 1);
-        let s = JingleEndpoint::new(Str0m::new(&sc).expect("str0m"), &sc).expect("endpoint");
-        let o = Ours::new(&bed.config(bed.b, !str0m_controlling, 2)).expect("ours");
-        (s, o)
-    }
-
-    #[test]
-    fn str0m_controlling_ours_controlled_one_network() {
-        let mut bed = Bed::new(Net::OneNetwork);
-        let (mut s, mut o) = pair(&bed, true);
-        connect_and_exchange(&mut bed, &mut s, &mut o);
-        let PeerStatus::Connected(p) = s.status() else {
-            unreachable!()
-        };
-        assert_eq!(
-            (p.local_type.as_str(), p.remote_type.as_str()),
-            ("host", "host")
-        );
-    }
-
-    #[test]
-    fn ours_controlling_str0m_controlled_one_network() {
-        let mut bed = Bed::new(Net::OneNetwork);
-        let (mut s, mut o) = pair(&bed, false);
-        connect_and_exchange(&mut bed, &mut s, &mut o);
-    }
-
-    #[test]
-    fn str0m_controlling_ours_controlled_behind_nats() {
-        let mut bed = Bed::new(Net::BehindNats);
-        let (mut s, mut o) = pair(&bed, true);
-        connect_and_exchange(&mut bed, &mut s, &mut o);
-        // str0m gathered and signalled a server-reflexive candidate, and the pair in use is
-        // the two NATs' mappings.
-        assert!(
-            s.peer()
-                .outbox
-                .candidates
-                .iter()
-                .any(|c| c.type_.as_str() == "srflx")
-        );
-        let PeerStatus::Connected(p) = s.status() else {
-            unreachable!()
-        };
-        assert_eq!(
-            (p.local_type.as_str(), p.remote_type.as_str()),
-            ("srflx", "srflx")
-        );
-    }
-
-    #[test]
-    fn ours_controlling_str0m_controlled_behind_nats() {
-        let mut bed = Bed::new(Net::BehindNats);
-        let (mut s, mut o) = pair(&bed, false);
-        connect_and_exchange(&mut bed, &mut s, &mut o);
-    }
-
-    #[test]
-    fn str0m_and_ours_fail_when_udp_is_blocked() {
-        let mut bed = Bed::new(Net::Blocked);
-        let (mut s, mut o) = pair(&bed, true);
-        both_fail(&mut bed, &mut s, &mut o);
-    }
-
-    #[test]
-    fn str0m_refuses_two_components() {
-        let bed = Bed::new(Net::OneNetwork);
-        let mut config = bed.config(bed.a, true, 1);
-        config.components = 2;
-        assert!(Str0m::new(&config).is_err());
+        self.remote_gathering_complete |= transport.gathering_complete;
+        self.drain();
     }
 }

@@ -1,6 +1,9 @@
-//! One topology script on the netns backend: the network built by [`ice_netsim::netns::Lab`]
-//! (namespaces, veth pairs, nftables NAT routers, coturn for STUN and TURN services), the two
-//! sides on real sockets in their hosts' namespaces, on the real clock.
+//! The netns backend of the topology runner (issue #8): the scripts of `conformance/topologies/`
+//! on real sockets in Linux network namespaces, with peers the project did not write running as
+//! real programs (libnice, [`crate::peers::libnice`]). One script, one seed: the network built
+//! by [`ice_netsim::netns::Lab`] (namespaces, veth pairs, nftables NAT routers, coturn for STUN
+//! and TURN services), the two sides on real sockets in their hosts' namespaces, on the real
+//! clock.
 //!
 //! - Stacks that run in this process (`ice-sans-io`, `str0m`, `rice`) keep their sans-IO
 //!   endpoints ([`Endpoint`]); the runner binds one UDP socket per host address and component
@@ -20,11 +23,11 @@
 //!   skipped with that reason.
 //!
 //! The signalling path, the application data and the verdict are the simulator's
-//! ([`Conductor`]), so a script means the same on both backends; only time is real, and no
-//! run replays exactly (the kernel's port choices and scheduling are not seeded).
+//! ([`Conductor`], in [`crate::runner`]), so a script means the same on both backends; only
+//! time is real, and no run replays exactly (the kernel's port choices and scheduling are not
+//! seeded). The user-space path and the arrivals are each a bounded [`DelayLine`], the
+//! simulator's queue type.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -32,15 +35,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use ice_netsim::netns::Lab;
 use ice_netsim::topology::JingleRole;
-use ice_netsim::{Topology, derive_seed};
+use ice_netsim::{DelayLine, Topology, derive_seed};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
-use super::libnice::{self, Libnice};
-use crate::topo::jingle::JingleEndpoint;
-use crate::topo::ours::host_port;
-use crate::topo::peer::Endpoint;
-use crate::topo::run::{Conductor, RunOptions, RunResult, make_endpoint, peer_config};
+use crate::peers::jingle::JingleEndpoint;
+use crate::peers::libnice::{self, Libnice};
+use crate::peers::make_endpoint;
+use crate::runner::conductor::{Conductor, RunResult};
+use crate::runner::config::{RunOptions, host_port, peer_config};
+use crate::runner::peer::Endpoint;
 
 /// The longest the loop sleeps before it reads the sockets again.
 const POLL: Duration = Duration::from_millis(2);
@@ -72,47 +76,8 @@ pub fn skip_reason(topology: &Topology) -> Option<String> {
     None
 }
 
-/// Items held until they are due, released in order of due time, then of holding; at most
-/// [`MAX_IN_FLIGHT`], more are refused (the caller counts them lost).
-struct DelayLine<T> {
-    heap: BinaryHeap<Reverse<(Instant, u64, T)>>,
-    seq: u64,
-}
-
-impl<T: Ord> DelayLine<T> {
-    fn new() -> Self {
-        DelayLine {
-            heap: BinaryHeap::new(),
-            seq: 0,
-        }
-    }
-
-    /// Holds `item` until `due`; false when the line is full.
-    fn hold(&mut self, due: Instant, item: T) -> bool {
-        if self.heap.len() >= MAX_IN_FLIGHT {
-            return false;
-        }
-        self.seq += 1;
-        self.heap.push(Reverse((due, self.seq, item)));
-        true
-    }
-
-    /// The next item due by `now`.
-    fn pop_due(&mut self, now: Instant) -> Option<T> {
-        if self.heap.peek()?.0.0 > now {
-            return None;
-        }
-        self.heap.pop().map(|Reverse((_, _, item))| item)
-    }
-
-    /// When the next item is due.
-    fn next_due(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((due, _, _))| *due)
-    }
-}
-
 /// A datagram on the user-space path.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug)]
 struct InFlight {
     side: usize,
     socket: usize,
@@ -121,7 +86,7 @@ struct InFlight {
 }
 
 /// A datagram received, held for the hops it did not take on its way out.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug)]
 struct Arrival {
     side: usize,
     local: SocketAddr,
@@ -238,8 +203,8 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         let host = &topology.hosts[topology.agent(role).host];
         host.ips.iter().map(|(ip, _)| *ip).collect::<Vec<IpAddr>>()
     });
-    let mut path = DelayLine::<InFlight>::new();
-    let mut arrivals = DelayLine::<Arrival>::new();
+    let mut path = DelayLine::<InFlight>::new(MAX_IN_FLIGHT);
+    let mut arrivals = DelayLine::<Arrival>::new(MAX_IN_FLIGHT);
     let mut counts = Counts::default();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut now;
@@ -286,7 +251,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
                 }
             }
         }
-        while let Some(a) = arrivals.pop_due(now) {
+        while let Some((_, a)) = arrivals.pop_due(now) {
             conductor
                 .endpoint(a.side)
                 .handle_datagram(now, a.from, a.local, &a.data);
@@ -317,7 +282,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
                 }
             }
         }
-        while let Some(d) = path.pop_due(now) {
+        while let Some((_, d)) = path.pop_due(now) {
             let socket = wires
                 .get(d.side)
                 .and_then(Option::as_ref)

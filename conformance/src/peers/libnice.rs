@@ -19,7 +19,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use ice_netsim::{Node, Transmit};
 use xep0371_model::{Candidate, IceTransport};
 
-use crate::topo::peer::{Outbox, Peer, PeerConfig, PeerStatus, SelectedPair};
+use super::common::hex;
+use crate::runner::config::PeerConfig;
+use crate::runner::peer::{Outbox, Peer, PeerStatus, SelectedPair, Stack};
 
 /// Lines read from the program are at most this long (a candidate line is ~100 bytes; data
 /// lines carry at most 64 KiB of hex).
@@ -254,10 +256,6 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn hex(d: &[u8]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Drop for Libnice {
     fn drop(&mut self) {
         let _ = writeln!(self.stdin, "quit");
@@ -281,40 +279,13 @@ impl Node for Libnice {
     }
 }
 
-impl Peer for Libnice {
+impl Stack for Libnice {
     fn implementation(&self) -> &'static str {
         "libnice"
     }
 
     fn replayable(&self) -> bool {
         false
-    }
-
-    fn poll_signal(&mut self) -> Option<IceTransport> {
-        self.pump();
-        let (u, p) = self.creds.clone()?;
-        let gathered = self.gathered;
-        self.outbox.poll(&u, &p, gathered)
-    }
-
-    fn handle_signal(&mut self, _now: Instant, transport: &IceTransport) {
-        self.pump();
-        if let (Some(u), Some(p)) = (&transport.ufrag, &transport.pwd) {
-            let line = format!("remote-creds {u} {p}");
-            self.command(&line);
-        }
-        for c in &transport.candidates {
-            // libnice's parser wants the plain RFC 5245 form: no extensions.
-            let mut c = c.clone();
-            c.generation = None;
-            c.network = None;
-            c.id = None;
-            let line = format!("remote-cand a={}", c.to_sdp());
-            self.command(&line);
-        }
-        if transport.gathering_complete {
-            self.command("remote-done");
-        }
     }
 
     fn status(&self) -> PeerStatus {
@@ -343,6 +314,35 @@ impl Peer for Libnice {
     fn poll_error(&mut self) -> Option<String> {
         self.pump();
         self.errors.pop_front()
+    }
+}
+
+impl Peer for Libnice {
+    fn poll_signal(&mut self) -> Option<IceTransport> {
+        self.pump();
+        let (u, p) = self.creds.clone()?;
+        let gathered = self.gathered;
+        self.outbox.poll(&u, &p, gathered)
+    }
+
+    fn handle_signal(&mut self, _now: Instant, transport: &IceTransport) {
+        self.pump();
+        if let (Some(u), Some(p)) = (&transport.ufrag, &transport.pwd) {
+            let line = format!("remote-creds {u} {p}");
+            self.command(&line);
+        }
+        for c in &transport.candidates {
+            // libnice's parser wants the plain RFC 5245 form: no extensions.
+            let mut c = c.clone();
+            c.generation = None;
+            c.network = None;
+            c.id = None;
+            let line = format!("remote-cand a={}", c.to_sdp());
+            self.command(&line);
+        }
+        if transport.gathering_complete {
+            self.command("remote-done");
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! Its signalling is whatever the session emits: the IQ-sets (session-initiate,
 //! session-accept, transport-info) and the IQ-results acknowledging the other endpoint's sets,
 //! written to XML text; what arrives goes to [`Session::handle_xml`]. A refusal's IQ-error goes
-//! back over the path too, and is reported by [`Endpoint::poll_error`], as are IQ-errors and
+//! back over the path too, and is reported by [`Stack::poll_error`], as are IQ-errors and
 //! IQ timeouts on the session's own requests: none should happen in a run.
 //!
 //! How the script's side becomes a session:
@@ -40,17 +40,19 @@ use jingle_ice_glue::convert::model_type;
 use jingle_ice_glue::{Allowance, Config, Event, Handled, Phase, Role, Session};
 use xep0371_model::{IceFeatures, ns};
 
-use super::peer::{Endpoint, PeerConfig, PeerStatus, SelectedPair};
-use super::signal::{SID, jids};
+use super::common::Errors;
+use crate::runner::config::{PeerConfig, host_port};
+use crate::runner::peer::{Endpoint, PeerStatus, SelectedPair, Stack};
+use crate::runner::signal::{SID, jids};
 
-/// The UDP port of component `c`'s host candidates (every adapter uses the same ports, so runs
-/// of different stacks compare).
-pub fn host_port(component: u8) -> u16 {
-    50_000 + u16::from(component)
+/// A datagram of the session, as the runner carries it.
+fn transmit(t: &ice_sans_io::Transmit<'_>) -> Transmit {
+    Transmit {
+        from: t.local,
+        to: t.remote,
+        data: t.data.to_vec(),
+    }
 }
-
-/// Errors kept for [`Endpoint::poll_error`]; more are dropped.
-const MAX_ERRORS: usize = 64;
 
 /// `ice-sans-io` in a `jingle-ice-glue` session on a simulated host. See the
 /// [module docs](self).
@@ -61,7 +63,7 @@ pub struct Ours {
     out: VecDeque<Transmit>,
     stanzas: VecDeque<String>,
     data: VecDeque<Vec<u8>>,
-    errors: VecDeque<String>,
+    errors: Errors,
     /// The agent's gathering completed.
     gathered: bool,
     /// Responder: session-initiate arrived.
@@ -113,7 +115,7 @@ impl Ours {
             out: VecDeque::new(),
             stanzas: VecDeque::new(),
             data: VecDeque::new(),
-            errors: VecDeque::new(),
+            errors: Errors::default(),
             gathered: false,
             initiated: false,
             failed: None,
@@ -128,9 +130,7 @@ impl Ours {
     }
 
     fn error(&mut self, e: String) {
-        if self.errors.len() < MAX_ERRORS {
-            self.errors.push_back(e);
-        }
+        self.errors.push(e);
     }
 
     /// The drain rule, and the verbs the events call for.
@@ -140,11 +140,7 @@ impl Ours {
                 self.stanzas.push_back(String::from(&el));
             }
             while let Some(t) = self.session.poll_transmit() {
-                self.out.push_back(Transmit {
-                    from: t.local,
-                    to: t.remote,
-                    data: t.data.to_vec(),
-                });
+                self.out.push_back(transmit(&t));
             }
             while let Some(e) = self.session.poll_event() {
                 self.on_event(e);
@@ -227,7 +223,7 @@ impl Node for Ours {
     }
 }
 
-impl Endpoint for Ours {
+impl Stack for Ours {
     fn implementation(&self) -> &'static str {
         "ice-sans-io"
     }
@@ -236,30 +232,8 @@ impl Endpoint for Ours {
         true
     }
 
-    fn poll_stanza(&mut self) -> Option<String> {
-        self.stanzas.pop_front()
-    }
-
-    fn handle_stanza(&mut self, now: Instant, xml: &str) {
-        match self.session.handle_xml(now, xml) {
-            Ok(Handled::Acknowledged(_) | Handled::Response) => {}
-            Ok(Handled::Dropped(why)) => self.error(format!("dropped a stanza: {why}")),
-            Ok(Handled::Application(j)) => {
-                self.error(format!("a Jingle action for the application: {}", j.action));
-            }
-            Ok(other) => self.error(format!("a stanza not for the session: {other:?}")),
-            Err(refused) => {
-                // XEP-0166: the IQ-error goes back to the sender.
-                self.stanzas
-                    .push_back(String::from(&refused.reply_element()));
-                self.error(format!("refused a stanza: {refused}"));
-            }
-        }
-        self.drain(now);
-    }
-
     fn poll_error(&mut self) -> Option<String> {
-        self.errors.pop_front()
+        self.errors.pop()
     }
 
     fn status(&self) -> PeerStatus {
@@ -285,11 +259,7 @@ impl Endpoint for Ours {
 
     fn send_data(&mut self, now: Instant, data: &[u8]) -> Result<(), String> {
         let t = self.session.send(now, 1, data).map_err(|e| e.to_string())?;
-        self.out.push_back(Transmit {
-            from: t.local,
-            to: t.remote,
-            data: t.data.to_vec(),
-        });
+        self.out.push_back(transmit(&t));
         self.drain(now);
         Ok(())
     }
@@ -303,5 +273,29 @@ impl Endpoint for Ours {
         // Retransmissions of srflx gathering requests are counted with them (the agent counts
         // retransmissions of both together).
         s.checks_sent - s.consent_checks_sent + s.retransmissions
+    }
+}
+
+impl Endpoint for Ours {
+    fn poll_stanza(&mut self) -> Option<String> {
+        self.stanzas.pop_front()
+    }
+
+    fn handle_stanza(&mut self, now: Instant, xml: &str) {
+        match self.session.handle_xml(now, xml) {
+            Ok(Handled::Acknowledged(_) | Handled::Response) => {}
+            Ok(Handled::Dropped(why)) => self.error(format!("dropped a stanza: {why}")),
+            Ok(Handled::Application(j)) => {
+                self.error(format!("a Jingle action for the application: {}", j.action));
+            }
+            Ok(other) => self.error(format!("a stanza not for the session: {other:?}")),
+            Err(refused) => {
+                // XEP-0166: the IQ-error goes back to the sender.
+                self.stanzas
+                    .push_back(String::from(&refused.reply_element()));
+                self.error(format!("refused a stanza: {refused}"));
+            }
+        }
+        self.drain(now);
     }
 }

@@ -1,40 +1,15 @@
-//! One topology script, one seed, on the simulator: build the network, place the two sides
-//! (Jingle endpoints with their ICE stacks, [`Endpoint`]), carry every stanza they send over
-//! the signalling path ([`Signalling`]: XML text, `[signalling] latency_ms`), send the
-//! application data the script asks for, check `[expect]`.
-//!
-//! A side of `impl = "ice-sans-io"` is a `jingle-ice-glue` session ([`Ours`]); a foreign stack
-//! is its adapter inside [`JingleEndpoint`]. So a run ours↔ours goes through two glue sessions,
-//! ours↔str0m through one glue session and the endpoint, and every stanza on the path (the
-//! IQ-sets and their IQ-results) is real XML, read back by the glue or by the model's strict
-//! reader. Holding back signalling (a responder's until session-initiate arrived, everything of
-//! a side that does not trickle until its gathering completed) is the endpoints' business.
-//! Whatever an endpoint reports as wrong in the signalling (a refusal, an IQ-error, an IQ
-//! timeout) is a failure of the run.
+//! The conductor of a run, shared by both backends: the two sides' signalling (every stanza
+//! over the [`Signalling`] path), the application data `[expect]` asks for, and the verdict
+//! ([`RunResult`]). A backend only moves datagrams and keeps time.
 
-use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
-use ice_netsim::topology::{Expect, JingleRole, Outcome};
-use ice_netsim::{HostId, Node, Sim, Topology, Transmit, derive_seed};
+use anyhow::{Result, bail};
+use ice_netsim::Topology;
+use ice_netsim::topology::{Expect, Outcome};
 
-use super::jingle::JingleEndpoint;
-use super::ours::Ours;
-use super::peer::{Endpoint, PeerConfig, PeerStatus, SelectedPair};
-use super::rice::Rice;
+use super::peer::{Endpoint, PeerStatus, SelectedPair};
 use super::signal::{Direction, Sent, Signalling};
-use super::str0m::Str0m;
-
-/// Implementations the simulator can run, as scripts name them.
-pub const SIM_IMPLS: &[&str] = &["ice-sans-io", "str0m", "rice"];
-
-/// Implementations that exist only on real sockets (the netns backend).
-pub const NETNS_ONLY_IMPLS: &[&str] = &["libnice"];
-
-/// Loop turns at one virtual instant after which the run is stopped as stalled.
-const MAX_ROUNDS_AT_ONE_INSTANT: usize = 100_000;
 
 /// How long after connecting each application datagram may take to arrive.
 const DATA_DEADLINE: Duration = Duration::from_secs(5);
@@ -73,50 +48,6 @@ impl RunResult {
     /// Whether every expectation held.
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
-    }
-}
-
-/// Options of a run.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions<'a> {
-    /// Replace the script's seed.
-    pub seed: Option<u64>,
-    /// Write a pcap per network into this directory, named after the script.
-    pub pcap: Option<&'a Path>,
-}
-
-/// Builds the side for `implementation`: a glue session for ours, the Jingle endpoint around
-/// the adapter for a foreign stack.
-pub fn make_endpoint(implementation: &str, config: &PeerConfig) -> Result<Box<dyn Endpoint>> {
-    Ok(match implementation {
-        "ice-sans-io" => Box::new(Ours::new(config)?),
-        "str0m" => Box::new(JingleEndpoint::new(Str0m::new(config)?, config)?),
-        "rice" => Box::new(JingleEndpoint::new(Rice::new(config)?, config)?),
-        other if NETNS_ONLY_IMPLS.contains(&other) => {
-            bail!("impl `{other}` runs only on the netns backend (--backend netns)")
-        }
-        other => bail!(
-            "unknown impl `{other}` (the simulator runs {})",
-            SIM_IMPLS.join(", ")
-        ),
-    })
-}
-
-/// An endpoint as a simulator node.
-struct AsNode<'a>(&'a mut dyn Endpoint);
-
-impl Node for AsNode<'_> {
-    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, data: &[u8]) {
-        self.0.handle_datagram(now, from, to, data);
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        self.0.handle_timeout(now);
-    }
-    fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.0.poll_transmit()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.0.poll_timeout()
     }
 }
 
@@ -443,137 +374,4 @@ impl Conductor {
         };
         (result, self.signalling.take_log())
     }
-}
-
-/// Runs `topology` once.
-pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
-    run_inner(topology, options, false).map(|(r, _)| r)
-}
-
-/// Runs `topology` once and returns, with the result, every stanza the signalling path
-/// carried, in the order sent.
-pub fn run_with_transcript(
-    topology: &Topology,
-    options: &RunOptions<'_>,
-) -> Result<(RunResult, Vec<Sent>)> {
-    run_inner(topology, options, true)
-}
-
-/// The configuration of the agent of `role`, on a host with `host_ips`. The agents have no
-/// TURN client yet: a script's `turn` servers are not given to them, so a script that needs a
-/// relay fails, and says so as a known failure (`conformance/known-failures.toml`).
-pub fn peer_config(
-    topology: &Topology,
-    role: JingleRole,
-    seed: u64,
-    host_ips: Vec<IpAddr>,
-    start: Instant,
-) -> Result<PeerConfig> {
-    let agent = topology.agent(role);
-    let label = match role {
-        JingleRole::Initiator => "agent initiator",
-        JingleRole::Responder => "agent responder",
-    };
-    Ok(PeerConfig {
-        controlling: role == JingleRole::Initiator,
-        host_ips,
-        stun: agent.stun.clone(),
-        components: agent.components,
-        seed: derive_seed(seed, label),
-        start,
-        trickle: agent.trickle,
-    })
-}
-
-fn run_inner(
-    topology: &Topology,
-    options: &RunOptions<'_>,
-    transcript: bool,
-) -> Result<(RunResult, Vec<Sent>)> {
-    let seed = options.seed.unwrap_or(topology.seed);
-    // The base of virtual time; results do not depend on it (only differences are used).
-    #[allow(clippy::disallowed_methods)]
-    let base = Instant::now();
-    let mut topology = topology.clone();
-    topology.seed = seed;
-    let mut sim = Sim::new(&topology, base);
-    if options.pcap.is_some() {
-        sim.enable_capture();
-    }
-    let mut endpoints = Vec::new();
-    let mut hosts = Vec::new();
-    for role in [JingleRole::Initiator, JingleRole::Responder] {
-        let agent = topology.agent(role);
-        let host = HostId(agent.host);
-        let config = peer_config(&topology, role, seed, sim.host_ips(host), base)?;
-        let endpoint = make_endpoint(&agent.implementation, &config)
-            .with_context(|| format!("{}:{}: impl", topology.file, agent.impl_line))?;
-        endpoints.push(endpoint);
-        hosts.push(host);
-    }
-    let mut conductor = Conductor::new(&topology, endpoints, base, transcript)?;
-    let deadline = base + topology.duration;
-
-    let mut now = base;
-    let mut same_instant = 0usize;
-    loop {
-        if conductor.turn(now) {
-            break;
-        }
-
-        // The next thing to happen: a datagram, an agent's timer, a stanza, the hold timer.
-        let due = conductor.next_due(now);
-        let [a, b] = conductor.endpoints();
-        let mut a = AsNode(a);
-        let mut b = AsNode(b);
-        let mut nodes: [(HostId, &mut dyn Node); 2] = [(hosts[0], &mut a), (hosts[1], &mut b)];
-        // Whatever signalling or data made the peers send at `now` goes out now.
-        sim.step(now, &mut nodes)
-            .with_context(|| format!("seed {seed}"))?;
-        let next = [sim.next_time(&nodes), due].into_iter().flatten().min();
-        match next {
-            Some(t) if t <= deadline => {
-                if t <= now {
-                    same_instant += 1;
-                    if same_instant > MAX_ROUNDS_AT_ONE_INSTANT {
-                        bail!(
-                            "seed {seed}: no progress at {} ms: a peer keeps asking for the same instant",
-                            now.saturating_duration_since(base).as_millis()
-                        );
-                    }
-                } else {
-                    same_instant = 0;
-                }
-                now = now.max(t);
-                sim.step(now, &mut nodes)
-                    .with_context(|| format!("seed {seed}"))?;
-            }
-            _ => {
-                now = deadline;
-                break;
-            }
-        }
-    }
-
-    let stats = sim.stats();
-    let (result, log) = conductor.finish(now, (stats.delivered, stats.lost));
-    if let Some(dir) = options.pcap {
-        write_pcaps(&sim, &topology, dir)?;
-    }
-    Ok((result, log))
-}
-
-/// Writes `DIR/<script>-<network>.pcap` for every network.
-fn write_pcaps(sim: &Sim, topology: &Topology, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let stem = Path::new(&topology.file)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("topology");
-    for (network, capture) in sim.captures() {
-        let path = dir.join(format!("{stem}-{network}.pcap"));
-        std::fs::write(&path, capture.bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
 }

@@ -49,9 +49,9 @@ use rice_proto::stream::Credentials;
 use xep0371_model::IceTransport;
 use xep0371_model::candidate::{CandidateType as ModelType, Protocol as ModelProtocol};
 
-use super::ours::host_port;
-use super::peer::{Outbox, Peer, PeerConfig, PeerStatus, SelectedPair};
-use super::str0m::is_binding_request;
+use super::common::{hex, is_binding_request, signalled};
+use crate::runner::config::{PeerConfig, host_port};
+use crate::runner::peer::{Outbox, Peer, PeerStatus, SelectedPair, Stack};
 
 /// The model's name for a rice candidate type.
 fn model_type(t: CandidateType) -> ModelType {
@@ -65,7 +65,7 @@ fn model_type(t: CandidateType) -> ModelType {
 
 /// A local rice candidate as a XEP-0371 candidate.
 fn to_model(c: &Candidate, id: usize) -> xep0371_model::Candidate {
-    let mut m = xep0371_model::Candidate::new(
+    let m = xep0371_model::Candidate::new(
         u8::try_from(c.component_id).unwrap_or(u8::MAX),
         c.foundation.clone(),
         c.address,
@@ -76,14 +76,7 @@ fn to_model(c: &Candidate, id: usize) -> xep0371_model::Candidate {
         },
         model_type(c.candidate_type),
     );
-    m.generation = Some(0);
-    m.network = Some(0);
-    m.id = Some(format!("c{id}"));
-    if let Some(r) = c.related_address {
-        m.rel_addr = Some(r.ip());
-        m.rel_port = Some(r.port());
-    }
-    m
+    signalled(m, c.related_address, id)
 }
 
 /// A XEP-0371 candidate as rice's, or `None` for TCP (not handled here).
@@ -111,17 +104,12 @@ fn from_model(c: &xep0371_model::Candidate) -> Option<Candidate> {
     Some(b.build())
 }
 
-/// Lowercase hex of `bytes` (ICE characters, for credentials drawn from the seed).
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// One component as the adapter follows it.
 #[derive(Debug)]
-struct Component {
-    id: usize,
-    state: ComponentConnectionState,
-    selected: Option<CandidatePair>,
+pub(super) struct Component {
+    pub(super) id: usize,
+    pub(super) state: ComponentConnectionState,
+    pub(super) selected: Option<CandidatePair>,
     gathered: bool,
 }
 
@@ -132,11 +120,11 @@ pub struct Rice {
     stream: usize,
     start: Instant,
     timeout: Option<Instant>,
-    components: Vec<Component>,
+    pub(super) components: Vec<Component>,
     stun: Vec<SocketAddr>,
     out: VecDeque<Transmit>,
     data: VecDeque<Vec<u8>>,
-    outbox: Outbox,
+    pub(super) outbox: Outbox,
     gathering_complete: bool,
     remote_gathering_complete: bool,
     checks_sent: u64,
@@ -375,40 +363,13 @@ impl Node for Rice {
     }
 }
 
-impl Peer for Rice {
+impl Stack for Rice {
     fn implementation(&self) -> &'static str {
         "rice"
     }
 
     fn replayable(&self) -> bool {
         false
-    }
-
-    fn poll_signal(&mut self) -> Option<IceTransport> {
-        let creds = self.agent.stream(self.stream)?.local_credentials()?;
-        let (ufrag, pwd) = (creds.ufrag, creds.passwd);
-        self.outbox.poll(&ufrag, &pwd, self.gathering_complete)
-    }
-
-    fn handle_signal(&mut self, now: Instant, transport: &IceTransport) {
-        if let Some(mut stream) = self.agent.mut_stream(self.stream) {
-            if let (Some(u), Some(p)) = (&transport.ufrag, &transport.pwd) {
-                if stream
-                    .remote_credentials()
-                    .is_none_or(|c| (&c.ufrag, &c.passwd) != (u, p))
-                {
-                    stream.set_remote_credentials(Credentials::new(u.clone(), p.clone()));
-                }
-            }
-            for c in transport.candidates.iter().filter_map(from_model) {
-                stream.add_remote_candidate(c);
-            }
-            if transport.gathering_complete && !self.remote_gathering_complete {
-                self.remote_gathering_complete = true;
-                stream.end_of_remote_candidates();
-            }
-        }
-        self.drain(now);
     }
 
     fn status(&self) -> PeerStatus {
@@ -456,118 +417,31 @@ impl Peer for Rice {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use rice_proto::component::ComponentConnectionState;
-
-    use super::super::jingle::JingleEndpoint;
-    use super::super::ours::Ours;
-    use super::super::peer::{Endpoint, PeerStatus};
-    use super::super::str0m::tests::{Bed, Net, both_fail, connect_and_exchange};
-    use super::Rice;
-
-    /// rice on host a, ours on host b.
-    /// rice (in the Jingle endpoint) on host a, ours (a glue session) on host b.
-    fn pair(bed: &Bed, rice_controlling: bool, components: u8) -> (JingleEndpoint<Rice>, Ours) {
-        let mut rc = bed.config(bed.a, rice_controlling, 1);
-        rc.components = components;
-        let mut oc = bed.config(bed.b, !rice_controlling, 2);
-        oc.components = components;
-        let r = JingleEndpoint::new(Rice::new(&rc).expect("rice"), &rc).expect("endpoint");
-        (r, Ours::new(&oc).expect("ours"))
+impl Peer for Rice {
+    fn poll_signal(&mut self) -> Option<IceTransport> {
+        let creds = self.agent.stream(self.stream)?.local_credentials()?;
+        let (ufrag, pwd) = (creds.ufrag, creds.passwd);
+        self.outbox.poll(&ufrag, &pwd, self.gathering_complete)
     }
 
-    fn types(p: &PeerStatus) -> (String, String) {
-        match p {
-            PeerStatus::Connected(p) => (p.local_type.clone(), p.remote_type.clone()),
-            other => panic!("not connected: {other:?}"),
+    fn handle_signal(&mut self, now: Instant, transport: &IceTransport) {
+        if let Some(mut stream) = self.agent.mut_stream(self.stream) {
+            if let (Some(u), Some(p)) = (&transport.ufrag, &transport.pwd) {
+                if stream
+                    .remote_credentials()
+                    .is_none_or(|c| (&c.ufrag, &c.passwd) != (u, p))
+                {
+                    stream.set_remote_credentials(Credentials::new(u.clone(), p.clone()));
+                }
+            }
+            for c in transport.candidates.iter().filter_map(from_model) {
+                stream.add_remote_candidate(c);
+            }
+            if transport.gathering_complete && !self.remote_gathering_complete {
+                self.remote_gathering_complete = true;
+                stream.end_of_remote_candidates();
+            }
         }
-    }
-
-    #[test]
-    fn rice_controlling_ours_controlled_one_network() {
-        let mut bed = Bed::new(Net::OneNetwork);
-        let (mut r, mut o) = pair(&bed, true, 1);
-        connect_and_exchange(&mut bed, &mut r, &mut o);
-        assert_eq!(types(&r.status()), ("host".into(), "host".into()));
-    }
-
-    #[test]
-    fn ours_controlling_rice_controlled_one_network() {
-        let mut bed = Bed::new(Net::OneNetwork);
-        let (mut r, mut o) = pair(&bed, false, 1);
-        connect_and_exchange(&mut bed, &mut r, &mut o);
-    }
-
-    #[test]
-    fn rice_controlling_ours_controlled_behind_nats() {
-        let mut bed = Bed::new(Net::BehindNats);
-        let (mut r, mut o) = pair(&bed, true, 1);
-        connect_and_exchange(&mut bed, &mut r, &mut o);
-        assert!(
-            r.peer()
-                .outbox
-                .candidates
-                .iter()
-                .any(|c| c.type_.as_str() == "srflx")
-        );
-    }
-
-    /// Runs both for `secs` of virtual time; returns (rice, ours) status at the end.
-    fn run_for(
-        bed: &mut Bed,
-        r: &mut JingleEndpoint<Rice>,
-        o: &mut Ours,
-        secs: u64,
-    ) -> (PeerStatus, PeerStatus) {
-        bed.run(r, o, Duration::from_secs(secs), |_, _| false);
-        (r.status(), o.status())
-    }
-
-    /// Known rice-proto 0.4.3 bug, pinned (this test fails once rice is fixed: then make it
-    /// `connect_and_exchange` like the others). Controlled behind a NAT, rice answers our
-    /// nominating check (USE-CANDIDATE) and its triggered check on that pair succeeds, but
-    /// it never selects the pair: the valid pair (local = the mapped, server-reflexive
-    /// address) differs from the pair checked (local = host), and the nomination is then
-    /// looked up on the wrong check. On one network (mapped address = host address) it works.
-    #[test]
-    fn known_bug_rice_controlled_behind_nat_never_selects_the_nominated_pair() {
-        let mut bed = Bed::new(Net::BehindNats);
-        let (mut r, mut o) = pair(&bed, false, 1);
-        let (rs, os) = run_for(&mut bed, &mut r, &mut o, 10);
-        assert!(matches!(os, PeerStatus::Connected(_)), "ours: {os:?}");
-        assert_eq!(rs, PeerStatus::Checking);
-    }
-
-    /// Known rice-proto 0.4.3 bug, pinned (fails once rice is fixed). With two components,
-    /// once both are nominated rice announces the selected pair and `Connected` for the
-    /// component nominated last only, once per component (its completion loop passes the
-    /// last nominated pair and its component id for every component), so component 1 never
-    /// connects here while component 2 does.
-    #[test]
-    fn known_bug_rice_with_two_components_connects_only_the_last_nominated() {
-        let mut bed = Bed::new(Net::OneNetwork);
-        let (mut r, mut o) = pair(&bed, true, 2);
-        let (rs, os) = run_for(&mut bed, &mut r, &mut o, 10);
-        assert!(matches!(os, PeerStatus::Connected(_)), "ours: {os:?}");
-        assert_eq!(rs, PeerStatus::Checking);
-        let c2 = r
-            .peer()
-            .components
-            .iter()
-            .find(|c| c.id == 2)
-            .expect("component 2");
-        assert_eq!(c2.state, ComponentConnectionState::Connected);
-        assert!(c2.selected.is_some());
-        assert!(r.peer().outbox.candidates.iter().any(|c| c.component == 2));
-    }
-
-    #[test]
-    fn rice_and_ours_fail_when_udp_is_blocked() {
-        let mut bed = Bed::new(Net::Blocked);
-        let (mut r, mut o) = pair(&bed, true, 1);
-        both_fail(&mut bed, &mut r, &mut o);
+        self.drain(now);
     }
 }

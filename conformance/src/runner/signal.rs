@@ -3,8 +3,8 @@
 //! `[signalling] latency_ms`, delivered in the order sent.
 //!
 //! The path carries text and reads none of it: the endpoints write and read their stanzas
-//! themselves, a `jingle-ice-glue` session for our stack ([`super::ours::Ours`]) and
-//! [`super::jingle::JingleEndpoint`] around a foreign one. Here are also what the two
+//! themselves, a `jingle-ice-glue` session for our stack ([`crate::peers::ours::Ours`]) and
+//! [`crate::peers::jingle::JingleEndpoint`] around a foreign one. Here are also what the two
 //! endpoints agree on beforehand: the session id and the two full JIDs.
 
 use std::collections::VecDeque;

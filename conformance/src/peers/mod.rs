@@ -1,0 +1,56 @@
+//! The two sides a topology run can place, each behind the runner's interfaces
+//! ([`crate::runner::peer`]): this project's stack as a `jingle-ice-glue` session ([`ours`]),
+//! and the adapters of stacks nobody here wrote ([`str0m`], [`rice`] in process, [`libnice`] a
+//! program on real sockets), which [`jingle`] puts in a small Jingle endpoint. What two
+//! adapters share is in [`common`]; the adapters' unit tests against ours (`interop`) run on
+//! the `testbed` module.
+//! [`make_endpoint`] builds a side from the name a script gives it, for either backend.
+//!
+//! Adapters depend on [`crate::runner`] (the interfaces, the configuration, the signalling's
+//! names) and on [`common`], never on each other.
+
+use anyhow::{Result, bail};
+
+use crate::runner::config::PeerConfig;
+use crate::runner::peer::Endpoint;
+
+pub mod common;
+#[cfg(test)]
+mod interop;
+pub mod jingle;
+#[cfg(target_os = "linux")]
+pub mod libnice;
+pub mod ours;
+pub mod rice;
+pub mod str0m;
+#[cfg(test)]
+mod testbed;
+
+/// Implementations the simulator can run, as scripts name them.
+pub const SIM_IMPLS: &[&str] = &["ice-sans-io", "str0m", "rice"];
+
+/// Implementations that exist only on real sockets (the netns backend).
+pub const NETNS_ONLY_IMPLS: &[&str] = &["libnice"];
+
+/// Builds the side for `implementation`: a glue session for ours, the Jingle endpoint around
+/// the adapter for a foreign stack.
+pub fn make_endpoint(implementation: &str, config: &PeerConfig) -> Result<Box<dyn Endpoint>> {
+    Ok(match implementation {
+        "ice-sans-io" => Box::new(ours::Ours::new(config)?),
+        "str0m" => Box::new(jingle::JingleEndpoint::new(
+            str0m::Str0m::new(config)?,
+            config,
+        )?),
+        "rice" => Box::new(jingle::JingleEndpoint::new(
+            rice::Rice::new(config)?,
+            config,
+        )?),
+        other if NETNS_ONLY_IMPLS.contains(&other) => {
+            bail!("impl `{other}` runs only on the netns backend (--backend netns)")
+        }
+        other => bail!(
+            "unknown impl `{other}` (the simulator runs {})",
+            SIM_IMPLS.join(", ")
+        ),
+    })
+}

@@ -1,0 +1,73 @@
+//! What a run is set up with: the options of a run and the configuration of each side,
+//! from the script, on whatever backend.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Result;
+use ice_netsim::topology::JingleRole;
+use ice_netsim::{Topology, derive_seed};
+
+/// The UDP port of component `c`'s host candidates (every adapter uses the same ports, so runs
+/// of different stacks compare).
+pub fn host_port(component: u8) -> u16 {
+    50_000 + u16::from(component)
+}
+
+/// How a peer is set up, from the script.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// ICE controlling (the Jingle initiator) or controlled.
+    pub controlling: bool,
+    /// The host's addresses: one host candidate per address and component.
+    pub host_ips: Vec<IpAddr>,
+    /// STUN servers to gather server-reflexive candidates from.
+    pub stun: Vec<SocketAddr>,
+    /// Components (1 or 2); application data uses component 1.
+    pub components: u8,
+    /// 32 bytes for the stack's RNG, derived from the script's seed (stacks that cannot take a
+    /// seed say so in [`crate::runner::peer::Stack::replayable`]).
+    pub seed: [u8; 32],
+    /// The virtual time the session starts at.
+    pub start: Instant,
+    /// Whether the side trickles its candidates (RFC 8838, XEP-0371 §5.5: transport-info as
+    /// they are found). `false`: session-initiate or session-accept waits until gathering is
+    /// complete and carries every candidate.
+    pub trickle: bool,
+}
+
+/// Options of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions<'a> {
+    /// Replace the script's seed.
+    pub seed: Option<u64>,
+    /// Write a pcap per network into this directory, named after the script.
+    pub pcap: Option<&'a Path>,
+}
+
+/// The configuration of the agent of `role`, on a host with `host_ips`. The agents have no
+/// TURN client yet: a script's `turn` servers are not given to them, so a script that needs a
+/// relay fails, and says so as a known failure (`conformance/known-failures.toml`).
+pub fn peer_config(
+    topology: &Topology,
+    role: JingleRole,
+    seed: u64,
+    host_ips: Vec<IpAddr>,
+    start: Instant,
+) -> Result<PeerConfig> {
+    let agent = topology.agent(role);
+    let label = match role {
+        JingleRole::Initiator => "agent initiator",
+        JingleRole::Responder => "agent responder",
+    };
+    Ok(PeerConfig {
+        controlling: role == JingleRole::Initiator,
+        host_ips,
+        stun: agent.stun.clone(),
+        components: agent.components,
+        seed: derive_seed(seed, label),
+        start,
+        trickle: agent.trickle,
+    })
+}

@@ -1,0 +1,13 @@
+//! The backend-neutral part of the topology runner, which both backends ([`crate::sim`],
+//! [`crate::netns`]) and every side ([`crate::peers`]) use, and which uses none of them:
+//!
+//! - [`peer`]: the interfaces between the runner and the two sides of a run ([`peer::Stack`],
+//!   [`peer::Endpoint`], [`peer::Peer`]) and what they report;
+//! - [`config`]: the options of a run, each side's configuration from the script, host ports;
+//! - [`signal`]: the signalling path (XML text, delayed in order) and the session's names;
+//! - [`conductor`]: one run's signalling, application data and verdict ([`conductor::RunResult`]).
+
+pub mod conductor;
+pub mod config;
+pub mod peer;
+pub mod signal;
