@@ -26,7 +26,9 @@ mod source;
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub use network::{Behaviour, Cidr, Host, LinkParams, Nat, Network, Service};
+/// Re-exported from [`crate::nat`], where the NAT table it configures lives.
+pub use crate::nat::Behaviour;
+pub use network::{Cidr, Host, LinkParams, Nat, Network, Service};
 pub use raw::{FORMAT, MAX_ELEMENTS, MAX_SCRIPT_BYTES};
 pub use scenario::{Agent, Expect, JingleRole, Outcome, Signalling};
 pub use source::TopologyError;
@@ -128,7 +130,7 @@ impl Topology {
         let Some(src) = self.network_of(from) else {
             return Vec::new();
         };
-        let behind = self.nats.iter().find(|n| n.public_ip == to);
+        let behind = self.nats.iter().find(|n| n.config.public_ip == to);
         let Some(dst) = behind.map(|n| n.outside).or_else(|| self.network_of(to)) else {
             return Vec::new();
         };

@@ -6,36 +6,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use serde::Deserialize;
-
-/// A mapping or filtering behaviour of RFC 4787 (§4.1 mapping, §5 filtering).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Behaviour {
-    /// The same mapping (or no filtering) whatever the remote endpoint.
-    EndpointIndependent,
-    /// One mapping (or filter) per remote IP address.
-    AddressDependent,
-    /// One mapping (or filter) per remote IP address and port.
-    AddressAndPortDependent,
-}
-
-impl Behaviour {
-    /// The name used in scripts.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Behaviour::EndpointIndependent => "endpoint-independent",
-            Behaviour::AddressDependent => "address-dependent",
-            Behaviour::AddressAndPortDependent => "address-and-port-dependent",
-        }
-    }
-}
-
-impl fmt::Display for Behaviour {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::nat::NatConfig;
 
 /// Delay, jitter and loss of one hop across a network.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -154,20 +125,9 @@ pub struct Nat {
     pub inside: usize,
     /// Index of the outside network.
     pub outside: usize,
-    /// Its address on the outside network.
-    pub public_ip: IpAddr,
-    /// RFC 4787 §4.1.
-    pub mapping: Behaviour,
-    /// RFC 4787 §5.
-    pub filtering: Behaviour,
-    /// Keep the internal port as the external one while it is free (RFC 4787 §4.2.1).
-    pub port_preservation: bool,
-    /// RFC 4787 §6.
-    pub hairpinning: bool,
-    /// Lifetime of a mapping after the last outbound datagram that used it (RFC 4787 §4.3).
-    pub udp_timeout: Duration,
-    /// Drop every UDP datagram that would cross it.
-    pub block_udp: bool,
+    /// Its address on the outside network and its behaviour: what the simulator's NAT table
+    /// and the netns lab's nftables ruleset take.
+    pub config: NatConfig,
 }
 
 /// A service a host runs, answered by the simulator itself.

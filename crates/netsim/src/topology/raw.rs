@@ -7,9 +7,9 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::network::Behaviour;
 use super::scenario::{RawAgent, RawExpect, RawSignalling};
 use super::source::OneOrMany;
+use crate::nat::Behaviour;
 
 /// The only format this version reads.
 pub const FORMAT: u32 = 1;

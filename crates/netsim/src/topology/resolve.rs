@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use crate::nat::NatConfig;
+
 use super::network::{Cidr, Host, LinkParams, Nat, Network, Service};
 use super::raw::{
     FORMAT, MAX_ELEMENTS, RawHost, RawLink, RawNat, RawNetwork, RawScript, RawService,
@@ -214,13 +216,15 @@ pub(super) fn nats(
             name: n.name.get_ref().clone(),
             inside,
             outside,
-            public_ip,
-            mapping: n.mapping,
-            filtering: n.filtering,
-            port_preservation: n.port_preservation,
-            hairpinning: n.hairpinning,
-            udp_timeout,
-            block_udp: n.block_udp,
+            config: NatConfig {
+                public_ip,
+                mapping: n.mapping,
+                filtering: n.filtering,
+                port_preservation: n.port_preservation,
+                hairpinning: n.hairpinning,
+                udp_timeout,
+                block_udp: n.block_udp,
+            },
         });
     }
     // NAT chains must not loop (a network behind itself).
