@@ -98,6 +98,22 @@ fn check_loss(src: &Source<'_>, loss: &Spanned<f64>) -> Result<f64, TopologyErro
     }
 }
 
+/// An error at `name` when one of `earlier` (the names of the `table`s before it) is the same.
+fn defined_once<'a>(
+    src: &Source<'_>,
+    table: &str,
+    mut earlier: impl Iterator<Item = &'a String>,
+    name: &Spanned<String>,
+) -> Result<(), TopologyError> {
+    if earlier.any(|x| x == name.get_ref()) {
+        return Err(src.err(
+            &name.span(),
+            format!("{table} `{}` is defined twice", name.get_ref()),
+        ));
+    }
+    Ok(())
+}
+
 /// `[link]`: the defaults of every hop.
 pub(super) fn link(src: &Source<'_>, raw: Option<&RawLink>) -> Result<LinkParams, TopologyError> {
     let defaults = LinkParams::default();
@@ -115,12 +131,7 @@ pub(super) fn networks(
 ) -> Result<Vec<Network>, TopologyError> {
     let mut networks: Vec<Network> = Vec::new();
     for n in raw {
-        if networks.iter().any(|x| x.name == *n.name.get_ref()) {
-            return Err(src.err(
-                &n.name.span(),
-                format!("network `{}` is defined twice", n.name.get_ref()),
-            ));
-        }
+        defined_once(src, "network", networks.iter().map(|x| &x.name), &n.name)?;
         let cidr: Cidr = n
             .cidr
             .get_ref()
@@ -160,12 +171,7 @@ pub(super) fn nats(
 ) -> Result<Vec<Nat>, TopologyError> {
     let mut nats: Vec<Nat> = Vec::new();
     for n in raw {
-        if nats.iter().any(|x| x.name == *n.name.get_ref()) {
-            return Err(src.err(
-                &n.name.span(),
-                format!("nat `{}` is defined twice", n.name.get_ref()),
-            ));
-        }
+        defined_once(src, "nat", nats.iter().map(|x| &x.name), &n.name)?;
         let inside = network_index(src, networks, &n.inside)?;
         let outside = network_index(src, networks, &n.outside)?;
         if inside == outside {
