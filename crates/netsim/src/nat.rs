@@ -20,15 +20,46 @@
 //!   delivered inside; see [`NatTable::hairpin`].
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
+use serde::Deserialize;
 
-use crate::topology::Behaviour;
+/// A mapping or filtering behaviour of RFC 4787 (§4.1 mapping, §5 filtering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Behaviour {
+    /// The same mapping (or no filtering) whatever the remote endpoint.
+    EndpointIndependent,
+    /// One mapping (or filter) per remote IP address.
+    AddressDependent,
+    /// One mapping (or filter) per remote IP address and port.
+    AddressAndPortDependent,
+}
 
-/// A NAT's behaviour.
+impl Behaviour {
+    /// The name used in scripts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Behaviour::EndpointIndependent => "endpoint-independent",
+            Behaviour::AddressDependent => "address-dependent",
+            Behaviour::AddressAndPortDependent => "address-and-port-dependent",
+        }
+    }
+}
+
+impl fmt::Display for Behaviour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A NAT's address and behaviour: what a script's `[[nat]]` says (held by
+/// [`topology::Nat`](crate::topology::Nat)), taken by [`NatTable`] and by the netns lab's
+/// rulesets ([`crate::nft`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NatConfig {
     /// Its outside address.

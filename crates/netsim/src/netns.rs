@@ -238,7 +238,7 @@ fn router_inside_address(topology: &Topology, network: usize) -> Option<IpAddr> 
         .hosts
         .iter()
         .flat_map(|h| h.ips.iter().map(|(ip, _)| *ip))
-        .chain(topology.nats.iter().map(|n| n.public_ip))
+        .chain(topology.nats.iter().map(|n| n.config.public_ip))
         .collect();
     match net.cidr.addr {
         IpAddr::V4(a) => {
@@ -365,9 +365,9 @@ impl Lab {
             ));
             c.push(format!(
                 "addr add {}/{} dev wan{}",
-                nat.public_ip,
+                nat.config.public_ip,
                 plen(nat.outside),
-                nodad(nat.public_ip)
+                nodad(nat.config.public_ip)
             ));
             c.push("link set lan up".into());
             c.push("link set wan up".into());
@@ -423,12 +423,12 @@ impl Lab {
         }
         // Routers: sysctls, then the ruleset.
         for (i, nat) in t.nats.iter().enumerate() {
-            for (k, v) in nft::router_sysctls(nat) {
+            for (k, v) in nft::router_sysctls(&nat.config) {
                 sysctl(&nat_ns[i], &k, &v)?;
             }
             let mut cmd = Command::new("ip");
             cmd.args(["netns", "exec", &nat_ns[i], "nft", "-f", "-"]);
-            run_with_input(&mut cmd, &nft::ruleset(nat))?;
+            run_with_input(&mut cmd, &nft::ruleset(&nat.config))?;
         }
         // Services.
         for (i, host) in t.hosts.iter().enumerate() {

@@ -26,11 +26,11 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use crate::topology::{Behaviour, Nat};
+use crate::nat::{Behaviour, NatConfig};
 
-/// The nftables ruleset of one NAT router. `inside` is the router's own address on the
-/// inside network (hairpinned flows are addressed from the public address).
-pub fn ruleset(nat: &Nat) -> String {
+/// The nftables ruleset of one NAT router (a script's `[[nat]]`: [`crate::topology::Nat::config`]).
+/// Hairpinned flows are addressed from the public address.
+pub fn ruleset(nat: &NatConfig) -> String {
     let v6 = nat.public_ip.is_ipv6();
     let (family, addr_type, saddr, daddr) = if v6 {
         ("ip6", "ipv6_addr", "ip6 saddr", "ip6 daddr")
@@ -45,15 +45,19 @@ pub fn ruleset(nat: &Nat) -> String {
     let _ = writeln!(s, "table {family} icenat {{");
     if uses_map {
         // External port -> internal endpoint, learned after SNAT decided the port.
-        let _ = writeln!(
-            s,
-            "  map portmap {{ type inet_service : {addr_type} . inet_service; flags dynamic,timeout; timeout {timeout}s; size 65535; }}"
+        dynamic(
+            &mut s,
+            "map portmap",
+            &format!("inet_service : {addr_type} . inet_service"),
+            timeout,
         );
     }
     if nat.filtering == Behaviour::AddressDependent {
-        let _ = writeln!(
-            s,
-            "  set contacted {{ type {addr_type} . inet_service . {addr_type}; flags dynamic,timeout; timeout {timeout}s; size 65535; }}"
+        dynamic(
+            &mut s,
+            "set contacted",
+            &format!("{addr_type} . inet_service . {addr_type}"),
+            timeout,
         );
     }
     // The router itself takes no new inbound flow on its outside.
@@ -85,14 +89,11 @@ pub fn ruleset(nat: &Nat) -> String {
         s.push_str(
             "  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n",
         );
-        let _ = writeln!(
-            s,
-            "    iif \"wan\" {daddr} {public} meta l4proto udp dnat {family} addr . port to udp dport map @portmap"
-        );
-        if hairpin {
+        let interfaces: &[&str] = if hairpin { &["wan", "lan"] } else { &["wan"] };
+        for iif in interfaces {
             let _ = writeln!(
                 s,
-                "    iif \"lan\" {daddr} {public} meta l4proto udp dnat {family} addr . port to udp dport map @portmap"
+                "    iif \"{iif}\" {daddr} {public} meta l4proto udp dnat {family} addr . port to udp dport map @portmap"
             );
         }
         s.push_str("  }\n");
@@ -129,14 +130,16 @@ pub fn ruleset(nat: &Nat) -> String {
         s.push_str(
             "  chain learn {\n    type filter hook postrouting priority srcnat + 10; policy accept;\n",
         );
-        let _ = writeln!(
-            s,
-            "    oif \"wan\" meta l4proto udp update @portmap {{ ct reply proto-dst : ct original {saddr} . ct original proto-src }}"
+        learn(
+            &mut s,
+            "portmap",
+            &format!("ct reply proto-dst : ct original {saddr} . ct original proto-src"),
         );
         if nat.filtering == Behaviour::AddressDependent {
-            let _ = writeln!(
-                s,
-                "    oif \"wan\" meta l4proto udp update @contacted {{ ct original {saddr} . ct original proto-src . {daddr} }}"
+            learn(
+                &mut s,
+                "contacted",
+                &format!("ct original {saddr} . ct original proto-src . {daddr}"),
             );
         }
         s.push_str("  }\n");
@@ -145,9 +148,26 @@ pub fn ruleset(nat: &Nat) -> String {
     s
 }
 
+/// Declares a dynamic set or map (`what` is `set NAME` or `map NAME`) whose entries expire
+/// `timeout` seconds after they were last updated.
+fn dynamic(s: &mut String, what: &str, element_type: &str, timeout: u64) {
+    let _ = writeln!(
+        s,
+        "  {what} {{ type {element_type}; flags dynamic,timeout; timeout {timeout}s; size 65535; }}"
+    );
+}
+
+/// Adds or refreshes, for each datagram leaving on `wan`, an `element` in the set or map `name`.
+fn learn(s: &mut String, name: &str, element: &str) {
+    let _ = writeln!(
+        s,
+        "    oif \"wan\" meta l4proto udp update @{name} {{ {element} }}"
+    );
+}
+
 /// The sysctls of a router namespace: forwarding on, reverse-path filtering off (asymmetric
 /// paths through nested NATs), and conntrack's UDP timeouts set to the mapping lifetime.
-pub fn router_sysctls(nat: &Nat) -> Vec<(String, String)> {
+pub fn router_sysctls(nat: &NatConfig) -> Vec<(String, String)> {
     let t = nat.udp_timeout.as_secs().max(1).to_string();
     let mut v = vec![
         ("net.ipv4.ip_forward".to_owned(), "1".to_owned()),
@@ -167,7 +187,7 @@ pub fn router_sysctls(nat: &Nat) -> Vec<(String, String)> {
 }
 
 /// Whether `ip` belongs to the router's family.
-pub fn same_family(nat: &Nat, ip: IpAddr) -> bool {
+pub fn same_family(nat: &NatConfig, ip: IpAddr) -> bool {
     nat.public_ip.is_ipv6() == ip.is_ipv6()
 }
 
@@ -176,11 +196,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn nat(mapping: Behaviour, filtering: Behaviour, hairpinning: bool) -> Nat {
-        Nat {
-            name: "n".into(),
-            inside: 1,
-            outside: 0,
+    fn nat(mapping: Behaviour, filtering: Behaviour, hairpinning: bool) -> NatConfig {
+        NatConfig {
             public_ip: "198.51.100.10".parse().unwrap(),
             mapping,
             filtering,

@@ -18,7 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 use crate::delay::DelayLine;
-use crate::nat::{NatConfig, NatDrop, NatStats, NatTable};
+use crate::nat::{NatDrop, NatStats, NatTable};
 use crate::node::{Node, Transmit};
 use crate::pcap::Capture;
 use crate::stun_server::StunServer;
@@ -193,15 +193,7 @@ impl Sim {
                 inside: n.inside,
                 outside: n.outside,
                 table: NatTable::new(
-                    NatConfig {
-                        public_ip: n.public_ip,
-                        mapping: n.mapping,
-                        filtering: n.filtering,
-                        port_preservation: n.port_preservation,
-                        hairpinning: n.hairpinning,
-                        udp_timeout: n.udp_timeout,
-                        block_udp: n.block_udp,
-                    },
+                    n.config,
                     derive_seed(topology.seed, &format!("nat {}", n.name)),
                 ),
             })
@@ -226,7 +218,7 @@ impl Sim {
             }
         }
         for (i, n) in topology.nats.iter().enumerate() {
-            owners.insert((n.outside, n.public_ip), Owner::NatOutside(i));
+            owners.insert((n.outside, n.config.public_ip), Owner::NatOutside(i));
         }
         Sim {
             base,

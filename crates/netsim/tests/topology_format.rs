@@ -27,13 +27,13 @@ fn the_documented_example_parses_as_documented() {
     );
     assert_eq!(t.networks[0].link.latency, Duration::from_millis(20));
     let nat_b = &t.nats[1];
-    assert_eq!(nat_b.mapping, Behaviour::AddressAndPortDependent);
+    assert_eq!(nat_b.config.mapping, Behaviour::AddressAndPortDependent);
     assert!(
-        !nat_b.port_preservation && !nat_b.hairpinning && !nat_b.block_udp,
+        !nat_b.config.port_preservation && !nat_b.config.hairpinning && !nat_b.config.block_udp,
         "defaults false"
     );
     assert_eq!(
-        nat_b.udp_timeout,
+        nat_b.config.udp_timeout,
         Duration::from_secs(120),
         "default mapping lifetime"
     );

@@ -1,0 +1,172 @@
+//! The network half of a script, resolved: what the simulator and the netns lab build
+//! (`[link]`, `[[network]]`, `[[nat]]`, `[[host]]` with its service). Every name is an index
+//! and every default applied.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::nat::NatConfig;
+
+/// Delay, jitter and loss of one hop across a network.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkParams {
+    /// One-way delay per hop.
+    pub latency: Duration,
+    /// Uniform extra delay in `[0, jitter]` per datagram and hop.
+    pub jitter: Duration,
+    /// Probability in `[0, 1]` that a datagram is dropped on a hop.
+    pub loss: f64,
+}
+
+impl Default for LinkParams {
+    fn default() -> Self {
+        LinkParams {
+            latency: Duration::from_millis(20),
+            jitter: Duration::ZERO,
+            loss: 0.0,
+        }
+    }
+}
+
+impl LinkParams {
+    /// One datagram's hop on a link with these parameters, from two uniform draws of the
+    /// run's seeded RNG: the delay, or `None` when the datagram is lost. Both backends draw
+    /// through here (the simulator per hop, the netns backend's user-space path per hop of
+    /// the datagrams it carries), so the same draws mean the same fate.
+    pub fn hop(&self, loss_draw: u64, jitter_draw: u64) -> Option<Duration> {
+        if self.loss > 0.0 && (loss_draw >> 11) as f64 / (1u64 << 53) as f64 <= self.loss {
+            return None;
+        }
+        let jitter_us = u64::try_from(self.jitter.as_micros()).unwrap_or(u64::MAX);
+        let extra = if jitter_us == 0 {
+            0
+        } else {
+            jitter_draw % jitter_us.saturating_add(1)
+        };
+        Some(self.latency + Duration::from_micros(extra))
+    }
+}
+
+/// An IP prefix: `198.51.100.0/24`, `2001:db8::/64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    /// The network address (host bits as written).
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is inside the prefix (and of the same family).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = s
+            .split_once('/')
+            .ok_or_else(|| format!("`{s}` is not a prefix (ADDRESS/LENGTH)"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{addr}` is not an IP address"))?;
+        let prefix: u8 = prefix
+            .parse()
+            .map_err(|_| format!("`{prefix}` is not a prefix length"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        if prefix > max {
+            return Err(format!("prefix length {prefix} is longer than {max}"));
+        }
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// A `[[network]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Network {
+    /// Its name.
+    pub name: String,
+    /// Its prefix.
+    pub cidr: Cidr,
+    /// Its hops: `[link]` with this network's overrides applied.
+    pub link: LinkParams,
+}
+
+/// A `[[nat]]`: a router with one interface inside and one (`public_ip`) outside.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nat {
+    /// Its name.
+    pub name: String,
+    /// Index of the inside network in [`Topology::networks`](super::Topology::networks).
+    pub inside: usize,
+    /// Index of the outside network.
+    pub outside: usize,
+    /// Its address on the outside network and its behaviour: what the simulator's NAT table
+    /// and the netns lab's nftables ruleset take.
+    pub config: NatConfig,
+}
+
+/// A service a host runs, answered by the simulator itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Service {
+    /// A STUN server (RFC 8489 and RFC 3489 Binding requests).
+    Stun {
+        /// UDP port.
+        port: u16,
+    },
+    /// A TURN server (RFC 8656).
+    Turn {
+        /// UDP port.
+        port: u16,
+        /// Long-term credential user name.
+        username: String,
+        /// Long-term credential password.
+        password: String,
+        /// Realm.
+        realm: String,
+    },
+}
+
+impl Service {
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        match self {
+            Service::Stun { port } | Service::Turn { port, .. } => *port,
+        }
+    }
+}
+
+/// A `[[host]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    /// Its name.
+    pub name: String,
+    /// Its addresses, each with the index of its network in [`Topology::networks`](super::Topology::networks).
+    pub ips: Vec<(IpAddr, usize)>,
+    /// The service it runs, if any.
+    pub service: Option<Service>,
+}

@@ -1,0 +1,307 @@
+//! The ICE half of a script: `[[agent]]`, `[signalling]` and `[expect]`, parsed and resolved
+//! for the runner.
+//!
+//! These tables speak ICE and Jingle (implementations, roles, components, trickle, candidate
+//! types `host | srflx | prflx | relay`, transport protocols `udp | tcp`). The simulator and the
+//! netns lab never read them: they build and run the network half ([`super::network`]). They
+//! are read here, beside the network half, so that one parser reads the one file format and
+//! every error has the same style and places; the only thing this half takes from the network
+//! half is the hosts, to resolve an agent's host and its STUN and TURN servers.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::network::{Host, Service};
+use super::source::{OneOrMany, Source, TopologyError, find, ms, strings};
+
+// ---- The raw shape (serde) --------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawRole {
+    Initiator,
+    Responder,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAgent {
+    host: Spanned<String>,
+    #[serde(rename = "impl")]
+    implementation: Spanned<String>,
+    role: Spanned<RawRole>,
+    #[serde(default)]
+    stun: Vec<Spanned<String>>,
+    #[serde(default)]
+    turn: Vec<Spanned<String>>,
+    components: Option<Spanned<u8>>,
+    trickle: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSignalling {
+    latency_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawOutcome {
+    Connected,
+    Failed,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawExpect {
+    outcome: RawOutcome,
+    local_type: Option<OneOrMany>,
+    remote_type: Option<OneOrMany>,
+    protocol: Option<Spanned<String>>,
+    max_connect_ms: Option<u64>,
+    #[serde(default)]
+    data: bool,
+    #[serde(default)]
+    hold_ms: u64,
+}
+
+// ---- The resolved values ----------------------------------------------------------------------
+
+/// The Jingle role of an agent: the initiator is the ICE controlling agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JingleRole {
+    /// Sends session-initiate; ICE controlling.
+    Initiator,
+    /// Answers with session-accept; ICE controlled.
+    Responder,
+}
+
+/// An `[[agent]]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    /// Index of its host in [`Topology::hosts`](super::Topology::hosts).
+    pub host: usize,
+    /// The implementation (`ice-sans-io`, `str0m`, `rice`, `libnice`, ...): the runner checks it.
+    pub implementation: String,
+    /// Line of the `impl` key, for the runner's errors.
+    pub impl_line: usize,
+    /// Jingle role.
+    pub role: JingleRole,
+    /// STUN servers, resolved to the service's address.
+    pub stun: Vec<SocketAddr>,
+    /// TURN servers: the service's address and the host index of the service.
+    pub turn: Vec<(SocketAddr, usize)>,
+    /// Number of components (1 for a data channel, 2 for RTP with RTCP).
+    pub components: u8,
+    /// Candidates go out in transport-info as found.
+    pub trickle: bool,
+}
+
+/// The `[signalling]` path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signalling {
+    /// One-way delay of the XMPP path.
+    pub latency: Duration,
+}
+
+/// What the run must produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Both agents select a pair.
+    Connected,
+    /// Both agents report ICE failure.
+    Failed,
+}
+
+impl Outcome {
+    /// The name used in scripts and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Connected => "connected",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// The `[expect]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expect {
+    /// `connected` or `failed`.
+    pub outcome: Outcome,
+    /// Allowed types of the initiator's local candidate of the selected pair (empty: any).
+    pub local_type: Vec<String>,
+    /// Allowed types of the initiator's remote candidate of the selected pair (empty: any).
+    pub remote_type: Vec<String>,
+    /// `udp` or `tcp`, when given.
+    pub protocol: Option<String>,
+    /// Budget from session-initiate to both pairs selected.
+    pub max_connect: Option<Duration>,
+    /// Application datagrams must cross the pair both ways.
+    pub data: bool,
+    /// The pair must still carry data this long after connecting.
+    pub hold: Duration,
+}
+
+// ---- Resolution, one function per table -------------------------------------------------------
+
+/// A `host:port` of an agent's `stun` or `turn` list: the service's address and its host.
+fn service_address(
+    src: &Source<'_>,
+    hosts: &[Host],
+    s: &Spanned<String>,
+    turn: bool,
+) -> Result<(SocketAddr, usize), TopologyError> {
+    let text = s.get_ref();
+    let (name, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| src.err(&s.span(), format!("`{text}` is not HOST:PORT")))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| src.err(&s.span(), format!("`{port}` is not a port")))?;
+    let i = hosts
+        .iter()
+        .position(|h| h.name == name)
+        .ok_or_else(|| src.err(&s.span(), format!("no host is named `{name}`")))?;
+    let ok = match &hosts[i].service {
+        Some(Service::Stun { port: p }) => !turn && *p == port,
+        // A TURN server answers Binding requests too (RFC 8656 §2).
+        Some(Service::Turn { port: p, .. }) => *p == port,
+        None => false,
+    };
+    if !ok {
+        return Err(src.err(
+            &s.span(),
+            format!(
+                "host `{name}` runs no {} service on port {port}",
+                if turn { "turn" } else { "stun" }
+            ),
+        ));
+    }
+    Ok((SocketAddr::new(hosts[i].ips[0].0, port), i))
+}
+
+/// `[[agent]]`s: each on a host of its own that runs no service, its servers resolved; exactly
+/// one initiator and one responder.
+pub(super) fn agents(
+    src: &Source<'_>,
+    raw: &[RawAgent],
+    hosts: &[Host],
+) -> Result<Vec<Agent>, TopologyError> {
+    let host_names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+    let mut agents: Vec<Agent> = Vec::new();
+    for a in raw {
+        let host = find(&host_names, &a.host).ok_or_else(|| {
+            src.err(
+                &a.host.span(),
+                format!("no host is named `{}`", a.host.get_ref()),
+            )
+        })?;
+        if hosts[host].service.is_some() {
+            return Err(src.err(
+                &a.host.span(),
+                "an agent cannot run on a host that runs a service",
+            ));
+        }
+        if agents.iter().any(|x| x.host == host) {
+            return Err(src.err(&a.host.span(), "two agents on one host"));
+        }
+        let components = match &a.components {
+            Some(c) if !(1..=2).contains(c.get_ref()) => {
+                return Err(src.err(&c.span(), "components must be 1 or 2"));
+            }
+            Some(c) => *c.get_ref(),
+            None => 1,
+        };
+        agents.push(Agent {
+            host,
+            implementation: a.implementation.get_ref().clone(),
+            impl_line: src.line_of(a.implementation.span().start),
+            role: match a.role.get_ref() {
+                RawRole::Initiator => JingleRole::Initiator,
+                RawRole::Responder => JingleRole::Responder,
+            },
+            stun: a
+                .stun
+                .iter()
+                .map(|s| service_address(src, hosts, s, false).map(|(addr, _)| addr))
+                .collect::<Result<_, _>>()?,
+            turn: a
+                .turn
+                .iter()
+                .map(|s| service_address(src, hosts, s, true))
+                .collect::<Result<_, _>>()?,
+            components,
+            trickle: a.trickle.unwrap_or(true),
+        });
+    }
+    let initiators = agents
+        .iter()
+        .filter(|a| a.role == JingleRole::Initiator)
+        .count();
+    if agents.len() != 2 || initiators != 1 {
+        let span = raw.first().map_or(0..0, |a| a.role.span());
+        let mut e = src.err(
+            &span,
+            format!(
+                "a script needs exactly two agents, one initiator and one responder (found {} agents, {initiators} initiators)",
+                agents.len()
+            ),
+        );
+        if raw.is_empty() {
+            e.key = "agent".to_owned();
+        }
+        return Err(e);
+    }
+    Ok(agents)
+}
+
+/// `[signalling]`.
+pub(super) fn signalling(raw: Option<&RawSignalling>) -> Signalling {
+    Signalling {
+        latency: ms(raw.and_then(|s| s.latency_ms).unwrap_or(50)),
+    }
+}
+
+/// Candidate types of `local_type` or `remote_type` (none given: any).
+fn candidate_types(src: &Source<'_>, v: Option<&OneOrMany>) -> Result<Vec<String>, TopologyError> {
+    let Some(v) = v else { return Ok(Vec::new()) };
+    let list = strings(src, v)?;
+    for t in &list {
+        if !matches!(t.as_str(), "host" | "srflx" | "prflx" | "relay") {
+            return Err(src.err(
+                &v.span(),
+                format!("unknown candidate type `{t}` (host | srflx | prflx | relay)"),
+            ));
+        }
+    }
+    Ok(list)
+}
+
+/// `[expect]`. `protocol` is checked before the candidate types.
+pub(super) fn expect(src: &Source<'_>, e: &RawExpect) -> Result<Expect, TopologyError> {
+    let protocol = match &e.protocol {
+        None => None,
+        Some(p) if matches!(p.get_ref().as_str(), "udp" | "tcp") => Some(p.get_ref().clone()),
+        Some(p) => {
+            return Err(src.err(
+                &p.span(),
+                format!("unknown protocol `{}` (udp | tcp)", p.get_ref()),
+            ));
+        }
+    };
+    Ok(Expect {
+        outcome: match e.outcome {
+            RawOutcome::Connected => Outcome::Connected,
+            RawOutcome::Failed => Outcome::Failed,
+        },
+        local_type: candidate_types(src, e.local_type.as_ref())?,
+        remote_type: candidate_types(src, e.remote_type.as_ref())?,
+        protocol,
+        max_connect: e.max_connect_ms.map(ms),
+        data: e.data,
+        hold: ms(e.hold_ms),
+    })
+}
