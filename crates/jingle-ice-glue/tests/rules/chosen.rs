@@ -5,14 +5,7 @@ use super::*;
 #[test]
 fn chosen_credentials_interface_numbers_and_early_gathering() {
     let now = t0();
-    let mut s = Session::new(
-        Config::allowing(Allowance::PresenceSubscription),
-        Role::Initiator,
-        SID,
-        jid(ROMEO),
-        jid(JULIET),
-        seed(40),
-    );
+    let mut s = romeo(Config::allowing(Allowance::PresenceSubscription), 40);
     // RFC 8445 §5.3 lengths: refused with the agent's reason, nothing changed.
     assert!(matches!(
         s.set_local_credentials("8hh", R_PWD),

@@ -5,14 +5,7 @@ use super::*;
 #[test]
 fn xep0371_6_fallback_to_raw_udp_accepted() {
     let now = t0();
-    let mut s = Session::new(
-        Config::default(),
-        Role::Initiator,
-        SID,
-        jid(ROMEO),
-        jid(JULIET),
-        seed(9),
-    );
+    let mut s = romeo(Config::default(), 9);
     s.add_local_host(now, 1, "192.0.2.1:5000".parse().unwrap())
         .unwrap();
     s.initiate(now, None).unwrap();
@@ -67,7 +60,7 @@ fn xep0371_6_fallback_refused_by_policy() {
     let now = t0();
     let mut cfg = Config::default();
     cfg.accept_raw_udp_fallback = false;
-    let mut s = Session::new(cfg, Role::Initiator, SID, jid(ROMEO), jid(JULIET), seed(10));
+    let mut s = romeo(cfg, 10);
     s.initiate(now, None).unwrap();
     let _ = drain(&mut s);
     assert!(s.handle_xml(now, &gateway_replace("r1")).is_ok());
@@ -113,14 +106,7 @@ fn xep0371_6_our_transport_replace() {
     }
     // §11.1: the raw UDP address is an IP address too.
     let now = t0();
-    let mut s = Session::new(
-        Config::default(),
-        Role::Initiator,
-        SID,
-        jid(ROMEO),
-        jid(JULIET),
-        seed(33),
-    );
+    let mut s = romeo(Config::default(), 33);
     s.initiate(now, None).unwrap();
     assert_eq!(
         s.replace_with_raw_udp(now, "192.0.2.1:7000".parse().unwrap()),

@@ -55,6 +55,11 @@ fn initiate_xml(ns: IceNamespace, cands: &str) -> String {
     )
 }
 
+/// Romeo, initiator, configured by `cfg`, seeded by `seed(n)`.
+fn romeo(cfg: Config, n: u8) -> Session {
+    Session::new(cfg, Role::Initiator, SID, jid(ROMEO), jid(JULIET), seed(n))
+}
+
 /// Juliet, responder, fed Romeo's session-initiate.
 fn juliet(cfg: Config, ns: IceNamespace) -> (Session, Instant) {
     let now = t0();

@@ -24,14 +24,7 @@ fn xep0371_8_1_namespace_from_disco_features() {
         ),
         (vec![], IceNamespace::IceUdp1),
     ] {
-        let mut s = Session::new(
-            Config::default(),
-            Role::Initiator,
-            SID,
-            jid(ROMEO),
-            jid(JULIET),
-            seed(6),
-        );
+        let mut s = romeo(Config::default(), 6);
         s.set_peer_features(IceFeatures::from_features(&features));
         s.initiate(now, None).unwrap();
         assert_eq!(s.namespace(), ns, "{features:?}");

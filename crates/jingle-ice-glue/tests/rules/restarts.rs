@@ -49,14 +49,7 @@ fn xep0371_5_10_transport_info_during_unacknowledged_restart_is_acked_and_droppe
 #[test]
 fn xep0371_5_10_restart_needs_a_live_session() {
     let now = t0();
-    let mut s = Session::new(
-        Config::default(),
-        Role::Initiator,
-        SID,
-        jid(ROMEO),
-        jid(JULIET),
-        seed(8),
-    );
+    let mut s = romeo(Config::default(), 8);
     assert!(s.restart(now).is_err());
     s.initiate(now, None).unwrap();
     s.restart(now).unwrap();

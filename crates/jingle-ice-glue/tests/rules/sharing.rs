@@ -5,14 +5,7 @@ use super::*;
 #[test]
 fn xep0371_11_1_no_candidate_before_the_policy_allows() {
     let now = t0();
-    let mut s = Session::new(
-        Config::default(),
-        Role::Initiator,
-        SID,
-        jid(ROMEO),
-        jid(JULIET),
-        seed(12),
-    );
+    let mut s = romeo(Config::default(), 12);
     s.add_local_host(now, 1, "192.0.2.1:5000".parse().unwrap())
         .unwrap();
     s.initiate(now, None).unwrap();

@@ -5,14 +5,7 @@ use super::*;
 #[test]
 fn xep0371_5_2_session_initiate_with_candidates_and_ice2() {
     let now = t0();
-    let mut s = Session::new(
-        Config::allowing(Allowance::AllowList),
-        Role::Initiator,
-        SID,
-        jid(ROMEO),
-        jid(JULIET),
-        seed(1),
-    );
+    let mut s = romeo(Config::allowing(Allowance::AllowList), 1);
     s.set_peer_features(IceFeatures {
         ice0: true,
         ..IceFeatures::default()
@@ -266,14 +259,7 @@ fn xep0166_application_actions_go_to_the_caller() {
 #[test]
 fn iq_results_errors_and_timeouts_tracked_per_request() {
     let now = t0();
-    let mut s = Session::new(
-        Config::default(),
-        Role::Initiator,
-        SID,
-        jid(ROMEO),
-        jid(JULIET),
-        seed(3),
-    );
+    let mut s = romeo(Config::default(), 3);
     s.initiate(now, None).unwrap();
     let (out, _) = drain(&mut s);
     let id = out[0].id.clone();
@@ -293,14 +279,7 @@ fn iq_results_errors_and_timeouts_tracked_per_request() {
     assert_eq!(s.handle_xml(now, &late), Ok(Handled::NotOurs));
 
     // An error answer to session-initiate ends the session.
-    let mut s = Session::new(
-        Config::default(),
-        Role::Initiator,
-        SID,
-        jid(ROMEO),
-        jid(JULIET),
-        seed(4),
-    );
+    let mut s = romeo(Config::default(), 4);
     s.initiate(now, None).unwrap();
     let (out, _) = drain(&mut s);
     let err = format!(
@@ -324,7 +303,7 @@ fn pending_requests_are_bounded() {
     let now = t0();
     let mut cfg = Config::allowing(Allowance::AllowList);
     cfg.max_pending_iqs = 3;
-    let mut s = Session::new(cfg, Role::Initiator, SID, jid(ROMEO), jid(JULIET), seed(5));
+    let mut s = romeo(cfg, 5);
     for p in 0..10 {
         s.add_local_host(now, 1, format!("192.0.2.{}:5000", p + 1).parse().unwrap())
             .unwrap();
