@@ -11,8 +11,10 @@ xflags::xflags! {
     /// The project's tasks, run from anywhere in the repository as `cargo xtask COMMAND`.
     cmd xtask {
         /// Everything CI runs, in order, stopping at the first failure with a non-zero exit:
-        /// fmt, clippy (warnings denied), tests, doctests, docs (warnings denied), the
-        /// conformance suite, and each fuzz target built and run briefly. `.ci/run` calls this.
+        /// fmt, tidy, clippy (warnings denied), tests, doctests, docs (warnings denied),
+        /// `cargo package` of the publishable crates, the conformance suite, the pcap check,
+        /// the Prosody and netns interop, and each fuzz target built and run briefly.
+        /// `.ci/run` calls this.
         cmd ci {
             /// Leave out the fuzz step, for quick local runs (CI never passes it).
             optional --skip-fuzz
