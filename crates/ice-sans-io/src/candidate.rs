@@ -184,6 +184,16 @@ pub fn is_valid_foundation(s: &str) -> bool {
     !s.is_empty() && s.len() <= 32 && s.bytes().all(is_ice_char)
 }
 
+/// Whether `s` is a ufrag or password the agent takes from the peer: 1 to 256 ice-chars
+/// (RFC 8445 §5.3, RFC 8839 §5.4). Ours must also be at least 4 (ufrag) and 22 (password)
+/// long; the peer's may be shorter, as some deployed clients send them.
+pub fn is_valid_credential(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_CREDENTIAL_LEN && s.bytes().all(is_ice_char)
+}
+
+/// Longest accepted ufrag or password (RFC 8445 §5.3: 256 characters).
+pub const MAX_CREDENTIAL_LEN: usize = 256;
+
 /// RFC 8839 §5.1: `ice-char = ALPHA / DIGIT / "+" / "/"`.
 pub(crate) fn is_ice_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'+' || b == b'/'

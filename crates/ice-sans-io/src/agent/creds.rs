@@ -5,13 +5,10 @@ use std::fmt;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::RngCore;
 
-use crate::candidate::is_ice_char;
+use crate::candidate::is_valid_credential;
 use crate::stun::IntegrityKey;
 
 use super::error::CredentialsError;
-
-/// Longest accepted ufrag or password (RFC 8445 §5.3: 256 characters).
-pub(super) const MAX_CRED_LEN: usize = 256;
 
 /// Credentials of one side in one generation, with the integrity key set up once.
 #[derive(Clone)]
@@ -43,17 +40,13 @@ pub(super) fn random_string(rng: &mut ChaCha8Rng, len: usize) -> String {
         .collect()
 }
 
-pub(super) fn valid_cred(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_CRED_LEN && s.bytes().all(is_ice_char)
-}
-
 /// RFC 8445 §5.3: our ufrag has at least 4 characters and our password at least 22 (the
 /// peer's are taken shorter: some deployed clients send shorter ones).
 pub(super) fn check_local_creds(ufrag: &str, pwd: &str) -> Result<(), CredentialsError> {
-    if !valid_cred(ufrag) || ufrag.len() < 4 {
+    if !is_valid_credential(ufrag) || ufrag.len() < 4 {
         return Err(CredentialsError::BadUfrag);
     }
-    if !valid_cred(pwd) || pwd.len() < 22 {
+    if !is_valid_credential(pwd) || pwd.len() < 22 {
         return Err(CredentialsError::BadPwd);
     }
     Ok(())

@@ -40,14 +40,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 use crate::candidate::{
-    Candidate, CandidateKind, ComponentId, LocalPreferenceInput, Protocol, is_valid_foundation,
-    priority,
+    Candidate, CandidateKind, ComponentId, LocalPreferenceInput, Protocol, is_valid_credential,
+    is_valid_foundation, priority,
 };
 use crate::config::{Config, Role};
 use crate::event::{Datagram, DropReason, Event, PairInfo, Received, State, Stats, Transmit};
 
 use checklist::{Pair, Triggered};
-use creds::{Creds, check_local_creds, random_string, valid_cred};
+use creds::{Creds, check_local_creds, random_string};
 pub use error::{CandidateError, CredentialsError, SendError};
 use gather::Gather;
 use local::{Local, check_address};
@@ -348,10 +348,10 @@ impl IceAgent {
         pwd: &str,
     ) -> Result<(), CredentialsError> {
         self.saw(now);
-        if !valid_cred(ufrag) {
+        if !is_valid_credential(ufrag) {
             return Err(CredentialsError::BadUfrag);
         }
-        if !valid_cred(pwd) {
+        if !is_valid_credential(pwd) {
             return Err(CredentialsError::BadPwd);
         }
         if let Some(r) = &self.remote_creds {

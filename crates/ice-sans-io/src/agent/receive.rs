@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::candidate::{Candidate, CandidateKind, Protocol};
+use crate::candidate::{Candidate, CandidateKind, MAX_CREDENTIAL_LEN, Protocol};
 use crate::config::Role;
 use crate::event::{Datagram, DropReason, Event, Received};
 use crate::stun::{
@@ -15,7 +15,6 @@ use crate::stun::{
 
 use super::IceAgent;
 use super::checklist::Triggered;
-use super::creds::MAX_CRED_LEN;
 use super::local::Local;
 use super::out::Route;
 use super::transaction::{Transaction, TxKind};
@@ -235,7 +234,7 @@ impl IceAgent {
                     e.use_candidate |= use_candidate;
                     e.priority = prio;
                 } else if self.early.len() < self.cfg.max_early_checks
-                    && theirs.len() <= MAX_CRED_LEN
+                    && theirs.len() <= MAX_CREDENTIAL_LEN
                 {
                     self.early.push(EarlyCheck {
                         local,

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use ice_sans_io::candidate::is_valid_credential;
 use xep0371_model::jid::Jid;
 use xep0371_model::minidom::Element;
 use xep0371_model::{
@@ -317,13 +318,7 @@ impl Session {
             );
         }
         if let (Some(u), Some(p)) = (&t.ufrag, &t.pwd) {
-            let ok = |s: &str| {
-                !s.is_empty()
-                    && s.len() <= 256
-                    && s.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-            };
-            if !ok(u) || !ok(p) {
+            if !is_valid_credential(u) || !is_valid_credential(p) {
                 return Err(self
                     .refuse_bad_request(iq, "ufrag or pwd is not 1 to 256 ice-chars (RFC 8839)"));
             }
