@@ -41,6 +41,8 @@ xflags::xflags! {
         }
         /// The benchmarks (criterion), one after another.
         cmd bench {}
+        /// `cargo package` of every publishable crate, as the CI step does (before a release).
+        cmd package {}
         /// The tree's shape: each crate's module graph (edges between sibling modules), import
         /// loops, and source files over 800 lines; fails on a loop or an unexplained long file.
         cmd tidy {}

@@ -89,6 +89,10 @@ fn run(flags: flags::Xtask) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        flags::XtaskCmd::Package(_) => {
+            package_all(&sh)?;
+            Ok(ExitCode::SUCCESS)
+        }
         flags::XtaskCmd::Tidy(_) => {
             tidy::run(&root)?;
             Ok(ExitCode::SUCCESS)
@@ -327,20 +331,58 @@ fn package_all(sh: &Shell) -> Result<()> {
         .as_array()
         .context("cargo metadata without packages")?;
     // `publish` is null when the crate may go to any registry, `[]` for `publish = false`.
-    let publishable: Vec<&str> = packages
+    let publishable: Vec<(&str, &str)> = packages
         .iter()
         .filter(|p| p["publish"].as_array().is_none_or(|r| !r.is_empty()))
-        .filter_map(|p| p["name"].as_str())
+        .filter_map(|p| Some((p["name"].as_str()?, p["version"].as_str()?)))
         .collect();
     if publishable.is_empty() {
         bail!("cargo metadata lists no publishable crate");
     }
-    println!("publishable: {}", publishable.join(", "));
-    let args: Vec<String> = publishable
+    let names: Vec<&str> = publishable.iter().map(|(name, _)| *name).collect();
+    println!("publishable: {}", names.join(", "));
+    forget_unpacked_siblings(&publishable)?;
+    let args: Vec<String> = names
         .iter()
         .flat_map(|name| ["-p".to_owned(), (*name).to_owned()])
         .collect();
     cmd!(sh, "cargo package {args...}").run()?;
+    Ok(())
+}
+
+/// `cargo package` verifies a crate against its packaged siblings through a local registry
+/// (`target/package/tmp-registry`), which cargo unpacks into `$CARGO_HOME/registry/src/-HASH/`
+/// (the hash is of the registry's path). It never unpacks a name and version again once there,
+/// as if a version could not change, so a second run from a checkout at the same path would
+/// verify against the first run's sources (seen here: a function added since was missing).
+/// This removes our crates' unpacked copies from those local registries (the directories whose
+/// name starts with `-`; crates.io's are left alone) before packaging.
+fn forget_unpacked_siblings(crates: &[(&str, &str)]) -> Result<()> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(src) = cargo_home.map(|h| h.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    for registry in registries.filter_map(|e| e.ok().map(|e| e.path())) {
+        if !registry
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('-'))
+        {
+            continue;
+        }
+        for (name, version) in crates {
+            let unpacked = registry.join(format!("{name}-{version}"));
+            if unpacked.is_dir() {
+                std::fs::remove_dir_all(&unpacked)
+                    .with_context(|| format!("removing {}", unpacked.display()))?;
+                println!("removed the stale {}", unpacked.display());
+            }
+        }
+    }
     Ok(())
 }
 
