@@ -91,9 +91,11 @@ pub mod pcap;
 pub mod sim;
 pub mod stun_server;
 pub mod topology;
+pub mod turn_server;
 
 pub use delay::DelayLine;
 pub use node::{Node, Transmit};
 pub use sim::{Delivery, HostId, Sim, SimError, SimStats, derive_seed};
 pub use stun_server::StunServer;
 pub use topology::{Topology, TopologyError};
+pub use turn_server::{TurnServer, TurnServerConfig};
