@@ -9,8 +9,9 @@
 //!   ([`TurnAuth`]); REQUESTED-TRANSPORT UDP only (else 442), REQUESTED-ADDRESS-FAMILY (440 when
 //!   the host has no address of that family); 437 for a second allocation on one 5-tuple (a
 //!   retransmitted Allocate gets its first success again); 300 Try Alternate with
-//!   ALTERNATE-SERVER for every authenticated Allocate when an alternate is configured (RFC 8656
-//!   §7.2 lists it among the checks after authentication);
+//!   ALTERNATE-SERVER for every Allocate when an alternate is configured, unsigned for one
+//!   without MESSAGE-INTEGRITY (RFC 8489 §10 allows it; coturn 4.6.1 does the same, without a
+//!   401 first) and signed after the credential checks for a signed one;
 //! - Refresh (LIFETIME 0 deletes), CreatePermission (one or more XOR-PEER-ADDRESS),
 //!   ChannelBind (0x4000..=0x4FFF; a channel or a peer bound to something else is 400);
 //! - Send indications and ChannelData from the client, relayed as plain UDP from the
@@ -98,7 +99,7 @@ pub struct TurnServerConfig {
     pub auth: TurnAuth,
     /// The longest allocation lifetime it grants.
     pub max_lifetime: Duration,
-    /// When set, every authenticated Allocate gets 300 Try Alternate naming this server.
+    /// When set, every Allocate gets 300 Try Alternate naming this server.
     pub alternate: Option<SocketAddr>,
     /// The host's addresses: relayed addresses are taken on them, one per family.
     pub relay_ips: Vec<IpAddr>,
@@ -378,6 +379,20 @@ impl TurnServer {
         server: SocketAddr,
     ) {
         let unknown = m.unknown_required();
+        if let (wire::ALLOCATE, Some(alternate), None) = (
+            m.method,
+            self.config.alternate,
+            m.attr(wire::ATTR_MESSAGE_INTEGRITY),
+        ) {
+            // RFC 8489 §10 lets the 300 go unauthenticated; coturn 4.6.1 answers the first,
+            // unsigned Allocate so, and so does this server (a signed one gets a signed 300).
+            self.stats.redirected += 1;
+            let r = Builder::new(m.method, wire::ERROR, m.txid)
+                .error(300, "Try Alternate")
+                .address(wire::ATTR_ALTERNATE_SERVER, alternate)
+                .finish(None);
+            return self.push(server, client, r);
+        }
         let auth = self.authenticate(now, m, client);
         let (username, key) = match auth {
             Auth::Ok { username, key } => (username, key),
