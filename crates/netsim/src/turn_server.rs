@@ -245,16 +245,22 @@ impl TurnServer {
             .allocations
             .iter()
             .filter(|(_, a)| a.expires <= now)
-            .map(|(k, a)| (*k, a.relayed))
+            .map(|(k, _)| *k)
             .collect();
-        for (k, relayed) in ended {
-            self.allocations.remove(&k);
-            self.relays.remove(&relayed);
-            self.stats.allocations_ended += 1;
+        for k in ended {
+            self.end(k);
         }
         for a in self.allocations.values_mut() {
             a.permissions.retain(|_, t| *t > now);
             a.channels.retain(|_, (_, t)| *t > now);
+        }
+    }
+
+    /// Removes the allocation of `five` (expired, or deleted by a Refresh with LIFETIME 0).
+    fn end(&mut self, five: (SocketAddr, SocketAddr)) {
+        if let Some(a) = self.allocations.remove(&five) {
+            self.relays.remove(&a.relayed);
+            self.stats.allocations_ended += 1;
         }
     }
 
@@ -515,10 +521,7 @@ impl TurnServer {
             return self.error(m, key, 437, "Allocation Mismatch");
         };
         if lifetime.is_zero() {
-            let relayed = a.relayed;
-            self.allocations.remove(&five);
-            self.relays.remove(&relayed);
-            self.stats.allocations_ended += 1;
+            self.end(five);
         } else {
             a.expires = now + lifetime;
             self.stats.refreshes += 1;

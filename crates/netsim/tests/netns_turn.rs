@@ -8,67 +8,19 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use ice_netsim::Topology;
 use ice_netsim::netns::Lab;
 use ice_netsim::turn_server::rest_password;
 use turn_client_proto::api::{TurnClientApi, TurnConfig, TurnEvent, TurnRecvRet};
 use turn_client_proto::types::TurnCredentials;
 use turn_client_proto::types::stun::TransportType;
 use turn_client_proto::udp::TurnClientUdp;
+use turn_support::{CLIENT, PEER, SERVER, STRANGER, addr, long_term, script};
+
+mod turn_support;
 
 const UDP: TransportType = TransportType::Udp;
-const CLIENT: &str = "198.51.100.1:5000";
-const PEER: &str = "198.51.100.2:7000";
-const STRANGER: &str = "198.51.100.3:7000";
-const SERVER: &str = "198.51.100.200:3478";
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
 fn lab(service: &str) -> Lab {
-    let text = format!(
-        r#"
-format = 1
-name = "coturn with the TURN keys"
-[[network]]
-name = "internet"
-cidr = "198.51.100.0/24"
-[[host]]
-name = "client"
-network = "internet"
-ip = "198.51.100.1"
-[[host]]
-name = "peer"
-network = "internet"
-ip = "198.51.100.2"
-[[host]]
-name = "stranger"
-network = "internet"
-ip = "198.51.100.3"
-[[host]]
-name = "turn1"
-network = "internet"
-ip = "198.51.100.200"
-service = {service}
-[[host]]
-name = "turn2"
-network = "internet"
-ip = "198.51.100.201"
-service = {{ kind = "turn", port = 3478, username = "u", password = "p" }}
-[[agent]]
-host = "client"
-impl = "ice-sans-io"
-role = "initiator"
-[[agent]]
-host = "peer"
-impl = "ice-sans-io"
-role = "responder"
-[expect]
-outcome = "connected"
-"#
-    );
-    let topology = Topology::parse("netns-turn.toml", &text).unwrap();
+    let topology = script(service);
     Lab::build(&topology).expect("the lab builds (root, nftables and coturn?)")
 }
 
@@ -186,9 +138,7 @@ fn recv(s: &UdpSocket) -> Option<(SocketAddr, Vec<u8>)> {
 #[test]
 #[ignore = "needs root and coturn: run by cargo xtask ci"]
 fn long_term_allocation_permissions_and_relaying() {
-    let lab = lab(
-        r#"{ kind = "turn", port = 3478, realm = "example", username = "user", password = "pass" }"#,
-    );
+    let lab = lab(&long_term(""));
     let mut c = Client::new(&lab, "user", "pass");
     c.run(1.0);
     let relayed = c.relayed().expect("coturn allocated");
@@ -243,9 +193,7 @@ fn rest_secret_credentials_are_checked_against_the_clock() {
 #[test]
 #[ignore = "needs root and coturn: run by cargo xtask ci"]
 fn lifetime_and_alternate() {
-    let first = lab(
-        r#"{ kind = "turn", port = 3478, realm = "example", username = "user", password = "pass", lifetime_s = 60 }"#,
-    );
+    let first = lab(&long_term(", lifetime_s = 60"));
     let mut c = Client::new(&first, "user", "pass");
     c.run(1.0);
     assert!(c.relayed().is_some(), "{:?}", c.events);
@@ -257,9 +205,7 @@ fn lifetime_and_alternate() {
     drop(c);
     drop(first);
 
-    let second = lab(
-        r#"{ kind = "turn", port = 3478, realm = "example", username = "user", password = "pass", alternate = "turn2:3478" }"#,
-    );
+    let second = lab(&long_term(r#", alternate = "turn2:3478""#));
     let mut c = Client::new(&second, "user", "pass");
     c.run(1.0);
     assert!(c.relayed().is_none());

@@ -7,86 +7,22 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ice_netsim::turn_server::{REST_EPOCH, TurnAuth, TurnServerConfig, rest_password};
-use ice_netsim::{HostId, Node, Sim, Topology, Transmit, TurnServer};
+use ice_netsim::{HostId, Node, Sim, Transmit, TurnServer};
 use turn_client_proto::api::{TurnClientApi, TurnEvent, TurnRecvRet};
 use turn_client_proto::types::TurnCredentials;
 use turn_client_proto::types::stun::TransportType;
 use turn_client_proto::udp::TurnClientUdp;
+use turn_support::{CLIENT, PEER, SERVER, STRANGER, addr, long_term, script};
+
+mod turn_support;
 
 const UDP: TransportType = TransportType::Udp;
-const CLIENT: &str = "10.0.1.1:5000";
-const SERVER: &str = "198.51.100.200:3478";
-const PEER: &str = "198.51.100.2:7000";
-const STRANGER: &str = "198.51.100.3:7000";
 
 /// The start of virtual time: any instant will do; the tests read no clock after this.
 #[allow(clippy::disallowed_methods)]
 fn t0() -> Instant {
     Instant::now()
 }
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().expect("socket address")
-}
-
-fn script(service: &str) -> Topology {
-    let text = format!(
-        r#"
-format = 1
-name = "a TURN client behind a NAT, a peer and a stranger on the internet"
-[[network]]
-name = "internet"
-cidr = "198.51.100.0/24"
-[[network]]
-name = "lan"
-cidr = "10.0.1.0/24"
-[[nat]]
-name = "nat"
-inside = "lan"
-outside = "internet"
-public_ip = "198.51.100.10"
-mapping = "endpoint-independent"
-filtering = "address-and-port-dependent"
-port_preservation = true
-[[host]]
-name = "client"
-network = "lan"
-ip = "10.0.1.1"
-[[host]]
-name = "peer"
-network = "internet"
-ip = "198.51.100.2"
-[[host]]
-name = "stranger"
-network = "internet"
-ip = "198.51.100.3"
-[[host]]
-name = "turn1"
-network = "internet"
-ip = "198.51.100.200"
-service = {service}
-[[host]]
-name = "turn2"
-network = "internet"
-ip = "198.51.100.201"
-service = {{ kind = "turn", port = 3478, username = "user", password = "pass" }}
-[[agent]]
-host = "client"
-impl = "any"
-role = "initiator"
-[[agent]]
-host = "peer"
-impl = "any"
-role = "responder"
-[expect]
-outcome = "connected"
-"#
-    );
-    Topology::parse("turn.toml", &text).expect("script parses")
-}
-
-const LONG_TERM: &str =
-    r#"{ kind = "turn", port = 3478, realm = "example", username = "user", password = "pass" }"#;
 
 fn sans_io(base: Instant, now: Instant) -> turn_client_proto::types::Instant {
     let nanos = i64::try_from(now.saturating_duration_since(base).as_nanos()).expect("fits");
@@ -290,7 +226,7 @@ impl World {
 
 #[test]
 fn allocate_after_401_then_permission_send_data_and_channels_both_ways() {
-    let mut w = World::new(LONG_TERM, "user", "pass");
+    let mut w = World::new(&long_term(""), "user", "pass");
     w.run(1.0, false);
     let relayed = w.client.relayed().expect("allocated");
     assert_eq!(
@@ -419,8 +355,7 @@ fn allocations_and_permissions_expire_in_virtual_time() {
 
 #[test]
 fn alternate_answers_every_allocate_with_300() {
-    let service = r#"{ kind = "turn", port = 3478, username = "user", password = "pass", alternate = "turn2:3478" }"#;
-    let mut w = World::new(service, "user", "pass");
+    let mut w = World::new(&long_term(r#", alternate = "turn2:3478""#), "user", "pass");
     w.run(5.0, false);
     assert_eq!(w.client.relayed(), None);
     // The first, unsigned Allocate gets 300 at once (no 401 first), as coturn answers it.
