@@ -327,8 +327,11 @@ impl TurnServer {
                     .finish(None),
             );
         };
-        if nonce != self.nonce(client) || realm != self.config.realm {
+        if nonce != self.nonce(client) {
             return challenge(self, 438, "Stale Nonce");
+        }
+        if realm != self.config.realm {
+            return challenge(self, 401, "Unauthorized");
         }
         let Some(password) = self.password(now, username) else {
             return challenge(self, 401, "Unauthorized");
@@ -669,6 +672,11 @@ impl TurnServer {
                 return;
             }
             let number = u16::from_be_bytes([data[0], data[1]]);
+            if !(0x4000..=0x4FFF).contains(&number) {
+                // 0x5000..=0x7FFF are reserved (RFC 8656 §12).
+                self.stats.dropped += 1;
+                return;
+            }
             let len = usize::from(u16::from_be_bytes([data[2], data[3]]));
             let peer = self
                 .allocations

@@ -533,3 +533,132 @@ fn hostile_datagrams_are_dropped_and_counted() {
     assert!(server.stats().dropped > 0);
     assert_eq!(server.allocation_count(), 0);
 }
+
+/// Requests written by hand with ice-sans-io's codec (another codec nobody on the server side
+/// wrote), for the answers turn-client-proto never provokes.
+mod crafted {
+    use super::*;
+    use ice_sans_io::stun::{
+        Attribute, AttributeType, Class, IntegrityKey, Message, MessageBuilder, Method,
+        TransactionId,
+    };
+
+    struct Request<'a> {
+        method: Method,
+        tid: u8,
+        attrs: Vec<Attribute<'a>>,
+        signed: Option<(&'a str, &'a str)>,
+    }
+
+    fn bytes(r: &Request<'_>) -> Vec<u8> {
+        let mut buf = vec![0u8; 512];
+        let mut b = MessageBuilder::new(
+            &mut buf,
+            Class::Request,
+            r.method,
+            TransactionId::new([r.tid; 12]),
+        )
+        .unwrap();
+        for a in &r.attrs {
+            b.add(a).unwrap();
+        }
+        if let Some((realm, password)) = r.signed {
+            b.add_integrity(&IntegrityKey::long_term("user", realm, password))
+                .unwrap();
+        }
+        let n = b.finish();
+        buf.truncate(n);
+        buf
+    }
+
+    fn server() -> TurnServer {
+        let config = TurnServerConfig::new(
+            3478,
+            TurnAuth::LongTerm {
+                username: "user".into(),
+                password: "pass".into(),
+            },
+            vec![addr(SERVER).ip()],
+        );
+        TurnServer::new(config, t0(), [3; 32])
+    }
+
+    /// Sends `data` from the client and returns the answer's error code (0 for a success).
+    fn ask(s: &mut TurnServer, data: &[u8]) -> (u16, Vec<u8>) {
+        s.handle_datagram(t0(), addr(CLIENT), addr(SERVER), data);
+        let t = s.poll_transmit().expect("an answer");
+        let m = Message::decode(&t.data).expect("decodes");
+        (m.error_code().map_or(0, |e| e.code), t.data.clone())
+    }
+
+    fn nonce(answer: &[u8]) -> String {
+        let m = Message::decode(answer).unwrap();
+        match m.get(AttributeType(0x0015)) {
+            Some(Attribute::Nonce(n)) => n.to_owned(),
+            other => panic!("no NONCE: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nonce_realm_unknown_attributes_mismatch_and_deletion() {
+        let mut s = server();
+        let allocate = |tid, nonce: &'static str, realm, extra: Option<Attribute<'static>>| {
+            let mut attrs = vec![
+                Attribute::RequestedTransport(17),
+                Attribute::Username("user"),
+                Attribute::Realm(realm),
+                Attribute::Nonce(nonce),
+            ];
+            attrs.extend(extra);
+            bytes(&Request {
+                method: Method::ALLOCATE,
+                tid,
+                attrs,
+                signed: Some((realm, "pass")),
+            })
+        };
+        let (code, answer) = ask(
+            &mut s,
+            &bytes(&Request {
+                method: Method::ALLOCATE,
+                tid: 1,
+                attrs: vec![Attribute::RequestedTransport(17)],
+                signed: None,
+            }),
+        );
+        assert_eq!(code, 401);
+        let n: &'static str = Box::leak(nonce(&answer).into_boxed_str());
+        assert_eq!(
+            ask(&mut s, &allocate(2, "not-the-nonce", "example", None)).0,
+            438
+        );
+        assert_eq!(ask(&mut s, &allocate(3, n, "elsewhere", None)).0, 401);
+        // DONT-FRAGMENT (0x001A) is comprehension-required and not served: 420.
+        let df = Attribute::Other {
+            attr_type: AttributeType(0x001A),
+            value: &[],
+        };
+        assert_eq!(ask(&mut s, &allocate(4, n, "example", Some(df))).0, 420);
+        let (code, first) = ask(&mut s, &allocate(5, n, "example", None));
+        assert_eq!(code, 0);
+        // A retransmission gets the same success; another transaction 437.
+        assert_eq!(ask(&mut s, &allocate(5, n, "example", None)).1, first);
+        assert_eq!(ask(&mut s, &allocate(6, n, "example", None)).0, 437);
+        // Refresh with LIFETIME 0 deletes it.
+        let refresh = bytes(&Request {
+            method: Method::REFRESH,
+            tid: 7,
+            attrs: vec![
+                Attribute::Lifetime(0),
+                Attribute::Username("user"),
+                Attribute::Realm("example"),
+                Attribute::Nonce(n),
+            ],
+            signed: Some(("example", "pass")),
+        });
+        assert_eq!(ask(&mut s, &refresh).0, 0);
+        assert_eq!(s.allocation_count(), 0);
+        assert_eq!(s.stats().allocations_ended, 1);
+        assert_eq!(ask(&mut s, &refresh).0, 437, "nothing left to refresh");
+    }
+}
