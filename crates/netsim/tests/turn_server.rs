@@ -558,13 +558,13 @@ mod crafted {
             r.method,
             TransactionId::new([r.tid; 12]),
         )
-        .unwrap();
+        .expect("a buffer");
         for a in &r.attrs {
-            b.add(a).unwrap();
+            b.add(a).expect("fits");
         }
         if let Some((realm, password)) = r.signed {
             b.add_integrity(&IntegrityKey::long_term("user", realm, password))
-                .unwrap();
+                .expect("fits");
         }
         let n = b.finish();
         buf.truncate(n);
@@ -592,7 +592,7 @@ mod crafted {
     }
 
     fn nonce(answer: &[u8]) -> String {
-        let m = Message::decode(answer).unwrap();
+        let m = Message::decode(answer).expect("decodes");
         match m.get(AttributeType(0x0015)) {
             Some(Attribute::Nonce(n)) => n.to_owned(),
             other => panic!("no NONCE: {other:?}"),
