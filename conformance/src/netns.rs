@@ -57,6 +57,9 @@ const MAX_DATAGRAM: usize = 65_536;
 
 /// Why the netns backend does not run `topology` as written, if it does not.
 pub fn skip_reason(topology: &Topology) -> Option<String> {
+    if let Some(reason) = crate::peers::turn_beyond_udp(&topology.turn_beyond_udp()) {
+        return Some(reason);
+    }
     for agent in &topology.agents {
         if agent.implementation != "libnice" {
             continue;

@@ -11,7 +11,7 @@ use ice_netsim::Topology;
 use ice_netsim::topology::JingleRole;
 use serde::Deserialize;
 
-use crate::peers::NETNS_ONLY_IMPLS;
+use crate::peers::{NETNS_ONLY_IMPLS, turn_beyond_udp};
 use crate::runner::conductor::RunResult;
 use crate::runner::config::RunOptions;
 
@@ -46,7 +46,8 @@ impl Backend {
                         "impl `{}` is a real program: it runs on --backend netns only",
                         a.implementation
                     )
-                }),
+                })
+                .or_else(|| turn_beyond_udp(&ice_netsim::Sim::unsupported(topology))),
             #[cfg(target_os = "linux")]
             Backend::Netns => crate::netns::skip_reason(topology),
             #[cfg(not(target_os = "linux"))]

@@ -223,6 +223,12 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
                     "cargo test -p ice-netsim --features netns --test netns_nat -- --ignored --test-threads=1"
                 )
                 .run()?;
+                // The lab's coturn with the TURN keys (users, REST secret, lifetime, alternate).
+                cmd!(
+                    sh,
+                    "cargo test -p ice-netsim --features netns --test netns_turn -- --ignored --test-threads=1"
+                )
+                .run()?;
                 // XEP-0279 across a real NAT: Prosody in the lab, the client behind the router.
                 cmd!(
                     sh,

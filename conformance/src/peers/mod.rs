@@ -32,6 +32,18 @@ pub const SIM_IMPLS: &[&str] = &["ice-sans-io", "str0m", "rice"];
 /// Implementations that exist only on real sockets (the netns backend).
 pub const NETNS_ONLY_IMPLS: &[&str] = &["libnice"];
 
+/// The skip reason of a script that names TURN over TCP or TLS (`turn_beyond_udp` of the
+/// topology): neither the peers here nor the simulator's TURN server speak it yet.
+pub fn turn_beyond_udp(what: &[String]) -> Option<String> {
+    (!what.is_empty()).then(|| {
+        format!(
+            "TURN over TCP or TLS is not supported yet (the agents have no TURN client over TCP \
+             or TLS; the simulator's TURN server serves UDP only): {}",
+            what.join(", ")
+        )
+    })
+}
+
 /// Builds the side for `implementation`: a glue session for ours, the Jingle endpoint around
 /// the adapter for a foreign stack.
 pub fn make_endpoint(implementation: &str, config: &PeerConfig) -> Result<Box<dyn Endpoint>> {

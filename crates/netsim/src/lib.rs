@@ -5,8 +5,8 @@
 //! networks, NAT routers with every RFC 4787 mapping and filtering behaviour, port
 //! preservation, hairpinning, mapping timeouts refreshed by outbound traffic and UDP blocking
 //! ([`nat::NatTable`]), links with latency, jitter and loss from a seeded RNG, STUN servers
-//! that answer RFC 8489 and RFC 3489 Binding requests ([`StunServer`]), and a pcap capture per
-//! network ([`pcap::Capture`]).
+//! that answer RFC 8489 and RFC 3489 Binding requests ([`StunServer`]), TURN servers (RFC 8656
+//! over UDP, [`TurnServer`]), and a pcap capture per network ([`pcap::Capture`]).
 //!
 //! It knows nothing of ICE: endpoints meet it through the small sans-IO trait [`Node`]. Time is
 //! virtual (an `Instant` moved by `Duration`s from a base the caller picks) and every random
@@ -91,9 +91,11 @@ pub mod pcap;
 pub mod sim;
 pub mod stun_server;
 pub mod topology;
+pub mod turn_server;
 
 pub use delay::DelayLine;
 pub use node::{Node, Transmit};
 pub use sim::{Delivery, HostId, Sim, SimError, SimStats, derive_seed};
 pub use stun_server::StunServer;
 pub use topology::{Topology, TopologyError};
+pub use turn_server::{TurnServer, TurnServerConfig};

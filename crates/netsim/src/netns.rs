@@ -30,7 +30,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::nft;
-use crate::topology::{Service, Topology};
+use crate::topology::{Service, Topology, TurnTransport};
+use crate::turn_server::TurnAuth;
 
 /// The prefix of every namespace this backend creates.
 pub const PREFIX: &str = "icens";
@@ -82,6 +83,41 @@ pub struct Lab {
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The coturn settings of a turn service (coturn 4.6.1's turnserver.conf): credentials
+/// (`lt-cred-mech` with `user`, or `use-auth-secret` with `static-auth-secret`, which checks
+/// REST expiries against the machine's clock), `realm`, `max-allocate-lifetime`,
+/// `alternate-server` (an `IP:PORT`), and `no-tcp` when `transports` does not name tcp.
+fn coturn_turn_options(service: &Service) -> String {
+    let Service::Turn {
+        realm,
+        auth,
+        transports,
+        lifetime,
+        alternate,
+        ..
+    } = service
+    else {
+        return String::new();
+    };
+    let mut conf = match auth {
+        TurnAuth::LongTerm { username, password } => {
+            format!("lt-cred-mech\nuser={username}:{password}\n")
+        }
+        TurnAuth::Secret(secret) => format!("use-auth-secret\nstatic-auth-secret={secret}\n"),
+    };
+    conf.push_str(&format!(
+        "realm={realm}\nallow-loopback-peers\nmax-allocate-lifetime={}\n",
+        lifetime.as_secs()
+    ));
+    if let Some(a) = alternate {
+        conf.push_str(&format!("alternate-server={a}\n"));
+    }
+    if !transports.contains(&TurnTransport::Tcp) {
+        conf.push_str("no-tcp\n");
+    }
+    conf
+}
 
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
@@ -268,6 +304,14 @@ impl Lab {
     /// [`crate::Topology::path`].
     pub fn unsupported(topology: &Topology) -> Vec<String> {
         let mut v = Vec::new();
+        for h in &topology.hosts {
+            if let Some(Service::Turn { transports, .. }) = &h.service {
+                if transports.contains(&TurnTransport::Tls) {
+                    // coturn serves TLS, but the lab has no certificate to give it yet.
+                    v.push(format!("{}: transports \"tls\"", h.name));
+                }
+            }
+        }
         for n in &topology.networks {
             if !n.link.jitter.is_zero() {
                 v.push(format!("{}: jitter_ms", n.name));
@@ -451,27 +495,15 @@ impl Lab {
         for (ip, _) in &host.ips {
             conf.push_str(&format!("listening-ip={ip}\nrelay-ip={ip}\n"));
         }
-        let (port, turn) = match service {
-            Service::Stun { port } => (*port, None),
-            Service::Turn {
-                port,
-                username,
-                password,
-                realm,
-            } => (*port, Some((username, password, realm))),
-        };
+        let port = service.port();
         conf.push_str(&format!(
             "listening-port={port}\nno-tls\nno-dtls\nno-cli\nfingerprint\nmin-port=49152\nmax-port=49999\npidfile={}\nuserdb={}\nlog-file=stdout\nsimple-log\nno-software-attribute\n",
             dir.join("turnserver.pid").display(),
             dir.join("turndb").display(),
         ));
-        match turn {
-            None => conf.push_str("stun-only\n"),
-            Some((user, pass, realm)) => {
-                conf.push_str(&format!(
-                    "lt-cred-mech\nuser={user}:{pass}\nrealm={realm}\nallow-loopback-peers\n"
-                ));
-            }
+        match service {
+            Service::Stun { .. } => conf.push_str("stun-only\n"),
+            Service::Turn { .. } => conf.push_str(&coturn_turn_options(service)),
         }
         let file = dir.join("turnserver.conf");
         std::fs::write(&file, conf)?;

@@ -23,6 +23,7 @@ use crate::node::{Node, Transmit};
 use crate::pcap::Capture;
 use crate::stun_server::StunServer;
 use crate::topology::{LinkParams, Service, Topology};
+use crate::turn_server::{TurnServer, TurnServerConfig};
 
 /// Datagrams in flight at once; more are dropped and counted.
 pub const MAX_IN_FLIGHT: usize = 100_000;
@@ -131,8 +132,55 @@ struct NatState {
 struct HostState {
     name: String,
     ips: Vec<(IpAddr, usize)>,
-    /// A built-in STUN server (also for `turn` hosts, which answer Binding requests).
-    service: Option<(u16, StunServer)>,
+    /// The built-in service, if the host runs one.
+    service: Option<BuiltIn>,
+}
+
+/// A service the simulator runs on a host itself.
+#[derive(Debug)]
+enum BuiltIn {
+    /// A STUN server on a port.
+    Stun(u16, StunServer),
+    /// A TURN server (its listening port and its relayed addresses).
+    Turn(Box<TurnServer>),
+}
+
+impl BuiltIn {
+    /// The service of `host` (named `name`) in a run of `seed` starting at `base`.
+    fn new(service: &Service, host: &crate::topology::Host, seed: u64, base: Instant) -> Self {
+        match service {
+            Service::Stun { port } => BuiltIn::Stun(*port, StunServer::new()),
+            Service::Turn {
+                port,
+                realm,
+                auth,
+                lifetime,
+                alternate,
+                ..
+            } => {
+                let mut config = TurnServerConfig::new(
+                    *port,
+                    auth.clone(),
+                    host.ips.iter().map(|(ip, _)| *ip).collect(),
+                );
+                config.realm.clone_from(realm);
+                config.max_lifetime = *lifetime;
+                config.alternate = *alternate;
+                let seed = derive_seed(seed, &format!("turn {}", host.name));
+                BuiltIn::Turn(Box::new(TurnServer::new(config, base, seed)))
+            }
+        }
+    }
+
+    /// The node, when a datagram to `to` is the service's.
+    fn node_for(&mut self, to: SocketAddr) -> Option<&mut dyn Node> {
+        match self {
+            BuiltIn::Stun(port, server) => (*port == to.port()).then_some(server as &mut dyn Node),
+            BuiltIn::Turn(server) => server
+                .serves(to)
+                .then_some(server.as_mut() as &mut dyn Node),
+        }
+    }
 }
 
 /// A 32-byte seed for the part of a run named `label`, from the script's `seed`: the same
@@ -204,11 +252,10 @@ impl Sim {
             .map(|h| HostState {
                 name: h.name.clone(),
                 ips: h.ips.clone(),
-                service: h.service.as_ref().map(|s| match s {
-                    Service::Stun { port } | Service::Turn { port, .. } => {
-                        (*port, StunServer::new())
-                    }
-                }),
+                service: h
+                    .service
+                    .as_ref()
+                    .map(|s| BuiltIn::new(s, h, topology.seed, base)),
             })
             .collect();
         let mut owners = BTreeMap::new();
@@ -231,6 +278,13 @@ impl Sim {
             deliveries: VecDeque::new(),
             stats: SimStats::default(),
         }
+    }
+
+    /// What of `topology` the simulator cannot honour: TURN over TCP or TLS (its TURN server
+    /// serves UDP only; see [`Topology::turn_beyond_udp`]). A runner reports such scripts as
+    /// not run, never runs them as if the keys were absent.
+    pub fn unsupported(topology: &Topology) -> Vec<String> {
+        topology.turn_beyond_udp()
     }
 
     /// The start of virtual time.
@@ -267,6 +321,20 @@ impl Sim {
             .iter()
             .find(|n| n.name == name)
             .map(|n| n.table.stats())
+    }
+
+    /// The TURN server of the host named `name`, if it runs one.
+    pub fn turn_server(&self, name: &str) -> Option<&TurnServer> {
+        match self
+            .hosts
+            .iter()
+            .find(|h| h.name == name)?
+            .service
+            .as_ref()?
+        {
+            BuiltIn::Turn(server) => Some(server),
+            BuiltIn::Stun(..) => None,
+        }
     }
 
     /// The translation table of the NAT named `name`.
@@ -377,8 +445,12 @@ impl Sim {
             Dest::Owner(Owner::Host(h)) => {
                 self.stats.delivered += 1;
                 let mut replies = Vec::new();
-                match self.hosts[h].service.as_mut() {
-                    Some((port, server)) if *port == f.to.port() => {
+                match self.hosts[h]
+                    .service
+                    .as_mut()
+                    .and_then(|s| s.node_for(f.to))
+                {
+                    Some(server) => {
                         server.handle_datagram(now, f.from, f.to, &f.data);
                         while let Some(t) = server.poll_transmit() {
                             replies.push(t);

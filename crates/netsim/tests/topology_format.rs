@@ -273,3 +273,284 @@ fn a_hop_draws_loss_and_jitter_as_documented() {
     };
     assert_eq!(dead.hop(u64::MAX, 0), None, "always lost");
 }
+
+/// A script with two TURN hosts, for the TURN keys (docs/TOPOLOGY-FORMAT.md, "Additions for
+/// relays"); `SERVICE`, `TURN`, `SHARE` and `EXPECT` are replaced by the cases.
+const TURN_SCRIPT: &str = r#"format = 1
+name = "turn keys"
+[[network]]
+name = "internet"
+cidr = "198.51.100.0/24"
+[[host]]
+name = "romeo"
+network = "internet"
+ip = "198.51.100.1"
+[[host]]
+name = "juliet"
+network = "internet"
+ip = "198.51.100.2"
+[[host]]
+name = "turn1"
+network = "internet"
+ip = "198.51.100.200"
+service = SERVICE
+[[host]]
+name = "turn2"
+network = "internet"
+ip = "198.51.100.201"
+service = { kind = "turn", port = 3479, username = "u", password = "p" }
+[[agent]]
+host = "romeo"
+impl = "ice-sans-io"
+role = "initiator"
+turn = TURN
+share = SHARE
+[[agent]]
+host = "juliet"
+impl = "ice-sans-io"
+role = "responder"
+[expect]
+outcome = "connected"
+local_type = "relay"
+relay_transport = EXPECT
+"#;
+
+fn turn_script(service: &str, turn: &str, share: &str, expect: &str) -> String {
+    TURN_SCRIPT
+        .replace("SERVICE", service)
+        .replace("TURN", turn)
+        .replace("SHARE", share)
+        .replace("EXPECT", expect)
+}
+
+const SECRET_SERVICE: &str = r#"{ kind = "turn", port = 3478, realm = "r", secret = "s3cret", transports = ["udp", "tcp", "tls"], tls_port = 5350, lifetime_s = 60, alternate = "turn2:3479" }"#;
+
+#[test]
+fn turn_keys_parse_with_their_defaults() {
+    use ice_netsim::topology::{Share, TurnTransport};
+    use ice_netsim::turn_server::TurnAuth;
+
+    let text = turn_script(
+        SECRET_SERVICE,
+        r#"["turn1:3478", "turn:turn1?transport=tcp", "turns:turn1:5350", "turn:turn1:3478?transport=udp"]"#,
+        r#""relay-only""#,
+        r#""tls""#,
+    );
+    let t = Topology::parse("t.toml", &text).expect("valid");
+    let Some(Service::Turn {
+        port,
+        realm,
+        auth,
+        transports,
+        tls_port,
+        lifetime,
+        alternate,
+    }) = &t.hosts[2].service
+    else {
+        panic!("a turn service: {:?}", t.hosts[2].service);
+    };
+    assert_eq!((*port, realm.as_str()), (3478, "r"));
+    assert_eq!(auth, &TurnAuth::Secret("s3cret".into()));
+    assert_eq!(
+        transports,
+        &[TurnTransport::Udp, TurnTransport::Tcp, TurnTransport::Tls]
+    );
+    assert_eq!(*tls_port, Some(5350));
+    assert_eq!(*lifetime, Duration::from_secs(60));
+    assert_eq!(
+        alternate.map(|a| a.to_string()).as_deref(),
+        Some("198.51.100.201:3479")
+    );
+    let romeo = t.agent(JingleRole::Initiator);
+    let turn: Vec<(String, TurnTransport)> = romeo
+        .turn
+        .iter()
+        .map(|r| (r.addr.to_string(), r.transport))
+        .collect();
+    assert_eq!(
+        turn,
+        [
+            ("198.51.100.200:3478".to_owned(), TurnTransport::Udp),
+            ("198.51.100.200:3478".to_owned(), TurnTransport::Tcp),
+            ("198.51.100.200:5350".to_owned(), TurnTransport::Tls),
+            ("198.51.100.200:3478".to_owned(), TurnTransport::Udp),
+        ]
+    );
+    assert_eq!(romeo.share, Share::RelayOnly);
+    assert_eq!(t.agent(JingleRole::Responder).share, Share::All, "default");
+    assert_eq!(t.expect.relay_transport, Some(TurnTransport::Tls));
+    assert_eq!(t.expect.local_type, ["relay"]);
+    // Everything beyond UDP is listed, for the backends' skip reasons.
+    assert_eq!(
+        t.turn_beyond_udp(),
+        [
+            "turn1: transports \"tcp\"",
+            "turn1: transports \"tls\"",
+            "agent on romeo: turn over tcp to turn1",
+            "agent on romeo: turn over tls to turn1",
+            "expect: relay_transport \"tls\"",
+        ]
+    );
+    assert_eq!(ice_netsim::Sim::unsupported(&t), t.turn_beyond_udp());
+
+    // Defaults: udp only, 600 s, realm "example", no alternate; nothing beyond UDP.
+    let text = turn_script(
+        r#"{ kind = "turn", username = "u", password = "p" }"#,
+        r#"["turn1:3478"]"#,
+        r#""all""#,
+        r#""udp""#,
+    );
+    let t = Topology::parse("t.toml", &text).expect("valid");
+    assert_eq!(
+        t.hosts[2].service,
+        Some(Service::Turn {
+            port: 3478,
+            realm: "example".into(),
+            auth: TurnAuth::LongTerm {
+                username: "u".into(),
+                password: "p".into()
+            },
+            transports: vec![TurnTransport::Udp],
+            tls_port: None,
+            lifetime: Duration::from_secs(600),
+            alternate: None,
+        })
+    );
+    assert!(t.turn_beyond_udp().is_empty());
+}
+
+#[test]
+fn turn_key_mistakes_name_file_line_and_key() {
+    let ok_turn = r#"["turn1:3478"]"#;
+    let cases: [(&str, &str, &str, &str, &str, &str); 14] = [
+        (
+            r#"{ kind = "turn", username = "u", password = "p", secret = "s" }"#,
+            ok_turn,
+            r#""all""#,
+            r#""udp""#,
+            "host[3].service",
+            "or secret, not both",
+        ),
+        (
+            r#"{ kind = "turn", username = "u" }"#,
+            ok_turn,
+            r#""all""#,
+            r#""udp""#,
+            "host[3].service",
+            "needs username and password, or secret",
+        ),
+        (
+            r#"{ kind = "turn", secret = "s", transports = ["udp", "sctp"] }"#,
+            ok_turn,
+            r#""all""#,
+            r#""udp""#,
+            "host[3].service.transports",
+            "unknown transport `sctp`",
+        ),
+        (
+            r#"{ kind = "turn", secret = "s", transports = ["udp", "udp"] }"#,
+            ok_turn,
+            r#""all""#,
+            r#""udp""#,
+            "host[3].service.transports",
+            "given twice",
+        ),
+        (
+            r#"{ kind = "turn", secret = "s", transports = [] }"#,
+            ok_turn,
+            r#""all""#,
+            r#""udp""#,
+            "host[3].service.transports",
+            "transports is empty",
+        ),
+        (
+            r#"{ kind = "turn", secret = "s", tls_port = 5349 }"#,
+            ok_turn,
+            r#""all""#,
+            r#""udp""#,
+            "host[3].service.tls_port",
+            "needs \"tls\"",
+        ),
+        (
+            r#"{ kind = "turn", secret = "s", lifetime_s = 0 }"#,
+            ok_turn,
+            r#""all""#,
+            r#""udp""#,
+            "host[3].service.lifetime_s",
+            "lifetime_s must be",
+        ),
+        (
+            r#"{ kind = "turn", secret = "s", alternate = "turn9:3478" }"#,
+            ok_turn,
+            r#""all""#,
+            r#""udp""#,
+            "host[3].service.alternate",
+            "no host `turn9`",
+        ),
+        (
+            r#"{ kind = "turn", secret = "s", alternate = "turn2:3478" }"#,
+            ok_turn,
+            r#""all""#,
+            r#""udp""#,
+            "host[3].service.alternate",
+            "runs no turn service on port 3478",
+        ),
+        (
+            r#"{ kind = "stun", secret = "s" }"#,
+            r#"[]"#,
+            r#""all""#,
+            r#""udp""#,
+            "host[3].service",
+            "takes only `port`",
+        ),
+        (
+            r#"{ kind = "turn", secret = "s" }"#,
+            r#"["turn:turn1:3478?transport=tcp"]"#,
+            r#""all""#,
+            r#""udp""#,
+            "agent[1].turn",
+            "no turn service over tcp on port 3478",
+        ),
+        (
+            r#"{ kind = "turn", secret = "s" }"#,
+            r#"["turns:turn1:3478?transport=udp"]"#,
+            r#""all""#,
+            r#""udp""#,
+            "agent[1].turn",
+            "the query must be",
+        ),
+        (
+            r#"{ kind = "turn", secret = "s" }"#,
+            ok_turn,
+            r#""some""#,
+            r#""udp""#,
+            "agent[1].share",
+            "unknown share `some`",
+        ),
+        (
+            r#"{ kind = "turn", secret = "s" }"#,
+            ok_turn,
+            r#""all""#,
+            r#""quic""#,
+            "expect.relay_transport",
+            "unknown transport `quic`",
+        ),
+    ];
+    for (service, turn, share, expect, key, message) in cases {
+        let text = turn_script(service, turn, share, expect);
+        let e = error(&text);
+        assert_eq!(e.file, "t.toml");
+        assert!(e.message.contains(message), "{service} {turn}: {e}");
+        assert_eq!(e.key, key, "{service} {turn}: {e}");
+        let needle = if key.starts_with("host") {
+            service
+        } else if key.ends_with("turn") {
+            turn
+        } else if key.ends_with("share") {
+            "share ="
+        } else {
+            "relay_transport ="
+        };
+        assert_eq!(e.line, line_of(&text, needle), "{service} {turn}: {e}");
+    }
+}

@@ -28,9 +28,9 @@ use std::time::Duration;
 
 /// Re-exported from [`crate::nat`], where the NAT table it configures lives.
 pub use crate::nat::Behaviour;
-pub use network::{Cidr, Host, LinkParams, Nat, Network, Service};
+pub use network::{Cidr, Host, LinkParams, Nat, Network, Service, TurnTransport};
 pub use raw::{FORMAT, MAX_ELEMENTS, MAX_SCRIPT_BYTES};
-pub use scenario::{Agent, Expect, JingleRole, Outcome, Signalling};
+pub use scenario::{Agent, Expect, JingleRole, Outcome, Share, Signalling, TurnServerRef};
 pub use source::TopologyError;
 
 use raw::RawScript;
@@ -165,6 +165,37 @@ impl Topology {
             path.push(nat.inside);
         }
         path
+    }
+
+    /// Where the script names a TURN transport other than UDP (a service's `transports`, an
+    /// agent's `turn` URI, `expect.relay_transport`), one `where: what` entry each. The
+    /// simulator's TURN server serves UDP only ([`crate::Sim::unsupported`]), and a runner whose
+    /// agents have no TURN client over TCP or TLS skips such scripts with these as the reason.
+    pub fn turn_beyond_udp(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for h in &self.hosts {
+            if let Some(Service::Turn { transports, .. }) = &h.service {
+                for t in transports.iter().filter(|t| **t != TurnTransport::Udp) {
+                    v.push(format!("{}: transports \"{t}\"", h.name));
+                }
+            }
+        }
+        for a in &self.agents {
+            for t in a.turn.iter().filter(|t| t.transport != TurnTransport::Udp) {
+                v.push(format!(
+                    "agent on {}: turn over {} to {}",
+                    self.hosts[a.host].name, t.transport, self.hosts[t.host].name
+                ));
+            }
+        }
+        if let Some(t) = self
+            .expect
+            .relay_transport
+            .filter(|t| *t != TurnTransport::Udp)
+        {
+            v.push(format!("expect: relay_transport \"{t}\""));
+        }
+        v
     }
 
     /// The agent with Jingle role `role` (a checked script has exactly one of each).

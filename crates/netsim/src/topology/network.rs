@@ -3,10 +3,11 @@
 //! and every default applied.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::nat::NatConfig;
+use crate::turn_server::TurnAuth;
 
 /// Delay, jitter and loss of one hop across a network.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -140,15 +141,62 @@ pub enum Service {
     },
     /// A TURN server (RFC 8656).
     Turn {
-        /// UDP port.
+        /// The port clients reach it on (UDP, and TCP when `transports` says so).
         port: u16,
-        /// Long-term credential user name.
-        username: String,
-        /// Long-term credential password.
-        password: String,
-        /// Realm.
+        /// Realm (default `example`).
         realm: String,
+        /// Long-term credentials (`username`, `password`) or a TURN REST `secret`.
+        auth: TurnAuth,
+        /// How clients may reach it (`transports`, default `["udp"]`), in the script's order.
+        transports: Vec<TurnTransport>,
+        /// The TLS port (`tls_port`, default 5349), when `transports` has `tls`.
+        tls_port: Option<u16>,
+        /// The longest allocation lifetime it grants (`lifetime_s`, default 600 s).
+        lifetime: Duration,
+        /// `alternate`: every Allocate gets 300 Try Alternate naming this address.
+        alternate: Option<SocketAddr>,
     },
+}
+
+/// How a client reaches a TURN server (RFC 8656 §3.1; RFC 7065's `transport` and `turns`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TurnTransport {
+    /// UDP.
+    Udp,
+    /// TCP.
+    Tcp,
+    /// TLS over TCP.
+    Tls,
+}
+
+impl TurnTransport {
+    /// Its name in scripts: `udp`, `tcp`, `tls`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnTransport::Udp => "udp",
+            TurnTransport::Tcp => "tcp",
+            TurnTransport::Tls => "tls",
+        }
+    }
+}
+
+impl std::str::FromStr for TurnTransport {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "udp" => Ok(TurnTransport::Udp),
+            "tcp" => Ok(TurnTransport::Tcp),
+            "tls" => Ok(TurnTransport::Tls),
+            _ => Err(format!("unknown transport `{s}` (udp | tcp | tls)")),
+        }
+    }
+}
+
+impl fmt::Display for TurnTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Service {

@@ -94,4 +94,9 @@ pub(super) struct RawService {
     pub(super) username: Option<String>,
     pub(super) password: Option<String>,
     pub(super) realm: Option<String>,
+    pub(super) secret: Option<String>,
+    pub(super) transports: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) tls_port: Option<Spanned<u16>>,
+    pub(super) lifetime_s: Option<Spanned<u64>>,
+    pub(super) alternate: Option<Spanned<String>>,
 }

@@ -2,7 +2,7 @@
 //! them (which is the order errors are detected in): the top level, `[link]`, `[[network]]`,
 //! `[[nat]]`, `[[host]]`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::time::Duration;
 
@@ -10,7 +10,9 @@ use toml::Spanned;
 
 use crate::nat::NatConfig;
 
-use super::network::{Cidr, Host, LinkParams, Nat, Network, Service};
+use crate::turn_server::TurnAuth;
+
+use super::network::{Cidr, Host, LinkParams, Nat, Network, Service, TurnTransport};
 use super::raw::{
     FORMAT, MAX_ELEMENTS, RawHost, RawLink, RawNat, RawNetwork, RawScript, RawService,
 };
@@ -327,30 +329,140 @@ pub(super) fn hosts(
             service: h.service.as_ref().map(|s| service(src, s)).transpose()?,
         });
     }
+    // `alternate` may name a host declared later: resolved once all are known.
+    for (i, h) in raw.iter().enumerate() {
+        let Some(a) = h
+            .service
+            .as_ref()
+            .and_then(|s| s.get_ref().alternate.as_ref())
+        else {
+            continue;
+        };
+        let addr = alternate(src, &hosts, a)?;
+        if let Some(Service::Turn { alternate, .. }) = hosts[i].service.as_mut() {
+            *alternate = Some(addr);
+        }
+    }
     Ok(hosts)
+}
+
+/// A turn service's `alternate`: `IP:PORT`, or `HOST:PORT` naming a host that runs a turn
+/// service on that port (its first address).
+fn alternate(
+    src: &Source<'_>,
+    hosts: &[Host],
+    a: &Spanned<String>,
+) -> Result<SocketAddr, TopologyError> {
+    if let Ok(addr) = a.get_ref().parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let bad = || {
+        src.err(
+            &a.span(),
+            format!("alternate `{}` is not HOST:PORT", a.get_ref()),
+        )
+    };
+    let (name, port) = a.get_ref().rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = hosts
+        .iter()
+        .find(|h| h.name == name)
+        .ok_or_else(|| src.err(&a.span(), format!("alternate names no host `{name}`")))?;
+    match &host.service {
+        Some(Service::Turn { port: p, .. }) if *p == port => {
+            Ok(SocketAddr::new(host.ips[0].0, port))
+        }
+        _ => Err(src.err(
+            &a.span(),
+            format!("host `{name}` runs no turn service on port {port}"),
+        )),
+    }
 }
 
 /// A host's `service`.
 fn service(src: &Source<'_>, s: &Spanned<RawService>) -> Result<Service, TopologyError> {
     let r = s.get_ref();
+    let port = r.port.unwrap_or(3478);
     match r.kind.get_ref().as_str() {
         "stun" => {
-            if r.username.is_some() || r.password.is_some() || r.realm.is_some() {
+            if r.username.is_some()
+                || r.password.is_some()
+                || r.realm.is_some()
+                || r.secret.is_some()
+                || r.transports.is_some()
+                || r.tls_port.is_some()
+                || r.lifetime_s.is_some()
+                || r.alternate.is_some()
+            {
                 return Err(src.err(&s.span(), "a stun service takes only `port`"));
             }
-            Ok(Service::Stun {
-                port: r.port.unwrap_or(3478),
+            Ok(Service::Stun { port })
+        }
+        "turn" => {
+            let auth = match (&r.username, &r.password, &r.secret) {
+                (Some(u), Some(p), None) => TurnAuth::LongTerm {
+                    username: u.clone(),
+                    password: p.clone(),
+                },
+                (None, None, Some(secret)) => TurnAuth::Secret(secret.clone()),
+                (_, _, Some(_)) => {
+                    return Err(src.err(
+                        &s.span(),
+                        "a turn service takes username and password, or secret, not both",
+                    ));
+                }
+                _ => {
+                    return Err(src.err(
+                        &s.span(),
+                        "a turn service needs username and password, or secret",
+                    ));
+                }
+            };
+            let transports = match &r.transports {
+                None => vec![TurnTransport::Udp],
+                Some(list) => {
+                    if list.get_ref().is_empty() {
+                        return Err(src.err(&list.span(), "transports is empty"));
+                    }
+                    let mut out: Vec<TurnTransport> = Vec::new();
+                    for t in list.get_ref() {
+                        let tt: TurnTransport = t
+                            .get_ref()
+                            .parse()
+                            .map_err(|e: String| src.err(&t.span(), e))?;
+                        if out.contains(&tt) {
+                            return Err(src.err(&t.span(), format!("transport `{tt}` given twice")));
+                        }
+                        out.push(tt);
+                    }
+                    out
+                }
+            };
+            let tls = transports.contains(&TurnTransport::Tls);
+            let tls_port = match &r.tls_port {
+                Some(p) if !tls => {
+                    return Err(src.err(&p.span(), "tls_port needs \"tls\" in transports"));
+                }
+                Some(p) => Some(*p.get_ref()),
+                None => tls.then_some(5349),
+            };
+            let lifetime = match &r.lifetime_s {
+                None => Duration::from_secs(600),
+                Some(l) if *l.get_ref() == 0 || *l.get_ref() > u64::from(u32::MAX) => {
+                    return Err(src.err(&l.span(), "lifetime_s must be in 1..=4294967295"));
+                }
+                Some(l) => Duration::from_secs(*l.get_ref()),
+            };
+            Ok(Service::Turn {
+                port,
+                realm: r.realm.clone().unwrap_or_else(|| "example".to_owned()),
+                auth,
+                transports,
+                tls_port,
+                lifetime,
+                alternate: None,
             })
         }
-        "turn" => match (&r.username, &r.password) {
-            (Some(u), Some(p)) => Ok(Service::Turn {
-                port: r.port.unwrap_or(3478),
-                username: u.clone(),
-                password: p.clone(),
-                realm: r.realm.clone().unwrap_or_else(|| "example".to_owned()),
-            }),
-            _ => Err(src.err(&s.span(), "a turn service needs username and password")),
-        },
         other => Err(src.err(
             &r.kind.span(),
             format!("unknown service kind `{other}` (stun | turn)"),

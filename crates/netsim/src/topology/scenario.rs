@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::network::{Host, Service};
+use super::network::{Host, Service, TurnTransport};
 use super::source::{OneOrMany, Source, TopologyError, find, ms, strings};
 
 // ---- The raw shape (serde) --------------------------------------------------------------------
@@ -39,6 +39,7 @@ pub(super) struct RawAgent {
     turn: Vec<Spanned<String>>,
     components: Option<Spanned<u8>>,
     trickle: Option<bool>,
+    share: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -66,6 +67,7 @@ pub(super) struct RawExpect {
     data: bool,
     #[serde(default)]
     hold_ms: u64,
+    relay_transport: Option<Spanned<String>>,
 }
 
 // ---- The resolved values ----------------------------------------------------------------------
@@ -92,12 +94,50 @@ pub struct Agent {
     pub role: JingleRole,
     /// STUN servers, resolved to the service's address.
     pub stun: Vec<SocketAddr>,
-    /// TURN servers: the service's address and the host index of the service.
-    pub turn: Vec<(SocketAddr, usize)>,
+    /// TURN servers, in the order of the `turn` list.
+    pub turn: Vec<TurnServerRef>,
     /// Number of components (1 for a data channel, 2 for RTP with RTCP).
     pub components: u8,
     /// Candidates go out in transport-info as found.
     pub trickle: bool,
+    /// What may leave before the session is accepted (XEP-0371 §11.1).
+    pub share: Share,
+}
+
+/// An entry of an agent's `turn` list: `HOST:PORT`, or an RFC 7065 URI `turn:HOST[:PORT]`
+/// (with an optional `?transport=udp|tcp`) or `turns:HOST[:PORT]` (TLS over TCP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TurnServerRef {
+    /// The server's address (its host's first address, the port the entry names: RFC 7065's
+    /// defaults 3478 for `turn` and 5349 for `turns` when the URI names none).
+    pub addr: SocketAddr,
+    /// Index of its host in [`Topology::hosts`](super::Topology::hosts).
+    pub host: usize,
+    /// How the agent reaches it.
+    pub transport: TurnTransport,
+}
+
+/// An agent's `share`: what may leave before the session is accepted (XEP-0371 §11.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Share {
+    /// Every candidate (the default, as before).
+    #[default]
+    All,
+    /// Relayed candidates only.
+    RelayOnly,
+    /// Nothing.
+    Nothing,
+}
+
+impl Share {
+    /// The name used in scripts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Share::All => "all",
+            Share::RelayOnly => "relay-only",
+            Share::Nothing => "nothing",
+        }
+    }
 }
 
 /// The `[signalling]` path.
@@ -143,6 +183,8 @@ pub struct Expect {
     pub data: bool,
     /// The pair must still carry data this long after connecting.
     pub hold: Duration,
+    /// For a relayed local candidate: how its agent reaches the TURN server, when given.
+    pub relay_transport: Option<TurnTransport>,
 }
 
 // ---- Resolution, one function per table -------------------------------------------------------
@@ -181,6 +223,96 @@ fn service_address(
         ));
     }
     Ok((SocketAddr::new(hosts[i].ips[0].0, port), i))
+}
+
+/// An entry of an agent's `turn` list (see [`TurnServerRef`]): the service must serve the
+/// transport on that port.
+fn turn_server(
+    src: &Source<'_>,
+    hosts: &[Host],
+    s: &Spanned<String>,
+) -> Result<TurnServerRef, TopologyError> {
+    let text = s.get_ref();
+    let err = |m: String| src.err(&s.span(), m);
+    let (rest, transport, default_port) = if let Some(rest) = text.strip_prefix("turns:") {
+        (rest, TurnTransport::Tls, 5349)
+    } else if let Some(rest) = text.strip_prefix("turn:") {
+        (rest, TurnTransport::Udp, 3478)
+    } else {
+        let (addr, host) = service_address(src, hosts, s, true)?;
+        return Ok(TurnServerRef {
+            addr,
+            host,
+            transport: TurnTransport::Udp,
+        });
+    };
+    let (authority, transport) = match rest.split_once('?') {
+        None => (rest, transport),
+        Some((a, q)) => {
+            let t = match (transport, q) {
+                (TurnTransport::Udp, "transport=udp") => TurnTransport::Udp,
+                (TurnTransport::Udp, "transport=tcp") => TurnTransport::Tcp,
+                (TurnTransport::Tls, "transport=tcp") => TurnTransport::Tls,
+                _ => {
+                    return Err(err(format!(
+                        "`{text}`: the query must be `transport=udp` or `transport=tcp` (RFC 7065; `turns` takes tcp only)"
+                    )));
+                }
+            };
+            (a, t)
+        }
+    };
+    let (name, port) = match authority.rsplit_once(':') {
+        Some((n, p)) => (
+            n,
+            p.parse::<u16>()
+                .map_err(|_| err(format!("`{p}` is not a port")))?,
+        ),
+        None => (authority, default_port),
+    };
+    let host = hosts
+        .iter()
+        .position(|h| h.name == name)
+        .ok_or_else(|| err(format!("no host is named `{name}`")))?;
+    let serves = match &hosts[host].service {
+        Some(Service::Turn {
+            port: p,
+            transports,
+            tls_port,
+            ..
+        }) => {
+            transports.contains(&transport)
+                && if transport == TurnTransport::Tls {
+                    *tls_port == Some(port)
+                } else {
+                    *p == port
+                }
+        }
+        _ => false,
+    };
+    if !serves {
+        return Err(err(format!(
+            "host `{name}` runs no turn service over {transport} on port {port}"
+        )));
+    }
+    Ok(TurnServerRef {
+        addr: SocketAddr::new(hosts[host].ips[0].0, port),
+        host,
+        transport,
+    })
+}
+
+/// An agent's `share`.
+fn share(src: &Source<'_>, s: Option<&Spanned<String>>) -> Result<Share, TopologyError> {
+    match s.map(|s| (s, s.get_ref().as_str())) {
+        None | Some((_, "all")) => Ok(Share::All),
+        Some((_, "relay-only")) => Ok(Share::RelayOnly),
+        Some((_, "nothing")) => Ok(Share::Nothing),
+        Some((s, other)) => Err(src.err(
+            &s.span(),
+            format!("unknown share `{other}` (all | relay-only | nothing)"),
+        )),
+    }
 }
 
 /// `[[agent]]`s: each on a host of its own that runs no service, its servers resolved; exactly
@@ -231,10 +363,11 @@ pub(super) fn agents(
             turn: a
                 .turn
                 .iter()
-                .map(|s| service_address(src, hosts, s, true))
+                .map(|s| turn_server(src, hosts, s))
                 .collect::<Result<_, _>>()?,
             components,
             trickle: a.trickle.unwrap_or(true),
+            share: share(src, a.share.as_ref())?,
         });
     }
     let initiators = agents
@@ -292,6 +425,14 @@ pub(super) fn expect(src: &Source<'_>, e: &RawExpect) -> Result<Expect, Topology
             ));
         }
     };
+    let relay_transport = match &e.relay_transport {
+        None => None,
+        Some(t) => Some(
+            t.get_ref()
+                .parse::<TurnTransport>()
+                .map_err(|m| src.err(&t.span(), m))?,
+        ),
+    };
     Ok(Expect {
         outcome: match e.outcome {
             RawOutcome::Connected => Outcome::Connected,
@@ -303,5 +444,6 @@ pub(super) fn expect(src: &Source<'_>, e: &RawExpect) -> Result<Expect, Topology
         max_connect: e.max_connect_ms.map(ms),
         data: e.data,
         hold: ms(e.hold_ms),
+        relay_transport,
     })
 }

@@ -56,7 +56,10 @@ impl Source<'_> {
                     .to_owned()
             }
         };
-        let key = key.trim_matches('"').to_owned();
+        let mut key = key.trim_matches('"').to_owned();
+        if let Some(inner) = inline_key(&line[..start - line_start]) {
+            key = format!("{key}.{inner}");
+        }
         match self.table_at(line_start) {
             Some(table) if !key.is_empty() => format!("{table}.{key}"),
             Some(table) => table,
@@ -158,4 +161,27 @@ pub(super) fn ms(v: u64) -> Duration {
 /// The index of the name `wanted` in `names`.
 pub(super) fn find(names: &[&str], wanted: &Spanned<String>) -> Option<usize> {
     names.iter().position(|n| *n == wanted.get_ref().as_str())
+}
+
+/// The key inside a one-line inline table (`service = { kind = "turn", port = ...`) whose
+/// value `before` ends in: the last `KEY =` at the table's own level, outside strings and
+/// arrays. `None` when `before` is not inside an inline table's value.
+fn inline_key(before: &str) -> Option<String> {
+    let (_, value) = before.split_once('=')?;
+    let open = value.find('{')?;
+    let body = &value[open + 1..];
+    let (mut depth, mut quoted, mut segment) = (0usize, false, 0usize);
+    for (i, c) in body.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            _ if quoted => {}
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => segment = i + 1,
+            _ => {}
+        }
+    }
+    let (k, _) = body[segment..].split_once('=')?;
+    let k = k.trim().trim_matches('"');
+    (!k.is_empty()).then(|| k.to_owned())
 }
