@@ -232,6 +232,8 @@ impl TurnClient {
         self.stats.responses += 1;
         if msg.class() == Class::Success {
             self.on_success(now, tx, msg);
+            // A slot is free: what waited for one goes.
+            self.pump(now);
             return true;
         }
         let Some(code) = msg.error_code().map(|e| e.code) else {
