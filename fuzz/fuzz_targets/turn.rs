@@ -33,29 +33,9 @@ const USER: &str = "romeo";
 const PASS: &str = "wherefore";
 const REALM: &str = "example.org";
 
-/// Reads the script; past its end, every read is zero.
-struct Script<'a>(&'a [u8]);
-
-impl<'a> Script<'a> {
-    fn byte(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((b, rest)) => {
-                self.0 = rest;
-                *b
-            }
-            None => 0,
-        }
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.byte(), self.byte()])
-    }
-    fn bytes(&mut self) -> &'a [u8] {
-        let n = usize::from(self.byte()).min(self.0.len());
-        let (b, rest) = self.0.split_at(n);
-        self.0 = rest;
-        b
-    }
-}
+#[path = "script.rs"]
+mod script;
+use script::Script;
 
 fn server() -> SocketAddr {
     SocketAddr::from(([192, 0, 2, 1], 3478))
@@ -177,12 +157,15 @@ fuzz_target!(|data: &[u8]| {
     let _ = c.allocate(now);
     drain(&mut c, &mut requests);
     for _ in 0..256 {
-        if s.0.is_empty() {
+        if s.done() {
             break;
         }
         match s.byte() % 10 {
             0 => {
-                let raw = s.bytes();
+                let raw = {
+                    let n = s.byte();
+                    s.bytes(usize::from(n))
+                };
                 let from = if s.byte() % 8 == 0 {
                     peer(0)
                 } else {
@@ -218,7 +201,10 @@ fuzz_target!(|data: &[u8]| {
             }
             5 => {
                 let p = peer(s.byte());
-                let payload = s.bytes();
+                let payload = {
+                    let n = s.byte();
+                    s.bytes(usize::from(n))
+                };
                 if let Ok(t) = c.send_to(now, p, payload) {
                     if looks_like_channel_data(t.data) {
                         let (ch, d) = decode_channel_data(t.data).expect("ChannelData unwraps");
@@ -237,7 +223,10 @@ fuzz_target!(|data: &[u8]| {
             }
             6 => {
                 let ch = 0x4000 + u16::from(s.byte() % 6);
-                let payload = s.bytes();
+                let payload = {
+                    let n = s.byte();
+                    s.bytes(usize::from(n))
+                };
                 let mut buf = Vec::with_capacity(payload.len() + 8);
                 buf.extend_from_slice(&ch.to_be_bytes());
                 buf.extend_from_slice(&(payload.len() as u16).to_be_bytes());
@@ -250,7 +239,10 @@ fuzz_target!(|data: &[u8]| {
             }
             7 => {
                 let p = peer(s.byte());
-                let payload = s.bytes();
+                let payload = {
+                    let n = s.byte();
+                    s.bytes(usize::from(n))
+                };
                 let msg = data_indication(p, payload);
                 if let TurnReceived::Data { peer, data } = c.handle_receive(now, c.server(), &msg) {
                     assert_eq!((peer, data), (p, payload));

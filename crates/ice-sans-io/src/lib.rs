@@ -7,6 +7,7 @@ mod config;
 #[cfg(feature = "tokio")]
 pub mod driver;
 mod event;
+mod outqueue;
 mod retransmit;
 pub mod stun;
 pub mod turn;

@@ -135,36 +135,6 @@ struct Channel {
     in_flight: bool,
 }
 
-/// Datagrams to send, all in one reused buffer.
-#[derive(Debug, Default)]
-struct OutQueue {
-    buf: Vec<u8>,
-    queue: VecDeque<(SocketAddr, usize, usize)>,
-}
-
-impl OutQueue {
-    /// Builds one message into the queue, to `to`.
-    fn push(
-        &mut self,
-        to: SocketAddr,
-        build: impl FnOnce(&mut [u8]) -> Result<usize, crate::stun::BuildError>,
-    ) {
-        if self.queue.is_empty() {
-            self.buf.clear();
-        }
-        let start = self.buf.len();
-        self.buf.resize(start + MAX_REQUEST, 0);
-        match build(&mut self.buf[start..]) {
-            Ok(n) => {
-                self.buf.truncate(start + n);
-                self.queue.push_back((to, start, start + n));
-            }
-            // Unreachable with the lengths `new` checks and the codec's text limits.
-            Err(_) => self.buf.truncate(start),
-        }
-    }
-}
-
 /// Room for one request: USERNAME, REALM, NONCE and SOFTWARE at their longest fit.
 const MAX_REQUEST: usize = 4096;
 
@@ -188,7 +158,7 @@ pub struct TurnClient {
     permissions: Vec<Permission>,
     channels: Vec<Channel>,
     txs: Vec<Tx>,
-    out: OutQueue,
+    out: crate::outqueue::OutQueue<SocketAddr, MAX_REQUEST>,
     events: VecDeque<TurnEvent>,
     stats: TurnStats,
     send_buf: Vec<u8>,
@@ -228,7 +198,7 @@ impl TurnClient {
             permissions: Vec::new(),
             channels: Vec::new(),
             txs: Vec::new(),
-            out: OutQueue::default(),
+            out: Default::default(),
             events: VecDeque::new(),
             stats: TurnStats::default(),
             send_buf: Vec::new(),
@@ -385,12 +355,13 @@ impl TurnClient {
     /// Releases the allocation: a Refresh with LIFETIME 0 (RFC 8656 §8), then
     /// [`TurnEvent::Closed`]. Without an allocation, closes at once.
     pub fn close(&mut self, now: Instant) {
-        self.permissions.clear();
-        self.channels.clear();
-        self.txs.clear();
-        self.refresh_at = None;
         match self.state {
             TurnState::Allocated => {
+                // Nothing but the release goes out from now on.
+                self.permissions.clear();
+                self.channels.clear();
+                self.txs.clear();
+                self.refresh_at = None;
                 self.state = TurnState::Closing;
                 self.start(now, TxKind::Refresh { lifetime: Some(0) }, false);
             }
@@ -404,15 +375,12 @@ impl TurnClient {
     /// The next datagram to send to the server.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
-        let Some((remote, start, end)) = self.out.queue.pop_front() else {
-            self.out.buf.clear();
-            return None;
-        };
+        let (remote, data) = self.out.pop()?;
         Some(Transmit {
             local: self.base,
             remote,
             protocol: self.cfg.protocol,
-            data: &self.out.buf[start..end],
+            data,
         })
     }
 
@@ -539,23 +507,24 @@ impl TurnClient {
     }
 
     fn closed(&mut self) {
-        self.state = TurnState::Closed;
-        self.relayed = None;
-        self.refresh_at = None;
-        self.expires_at = None;
-        self.events.push_back(TurnEvent::Closed);
+        self.end(TurnState::Closed, TurnEvent::Closed);
     }
 
     /// The allocation is gone (a Refresh failed, or it expired).
     fn lost(&mut self, reason: TurnFailure) {
-        self.state = TurnState::Failed;
+        self.end(TurnState::Failed, TurnEvent::AllocationLost(reason));
+    }
+
+    /// No allocation any more: nothing hangs on it, nothing is due.
+    fn end(&mut self, state: TurnState, event: TurnEvent) {
+        self.state = state;
         self.relayed = None;
         self.refresh_at = None;
         self.expires_at = None;
         self.permissions.clear();
         self.channels.clear();
         self.txs.clear();
-        self.events.push_back(TurnEvent::AllocationLost(reason));
+        self.events.push_back(event);
     }
 }
 

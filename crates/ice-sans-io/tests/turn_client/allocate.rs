@@ -53,10 +53,7 @@ fn rfc8489_9_2_401_then_signed_retry() {
 #[test]
 fn rfc8489_9_2_5_401_to_the_signed_request_means_refused_credentials() {
     let mut h = H::new(TurnConfig::default());
-    h.c.allocate(h.now).unwrap();
-    let r = h.one();
-    h.deliver(&unauthenticated(&r));
-    let r = h.one();
+    let r = h.signed_allocate();
     h.deliver(&unauthenticated(&r));
     assert_eq!(
         h.events(),
@@ -81,10 +78,7 @@ fn rfc8489_9_2_5_401_without_realm_or_nonce_fails() {
 #[test]
 fn rfc8489_9_2_5_438_stale_nonce_retried_with_the_new_nonce_bounded() {
     let mut h = H::new(TurnConfig::default());
-    h.c.allocate(h.now).unwrap();
-    let r = h.one();
-    h.deliver(&unauthenticated(&r));
-    let mut r = h.one();
+    let mut r = h.signed_allocate();
     for i in 0..3 {
         let nonce = format!("nonce-{}", i + 2);
         h.deliver(&error(&r, 438, &[Attribute::Nonce(&nonce)], None));
@@ -103,10 +97,7 @@ fn rfc8489_9_2_5_438_stale_nonce_retried_with_the_new_nonce_bounded() {
 fn rfc8489_10_try_alternate_followed_once() {
     let alternate = "192.0.2.50:3478".parse().unwrap();
     let mut h = H::new(TurnConfig::default());
-    h.c.allocate(h.now).unwrap();
-    let r = h.one();
-    h.deliver(&unauthenticated(&r));
-    let r = h.one();
+    let r = h.signed_allocate();
     h.deliver(&error(
         &r,
         300,
@@ -181,10 +172,7 @@ fn rfc8656_7_2_every_error_code_is_a_typed_failure() {
         (599, TurnFailure::Error { code: 599 }),
     ] {
         let mut h = H::new(TurnConfig::default());
-        h.c.allocate(h.now).unwrap();
-        let r = h.one();
-        h.deliver(&unauthenticated(&r));
-        let r = h.one();
+        let r = h.signed_allocate();
         h.deliver(&error(&r, code, &[], Some(&key())));
         assert_eq!(
             h.events(),
@@ -270,10 +258,7 @@ fn rfc8656_7_1_ipv6_family_lifetime_and_software() {
 #[test]
 fn rfc8656_7_3_success_without_relayed_address_fails() {
     let mut h = H::new(TurnConfig::default());
-    h.c.allocate(h.now).unwrap();
-    let r = h.one();
-    h.deliver(&unauthenticated(&r));
-    let r = h.one();
+    let r = h.signed_allocate();
     h.deliver(&ok(&r, &[Attribute::Lifetime(600)]));
     assert_eq!(
         h.events(),
@@ -286,10 +271,7 @@ fn rfc8656_7_3_success_without_relayed_address_fails() {
 #[test]
 fn rfc8489_9_2_5_success_with_bad_or_missing_integrity_is_dropped() {
     let mut h = H::new(TurnConfig::default());
-    h.c.allocate(h.now).unwrap();
-    let r = h.one();
-    h.deliver(&unauthenticated(&r));
-    let r = h.one();
+    let r = h.signed_allocate();
     let wrong = ice_sans_io::stun::IntegrityKey::long_term(USER, REALM, "guess");
     let attrs = [
         Attribute::XorRelayedAddress(relayed()),

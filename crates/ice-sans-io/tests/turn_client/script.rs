@@ -98,13 +98,18 @@ impl H {
         }
     }
 
+    /// Starts the allocation and answers 401: returns the signed retry.
+    pub(crate) fn signed_allocate(&mut self) -> Vec<u8> {
+        self.c.allocate(self.now).unwrap();
+        let req = self.one();
+        self.deliver(&unauthenticated(&req));
+        self.one()
+    }
+
     /// Allocate through 401 and the signed retry, to the Allocated state.
     pub(crate) fn allocated(cfg: TurnConfig) -> H {
         let mut h = H::new(cfg);
-        h.c.allocate(h.now).unwrap();
-        let req = h.one();
-        h.deliver(&unauthenticated(&req));
-        let req = h.one();
+        let req = h.signed_allocate();
         assert_eq!(h.deliver(&allocate_ok(&req, 600)), Got::Consumed);
         assert!(matches!(h.events()[..], [TurnEvent::Allocated { .. }]));
         assert_eq!(h.c.state(), TurnState::Allocated);
