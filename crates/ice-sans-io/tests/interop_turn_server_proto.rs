@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ice_sans_io::turn::{
-    TurnClient, TurnConfig, TurnCredentials, TurnEvent, TurnReceived, TurnState,
+    AddressFamily, TurnClient, TurnConfig, TurnCredentials, TurnEvent, TurnReceived, TurnState,
 };
 use turn_server_proto::api::{TurnServerApi, TurnServerPollRet};
 use turn_server_proto::server::TurnServer;
@@ -23,12 +23,6 @@ fn listen() -> SocketAddr {
 fn base() -> SocketAddr {
     "10.0.0.1:5000".parse().unwrap()
 }
-fn relayed() -> SocketAddr {
-    "192.0.2.1:49152".parse().unwrap()
-}
-fn peer() -> SocketAddr {
-    "198.51.100.9:7000".parse().unwrap()
-}
 
 /// The client, the server, one virtual clock, and what reached the peer.
 struct Net {
@@ -39,6 +33,9 @@ struct Net {
     at_peer: Vec<Vec<u8>>,
     at_client: Vec<(SocketAddr, Vec<u8>)>,
     events: Vec<TurnEvent>,
+    /// The address the server relays from, and the peer.
+    relayed: SocketAddr,
+    peer: SocketAddr,
     /// Datagrams the server sent the client.
     delivered: usize,
 }
@@ -60,7 +57,7 @@ impl Net {
             };
             self.at_client.push(data);
         } else {
-            assert_eq!((t.from, t.to), (relayed(), peer()));
+            assert_eq!((t.from, t.to), (self.relayed, self.peer));
             self.at_peer.push(t.data);
         }
     }
@@ -76,15 +73,20 @@ impl Net {
                     client_addr,
                     allocation_transport,
                     family,
-                } => self.server.allocated_socket(
-                    transport,
-                    listen_addr,
-                    client_addr,
-                    allocation_transport,
-                    family,
-                    Ok(relayed()),
-                    now,
-                ),
+                } => {
+                    // The server asks for the family our REQUESTED-ADDRESS-FAMILY named.
+                    let v6 = family == turn_server_proto::types::AddressFamily::IPV6;
+                    assert_eq!(v6, self.relayed.is_ipv6(), "{family:?}");
+                    self.server.allocated_socket(
+                        transport,
+                        listen_addr,
+                        client_addr,
+                        allocation_transport,
+                        family,
+                        Ok(self.relayed),
+                        now,
+                    )
+                }
                 _ => break,
             }
         }
@@ -117,7 +119,11 @@ impl Net {
     }
 
     fn send_to_server(&mut self, from: SocketAddr, data: Vec<u8>) {
-        let to = if from == peer() { relayed() } else { listen() };
+        let to = if from == self.peer {
+            self.relayed
+        } else {
+            listen()
+        };
         let now = self.snow();
         if let Some(t) = self.server.recv(Transmit::new(data, UDP, from, to), now) {
             let t = t.build();
@@ -146,6 +152,23 @@ impl Net {
 
 #[test]
 fn turn_server_proto_allocate_relay_refresh_close() {
+    let relayed = "192.0.2.1:49152".parse().unwrap();
+    exercise(None, relayed, "198.51.100.9:7000".parse().unwrap());
+}
+
+/// RFC 8656 §7.1: REQUESTED-ADDRESS-FAMILY IPv6 over an IPv4 path to the server; the peer and
+/// the relayed address are IPv6.
+#[test]
+fn turn_server_proto_ipv6_allocation() {
+    let relayed = "[2001:db8::1]:49152".parse().unwrap();
+    exercise(
+        Some(AddressFamily::V6),
+        relayed,
+        "[2001:db8:9::9]:7000".parse().unwrap(),
+    );
+}
+
+fn exercise(family: Option<AddressFamily>, relayed: SocketAddr, peer: SocketAddr) {
     #[allow(clippy::disallowed_methods)]
     let t0 = Instant::now();
     let mut server = TurnServer::new(UDP, listen(), "example.org".to_string());
@@ -154,6 +177,7 @@ fn turn_server_proto_allocate_relay_refresh_close() {
     server.set_nonce_expiry_duration(Duration::from_secs(200));
     let mut cfg = TurnConfig::default();
     cfg.software = Some("jingle-ice interop");
+    cfg.family = family;
     let creds = TurnCredentials::new("romeo", "wherefore");
     let client = TurnClient::new(cfg, listen(), base(), creds, [8; 32]).unwrap();
     let mut net = Net {
@@ -165,6 +189,8 @@ fn turn_server_proto_allocate_relay_refresh_close() {
         at_client: Vec::new(),
         events: Vec::new(),
         delivered: 0,
+        relayed,
+        peer,
     };
 
     // Allocate: 401, then the signed retry (RFC 8489 §9.2).
@@ -179,7 +205,7 @@ fn turn_server_proto_allocate_relay_refresh_close() {
     else {
         panic!("no allocation: {ev:?}");
     };
-    assert_eq!(r, relayed());
+    assert_eq!(r, relayed);
     assert_eq!(
         mapped,
         Some(base()),
@@ -190,47 +216,41 @@ fn turn_server_proto_allocate_relay_refresh_close() {
 
     // A permission, then a Send indication reaches the peer; the peer's answer comes back in a
     // Data indication (RFC 8656 §9, §11).
-    net.client.create_permission(net.now, peer().ip()).unwrap();
+    net.client.create_permission(net.now, peer.ip()).unwrap();
     net.settle();
     assert_eq!(
         net.take_events(),
-        vec![TurnEvent::PermissionCreated { peer: peer().ip() }]
+        vec![TurnEvent::PermissionCreated { peer: peer.ip() }]
     );
     let t = net
         .client
-        .send_to(net.now, peer(), b"hello peer")
+        .send_to(net.now, peer, b"hello peer")
         .unwrap()
         .data
         .to_vec();
     net.send_to_server(base(), t);
     assert_eq!(net.at_peer.pop().as_deref(), Some(&b"hello peer"[..]));
-    net.send_to_server(peer(), b"hello client".to_vec());
-    assert_eq!(
-        net.at_client.pop(),
-        Some((peer(), b"hello client".to_vec()))
-    );
+    net.send_to_server(peer, b"hello client".to_vec());
+    assert_eq!(net.at_client.pop(), Some((peer, b"hello client".to_vec())));
 
     // A channel: ChannelData both ways (RFC 8656 §12).
-    let ch = net.client.bind_channel(net.now, peer()).unwrap();
+    let ch = net.client.bind_channel(net.now, peer).unwrap();
     net.settle();
     assert_eq!(
         net.take_events(),
-        vec![TurnEvent::ChannelBound {
-            peer: peer(),
-            channel: ch
-        }]
+        vec![TurnEvent::ChannelBound { peer, channel: ch }]
     );
     let t = net
         .client
-        .send_to(net.now, peer(), b"over the channel")
+        .send_to(net.now, peer, b"over the channel")
         .unwrap()
         .data
         .to_vec();
     assert_eq!(&t[..2], &ch.to_be_bytes());
     net.send_to_server(base(), t);
     assert_eq!(net.at_peer.pop().as_deref(), Some(&b"over the channel"[..]));
-    net.send_to_server(peer(), b"and back".to_vec());
-    assert_eq!(net.at_client.pop(), Some((peer(), b"and back".to_vec())));
+    net.send_to_server(peer, b"and back".to_vec());
+    assert_eq!(net.at_client.pop(), Some((peer, b"and back".to_vec())));
 
     // Twenty virtual minutes: the allocation, the permission and the channel are refreshed
     // (the nonce expires on the way; 438 answered), and relaying still works.
@@ -249,14 +269,14 @@ fn turn_server_proto_allocate_relay_refresh_close() {
     assert_eq!(net.client.state(), TurnState::Allocated);
     let t = net
         .client
-        .send_to(net.now, peer(), b"still here")
+        .send_to(net.now, peer, b"still here")
         .unwrap()
         .data
         .to_vec();
     net.send_to_server(base(), t);
     assert_eq!(net.at_peer.pop().as_deref(), Some(&b"still here"[..]));
-    net.send_to_server(peer(), b"me too".to_vec());
-    assert_eq!(net.at_client.pop(), Some((peer(), b"me too".to_vec())));
+    net.send_to_server(peer, b"me too".to_vec());
+    assert_eq!(net.at_client.pop(), Some((peer, b"me too".to_vec())));
 
     // Close: Refresh with LIFETIME 0 (RFC 8656 §8).
     net.client.close(net.now);
