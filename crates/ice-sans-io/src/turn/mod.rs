@@ -63,6 +63,9 @@
 //!   ChannelData (§12.4) after, written into a reused buffer (no allocation per datagram).
 //! - [`TurnClient::handle_receive`]: Data indications (§11.4) and ChannelData (§12.5, padded or
 //!   not), borrowed; data from a peer without a permission is dropped and counted.
+//!   Datagrams from other addresses, and STUN messages of other methods from the server (a
+//!   Binding response when one server does STUN and TURN), are [`TurnReceived::NotForUs`]:
+//!   the caller hands them to whoever else reads the socket, such as the ICE agent.
 //!
 //! # Deviations and limits
 //!
@@ -71,6 +74,11 @@
 //!   that is present and wrong drops the response.
 //! - A Refresh that fails loses the allocation ([`TurnEvent::AllocationLost`]): the client does
 //!   not re-allocate by itself.
+//! - [`TurnClient::close`] while the Allocate is still in flight closes at once: an allocation
+//!   the server made meanwhile is left to expire (RFC 8656 §8 frees it after its lifetime).
+//! - Only the ERROR-CODE of an error response is read with no MESSAGE-INTEGRITY required (RFC
+//!   8489 §9.2.5 requires it for most codes); a forged error from an on-path sender can fail a
+//!   request. FINGERPRINT is not required of responses.
 //! - Over TCP the caller frames the stream: one STUN message or one ChannelData per
 //!   `handle_receive` call.
 //! - Only MESSAGE-INTEGRITY (SHA-1) is used; the SHA-256 variant and USERHASH of RFC 8489 are
