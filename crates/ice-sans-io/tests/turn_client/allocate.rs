@@ -383,3 +383,24 @@ fn determinism_same_seed_same_bytes() {
     };
     assert_eq!(run(), run());
 }
+
+/// RFC 8656 §8: a short lifetime is refreshed at half of it; when no Refresh is answered the
+/// allocation is gone at expiry, before the transaction's own timeout.
+#[test]
+fn rfc8656_8_unanswered_refresh_expires_the_allocation() {
+    let mut h = H::new(TurnConfig::default());
+    let r = h.signed_allocate();
+    h.deliver(&allocate_ok(&r, 60));
+    let _ = h.events();
+    assert_eq!(h.c.poll_timeout(), Some(h.t0 + secs(30)));
+    while let Some(t) = h.c.poll_timeout() {
+        h.at(t - h.t0);
+        let _ = h.sent();
+    }
+    assert_eq!(
+        h.events(),
+        vec![TurnEvent::AllocationLost(TurnFailure::Expired)]
+    );
+    assert_eq!(h.now, h.t0 + secs(60));
+    assert_eq!(h.c.state(), TurnState::Failed);
+}
