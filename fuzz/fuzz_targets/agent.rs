@@ -37,45 +37,9 @@ const PEERS: [(&str, &str); 2] = [
     ("peer2", "peer2passwordpeer2password"),
 ];
 
-/// Reads the script; past its end, every read is zero.
-struct Script<'a>(&'a [u8]);
-
-impl<'a> Script<'a> {
-    fn byte(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((b, rest)) => {
-                self.0 = rest;
-                *b
-            }
-            None => 0,
-        }
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.byte(), self.byte()])
-    }
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes([self.byte(), self.byte(), self.byte(), self.byte()])
-    }
-    fn u64(&mut self) -> u64 {
-        u64::from(self.u32()) << 32 | u64::from(self.u32())
-    }
-    fn bool(&mut self) -> bool {
-        self.byte() & 1 == 1
-    }
-    /// `0..n` (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        usize::from(self.byte()) % n
-    }
-    fn bytes(&mut self, n: usize) -> &'a [u8] {
-        let n = n.min(self.0.len());
-        let (b, rest) = self.0.split_at(n);
-        self.0 = rest;
-        b
-    }
-    fn done(&self) -> bool {
-        self.0.is_empty()
-    }
-}
+#[path = "script.rs"]
+mod script;
+use script::Script;
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().expect("a literal address")

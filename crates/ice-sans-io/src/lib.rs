@@ -7,7 +7,10 @@ mod config;
 #[cfg(feature = "tokio")]
 pub mod driver;
 mod event;
+mod outqueue;
+mod retransmit;
 pub mod stun;
+pub mod turn;
 
 pub use agent::{CandidateError, CredentialsError, IceAgent, SendError};
 pub use candidate::{

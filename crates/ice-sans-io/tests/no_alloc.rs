@@ -145,3 +145,80 @@ fn answering_a_check_does_not_allocate_once_warmed_up() {
     assert_eq!(after - before, 0, "allocations while answering a check");
     assert_eq!(agent.stats().checks_received, 4);
 }
+
+/// A TURN client relays over a bound channel without allocating: `send_to` wraps into its
+/// reused buffer (RFC 8656 §12.4), `handle_receive` unwraps borrowing the caller's bytes.
+#[test]
+fn turn_channel_data_wrap_and_unwrap_do_not_allocate_once_bound() {
+    use ice_sans_io::turn::{TurnClient, TurnConfig, TurnCredentials, TurnReceived, TurnState};
+    use std::net::SocketAddr;
+    use std::time::Instant;
+
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now();
+    let server: SocketAddr = "192.0.2.1:3478".parse().unwrap();
+    let base: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let peer: SocketAddr = "198.51.100.9:7000".parse().unwrap();
+    let creds = TurnCredentials::new("romeo", "wherefore");
+    let key = IntegrityKey::long_term("romeo", "example.org", "wherefore");
+    let mut c = TurnClient::new(TurnConfig::default(), server, base, creds, [3; 32]).unwrap();
+    // The scripted server: answers each request with `attrs`, signed once authenticating.
+    let answer = |c: &mut TurnClient, class: Class, attrs: &[Attribute<'_>], sign: bool| {
+        let req = c.poll_transmit().unwrap().data.to_vec();
+        let m = Message::decode(&req).unwrap();
+        let mut buf = [0u8; 512];
+        let mut b = MessageBuilder::new(&mut buf, class, m.method(), m.transaction_id()).unwrap();
+        for a in attrs {
+            b.add(a).unwrap();
+        }
+        if sign {
+            b.add_integrity(&key).unwrap();
+        }
+        let n = b.finish();
+        let _ = c.handle_receive(now, server, &buf[..n]);
+    };
+    c.allocate(now).unwrap();
+    let unauth = [
+        Attribute::ErrorCode(ice_sans_io::stun::ErrorCode::UNAUTHENTICATED),
+        Attribute::Realm("example.org"),
+        Attribute::Nonce("n"),
+    ];
+    answer(&mut c, Class::Error, &unauth, false);
+    let relayed: SocketAddr = "192.0.2.1:49152".parse().unwrap();
+    answer(
+        &mut c,
+        Class::Success,
+        &[Attribute::XorRelayedAddress(relayed)],
+        true,
+    );
+    assert_eq!(c.state(), TurnState::Allocated);
+    let ch = c.bind_channel(now, peer).unwrap();
+    answer(&mut c, Class::Success, &[], true); // CreatePermission
+    answer(&mut c, Class::Success, &[], true); // ChannelBind
+    while c.poll_event().is_some() {}
+    assert_eq!(c.channel(peer), Some(ch));
+
+    let payload = [0x5Au8; 160];
+    let mut incoming = [0u8; 164];
+    incoming[..2].copy_from_slice(&ch.to_be_bytes());
+    incoming[2..4].copy_from_slice(&160u16.to_be_bytes());
+    incoming[4..].copy_from_slice(&payload);
+    let relay = |c: &mut TurnClient| {
+        let sent = c.send_to(now, peer, &payload).unwrap().data.len();
+        let got = match c.handle_receive(now, server, &incoming) {
+            TurnReceived::Data { peer: p, data } => p == peer && data == payload,
+            _ => false,
+        };
+        (sent, got)
+    };
+    assert_eq!(relay(&mut c), (164, true)); // warms the send buffer up
+    let before = allocations();
+    let (sent, got) = relay(&mut c);
+    let after = allocations();
+    assert_eq!((sent, got), (164, true));
+    assert_eq!(
+        after - before,
+        0,
+        "allocations while relaying over a channel"
+    );
+}

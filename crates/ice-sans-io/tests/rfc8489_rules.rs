@@ -420,6 +420,46 @@ fn method_and_class_bits() {
     assert_eq!(Method::new(0x1000), None);
 }
 
+/// RFC 8489 §14.15 and RFC 8656 §18.8, bytes written by hand: ALTERNATE-SERVER is encoded as
+/// MAPPED-ADDRESS is (no XOR), REQUESTED-ADDRESS-FAMILY is the family in the first byte and
+/// three RFFU zero bytes.
+#[test]
+fn rfc8489_14_15_alternate_server_and_rfc8656_18_8_requested_address_family() {
+    let tid = TransactionId::new([9; 12]);
+    let mut buf = [0u8; 64];
+    let mut b = MessageBuilder::new(&mut buf, Class::Error, Method::ALLOCATE, tid).unwrap();
+    b.add(&Attribute::AlternateServer(
+        "192.0.2.7:3479".parse().unwrap(),
+    ))
+    .unwrap();
+    b.add(&Attribute::RequestedAddressFamily(0x02)).unwrap();
+    let n = b.finish();
+    assert_eq!(
+        &buf[20..n],
+        &[
+            0x80, 0x23, 0x00, 0x08, 0x00, 0x01, 0x0d, 0x97, 192, 0, 2, 7, // ALTERNATE-SERVER
+            0x00, 0x17, 0x00, 0x04, 0x02, 0x00, 0x00, 0x00, // REQUESTED-ADDRESS-FAMILY
+        ][..]
+    );
+    let m = Message::decode(&buf[..n]).unwrap();
+    assert_eq!(
+        m.get(AttributeType::ALTERNATE_SERVER),
+        Some(Attribute::AlternateServer(
+            "192.0.2.7:3479".parse().unwrap()
+        ))
+    );
+    assert_eq!(
+        m.get(AttributeType::REQUESTED_ADDRESS_FAMILY),
+        Some(Attribute::RequestedAddressFamily(2))
+    );
+    assert_eq!(
+        AttributeType::ALTERNATE_SERVER.name(),
+        Some("ALTERNATE-SERVER")
+    );
+    assert!(!AttributeType::ALTERNATE_SERVER.is_comprehension_required());
+    assert!(AttributeType::REQUESTED_ADDRESS_FAMILY.is_comprehension_required());
+}
+
 fn socket_addr() -> impl Strategy<Value = SocketAddr> {
     prop_oneof![
         (any::<[u8; 4]>(), any::<u16>()).prop_map(|(a, p)| SocketAddr::from((a, p))),
@@ -446,6 +486,8 @@ enum Owned {
     Data(Vec<u8>),
     Transport(u8),
     Channel(u16),
+    Family(u8),
+    Alternate(SocketAddr),
     Other(u16, Vec<u8>),
 }
 
@@ -472,6 +514,8 @@ impl Owned {
             Owned::Data(d) => Attribute::Data(d),
             Owned::Transport(p) => Attribute::RequestedTransport(*p),
             Owned::Channel(c) => Attribute::ChannelNumber(*c),
+            Owned::Family(f) => Attribute::RequestedAddressFamily(*f),
+            Owned::Alternate(a) => Attribute::AlternateServer(*a),
             Owned::Other(t, v) => Attribute::Other {
                 attr_type: AttributeType(*t),
                 value: v,
@@ -500,6 +544,8 @@ fn attribute() -> impl Strategy<Value = Owned> {
         proptest::collection::vec(any::<u8>(), 0..64).prop_map(Owned::Data),
         any::<u8>().prop_map(Owned::Transport),
         (0x4000u16..0x5000).prop_map(Owned::Channel),
+        prop_oneof![Just(1u8), Just(2u8)].prop_map(Owned::Family),
+        socket_addr().prop_map(Owned::Alternate),
         (
             (0x7000u16..0x7fff).prop_union(0xC000u16..0xffff),
             proptest::collection::vec(any::<u8>(), 0..32)

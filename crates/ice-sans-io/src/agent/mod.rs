@@ -529,7 +529,7 @@ impl IceAgent {
     /// agent's buffer.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
-        self.out.pop()
+        self.out.pop().map(|(route, data)| route.transmit(data))
     }
 
     /// The next event.

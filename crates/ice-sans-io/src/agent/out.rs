@@ -26,12 +26,10 @@
 //! [`IceAgent::send`](super::IceAgent::send) returns borrowed from the caller's slice, with no
 //! room for a header, so `send` will have to copy into the agent's buffer for such routes.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::candidate::Protocol;
 use crate::event::Transmit;
-use crate::stun::BuildError;
 
 /// Room reserved in the output buffer for one STUN message: a USERNAME of two 256-byte
 /// fragments and every other attribute the agent writes fit well within it.
@@ -88,43 +86,4 @@ impl Route {
 }
 
 /// Queue of datagrams to send, each with its route, all in one reused buffer.
-#[derive(Debug, Default)]
-pub(super) struct OutQueue {
-    buf: Vec<u8>,
-    queue: VecDeque<(Route, usize, usize)>,
-}
-
-impl OutQueue {
-    /// Builds one STUN message into the queue, to leave by `route`.
-    pub(super) fn push(
-        &mut self,
-        route: Route,
-        build: impl FnOnce(&mut [u8]) -> Result<usize, BuildError>,
-    ) {
-        if self.queue.is_empty() {
-            self.buf.clear();
-        }
-        let start = self.buf.len();
-        self.buf.resize(start + MAX_OUT, 0);
-        match build(&mut self.buf[start..]) {
-            Ok(n) => {
-                self.buf.truncate(start + n);
-                self.queue.push_back((route, start, start + n));
-            }
-            Err(_) => {
-                // Only reachable with credentials longer than validated: nothing is sent.
-                self.buf.truncate(start);
-            }
-        }
-    }
-
-    /// The next datagram, borrowing the buffer; `None` (and the buffer emptied) when none is
-    /// left.
-    pub(super) fn pop(&mut self) -> Option<Transmit<'_>> {
-        let Some((route, start, end)) = self.queue.pop_front() else {
-            self.buf.clear();
-            return None;
-        };
-        Some(route.transmit(&self.buf[start..end]))
-    }
-}
+pub(super) type OutQueue = crate::outqueue::OutQueue<Route, MAX_OUT>;

@@ -3,8 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use rand_chacha::rand_core::RngCore;
-
 use crate::candidate::ComponentId;
 use crate::config::Role;
 use crate::stun::{
@@ -60,9 +58,7 @@ impl IceAgent {
     }
 
     pub(super) fn new_tid(&mut self) -> TransactionId {
-        let mut b = [0u8; 12];
-        self.rng.fill_bytes(&mut b);
-        TransactionId::new(b)
+        crate::retransmit::random_tid(&mut self.rng)
     }
 
     pub(super) fn timeout_transactions(&mut self, now: Instant) {
@@ -106,7 +102,7 @@ impl IceAgent {
             }
             let tx = tx.clone();
             self.transactions[i].sent += 1;
-            let rto = (tx.rto * 2).min(self.cfg.max_rto.max(tx.rto));
+            let rto = crate::retransmit::doubled(tx.rto, self.cfg.max_rto);
             self.transactions[i].rto = rto;
             self.transactions[i].next_at = now + rto;
             self.stats.retransmissions += 1;

@@ -35,6 +35,8 @@ impl AttributeType {
     pub const NONCE: AttributeType = AttributeType(0x0015);
     /// XOR-RELAYED-ADDRESS (RFC 8656).
     pub const XOR_RELAYED_ADDRESS: AttributeType = AttributeType(0x0016);
+    /// REQUESTED-ADDRESS-FAMILY (RFC 8656 §18.8).
+    pub const REQUESTED_ADDRESS_FAMILY: AttributeType = AttributeType(0x0017);
     /// REQUESTED-TRANSPORT (RFC 8656).
     pub const REQUESTED_TRANSPORT: AttributeType = AttributeType(0x0019);
     /// XOR-MAPPED-ADDRESS.
@@ -45,6 +47,8 @@ impl AttributeType {
     pub const USE_CANDIDATE: AttributeType = AttributeType(0x0025);
     /// SOFTWARE.
     pub const SOFTWARE: AttributeType = AttributeType(0x8022);
+    /// ALTERNATE-SERVER (RFC 8489 §14.15).
+    pub const ALTERNATE_SERVER: AttributeType = AttributeType(0x8023);
     /// FINGERPRINT.
     pub const FINGERPRINT: AttributeType = AttributeType(0x8028);
     /// ICE-CONTROLLED (RFC 8445 §16.1).
@@ -77,11 +81,13 @@ impl AttributeType {
             Self::REALM => "REALM",
             Self::NONCE => "NONCE",
             Self::XOR_RELAYED_ADDRESS => "XOR-RELAYED-ADDRESS",
+            Self::REQUESTED_ADDRESS_FAMILY => "REQUESTED-ADDRESS-FAMILY",
             Self::REQUESTED_TRANSPORT => "REQUESTED-TRANSPORT",
             Self::XOR_MAPPED_ADDRESS => "XOR-MAPPED-ADDRESS",
             Self::PRIORITY => "PRIORITY",
             Self::USE_CANDIDATE => "USE-CANDIDATE",
             Self::SOFTWARE => "SOFTWARE",
+            Self::ALTERNATE_SERVER => "ALTERNATE-SERVER",
             Self::FINGERPRINT => "FINGERPRINT",
             Self::ICE_CONTROLLED => "ICE-CONTROLLED",
             Self::ICE_CONTROLLING => "ICE-CONTROLLING",
@@ -219,6 +225,11 @@ pub enum Attribute<'a> {
     RequestedTransport(u8),
     /// CHANNEL-NUMBER, 0x4000 to 0x4FFF (RFC 8656 §18.1).
     ChannelNumber(u16),
+    /// REQUESTED-ADDRESS-FAMILY: 0x01 for IPv4, 0x02 for IPv6 (RFC 8656 §18.8).
+    RequestedAddressFamily(u8),
+    /// ALTERNATE-SERVER (RFC 8489 §14.15): where a 300 Try Alternate sends the client; an
+    /// address encoded as MAPPED-ADDRESS is, without XOR.
+    AlternateServer(SocketAddr),
     /// Any other attribute, kept as type and value.
     Other {
         /// The type.
@@ -302,6 +313,9 @@ impl<'a> Attribute<'a> {
     pub fn decode(t: AttributeType, v: &'a [u8], tid: &TransactionId) -> Result<Self, DecodeError> {
         Ok(match t {
             AttributeType::MAPPED_ADDRESS => Attribute::MappedAddress(decode_address(t, v, None)?),
+            AttributeType::ALTERNATE_SERVER => {
+                Attribute::AlternateServer(decode_address(t, v, None)?)
+            }
             AttributeType::XOR_MAPPED_ADDRESS => {
                 Attribute::XorMappedAddress(decode_address(t, v, Some(tid))?)
             }
@@ -358,6 +372,10 @@ impl<'a> Attribute<'a> {
                 let b: [u8; 4] = fixed(t, v)?;
                 Attribute::ChannelNumber(u16::from_be_bytes([b[0], b[1]]))
             }
+            AttributeType::REQUESTED_ADDRESS_FAMILY => {
+                let b: [u8; 4] = fixed(t, v)?;
+                Attribute::RequestedAddressFamily(b[0])
+            }
             _ => Attribute::Other {
                 attr_type: t,
                 value: v,
@@ -389,6 +407,8 @@ impl<'a> Attribute<'a> {
             Attribute::Data(_) => AttributeType::DATA,
             Attribute::RequestedTransport(_) => AttributeType::REQUESTED_TRANSPORT,
             Attribute::ChannelNumber(_) => AttributeType::CHANNEL_NUMBER,
+            Attribute::RequestedAddressFamily(_) => AttributeType::REQUESTED_ADDRESS_FAMILY,
+            Attribute::AlternateServer(_) => AttributeType::ALTERNATE_SERVER,
             Attribute::Other { attr_type, .. } => *attr_type,
         }
     }
@@ -399,6 +419,7 @@ impl<'a> Attribute<'a> {
         let addr = |a: &SocketAddr| if a.is_ipv4() { 8 } else { 20 };
         match self {
             Attribute::MappedAddress(a)
+            | Attribute::AlternateServer(a)
             | Attribute::XorMappedAddress(a)
             | Attribute::XorRelayedAddress(a)
             | Attribute::XorPeerAddress(a) => addr(a),
@@ -414,6 +435,7 @@ impl<'a> Attribute<'a> {
             | Attribute::Priority(_)
             | Attribute::Lifetime(_)
             | Attribute::RequestedTransport(_)
+            | Attribute::RequestedAddressFamily(_)
             | Attribute::ChannelNumber(_) => 4,
             Attribute::IceControlled(_) | Attribute::IceControlling(_) => 8,
             Attribute::Data(d) => d.len(),
@@ -454,7 +476,7 @@ impl<'a> Attribute<'a> {
             }
         }
         match self {
-            Attribute::MappedAddress(a) => address(out, a, None),
+            Attribute::MappedAddress(a) | Attribute::AlternateServer(a) => address(out, a, None),
             Attribute::XorMappedAddress(a)
             | Attribute::XorRelayedAddress(a)
             | Attribute::XorPeerAddress(a) => address(out, a, Some(tid)),
@@ -493,7 +515,9 @@ impl<'a> Attribute<'a> {
                 out.copy_from_slice(&v.to_be_bytes())
             }
             Attribute::Data(d) => out.copy_from_slice(d),
-            Attribute::RequestedTransport(p) => out.copy_from_slice(&[*p, 0, 0, 0]),
+            Attribute::RequestedTransport(p) | Attribute::RequestedAddressFamily(p) => {
+                out.copy_from_slice(&[*p, 0, 0, 0])
+            }
             Attribute::ChannelNumber(c) => {
                 out[..2].copy_from_slice(&c.to_be_bytes());
                 out[2..].fill(0);

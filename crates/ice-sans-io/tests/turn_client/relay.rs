@@ -1,0 +1,311 @@
+//! Permissions (RFC 8656 §9), Send and Data indications (§11), channels and ChannelData (§12),
+//! and the client's limits.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ice_sans_io::stun::{Attribute, AttributeType, Class, Message, MessageBuilder, Method};
+use ice_sans_io::turn::{TurnConfig, TurnError, TurnEvent, TurnFailure};
+
+use crate::script::*;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// A Data indication from `from` carrying `data` (RFC 8656 §11.4).
+pub(crate) fn data_indication(from: SocketAddr, data: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; 256];
+    let tid = ice_sans_io::stun::TransactionId::new([1; 12]);
+    let mut b = MessageBuilder::new(&mut buf, Class::Indication, Method::DATA, tid).unwrap();
+    b.add(&Attribute::XorPeerAddress(from)).unwrap();
+    b.add(&Attribute::Data(data)).unwrap();
+    let n = b.finish();
+    buf.truncate(n);
+    buf
+}
+
+fn permitted() -> H {
+    let mut h = H::allocated(TurnConfig::default());
+    h.c.create_permission(h.now, peer().ip()).unwrap();
+    let r = h.one();
+    let m = Message::decode(&r).unwrap();
+    assert_eq!(m.method(), Method::CREATE_PERMISSION);
+    assert_signed(&r, NONCE);
+    match get(&r, AttributeType::XOR_PEER_ADDRESS) {
+        Some(Attribute::XorPeerAddress(a)) => assert_eq!(a.ip(), peer().ip()),
+        other => panic!("XOR-PEER-ADDRESS: {other:?}"),
+    }
+    h.deliver(&ok(&r, &[]));
+    assert_eq!(
+        h.events(),
+        vec![TurnEvent::PermissionCreated { peer: peer().ip() }]
+    );
+    h
+}
+
+#[test]
+fn rfc8656_9_permission_before_send_then_send_indication() {
+    let mut h = H::allocated(TurnConfig::default());
+    assert_eq!(
+        h.c.send_to(h.now, peer(), b"hi").unwrap_err(),
+        TurnError::NoPermission(peer().ip())
+    );
+    let mut h = {
+        drop(h);
+        permitted()
+    };
+    let t = h.c.send_to(h.now, peer(), b"hello").unwrap();
+    assert_eq!((t.local, t.remote), (base(), server()));
+    let m = Message::decode(t.data).unwrap();
+    assert_eq!((m.class(), m.method()), (Class::Indication, Method::SEND));
+    assert_eq!(
+        m.get(AttributeType::XOR_PEER_ADDRESS),
+        Some(Attribute::XorPeerAddress(peer()))
+    );
+    assert_eq!(m.get(AttributeType::DATA), Some(Attribute::Data(b"hello")));
+    assert_eq!(h.c.stats().send_indications, 1);
+}
+
+#[test]
+fn rfc8656_9_permission_refreshed_before_300_s() {
+    let mut h = permitted();
+    // Installed at 0: the refresh leaves at 240 s (300 s less the 60 s margin).
+    h.at(secs(239));
+    assert!(h.sent().is_empty());
+    h.at(secs(240));
+    let r = h.one();
+    assert_eq!(
+        Message::decode(&r).unwrap().method(),
+        Method::CREATE_PERMISSION
+    );
+    // A 438 on CreatePermission: the new nonce, once (pion's old bug).
+    h.deliver(&error(&r, 438, &[Attribute::Nonce("nonce-2")], None));
+    let r = h.one();
+    assert_signed(&r, "nonce-2");
+    h.deliver(&ok(&r, &[]));
+    assert!(h.events().is_empty(), "refreshes are silent");
+    assert!(h.c.has_permission(h.t0 + secs(539), peer().ip()));
+    assert!(!h.c.has_permission(h.t0 + secs(541), peer().ip()));
+}
+
+#[test]
+fn rfc8656_9_permission_failure_is_an_event() {
+    let mut h = H::allocated(TurnConfig::default());
+    h.c.create_permission(h.now, peer().ip()).unwrap();
+    let r = h.one();
+    h.deliver(&error(&r, 403, &[], Some(&key())));
+    assert_eq!(
+        h.events(),
+        vec![TurnEvent::PermissionFailed {
+            peer: peer().ip(),
+            reason: TurnFailure::Forbidden
+        }]
+    );
+}
+
+#[test]
+fn rfc8656_9_data_without_permission_is_dropped_and_counted() {
+    let mut h = permitted();
+    let stranger: SocketAddr = "198.51.100.66:7000".parse().unwrap();
+    assert_eq!(
+        h.deliver(&data_indication(stranger, b"x")),
+        Got::Dropped("NoPermission".into())
+    );
+    assert_eq!(h.c.stats().dropped_no_permission, 1);
+    // Any port of a permitted IP (RFC 8656 §9: permissions are per IP).
+    let other_port = SocketAddr::new(peer().ip(), 9);
+    assert_eq!(
+        h.deliver(&data_indication(other_port, b"yo")),
+        Got::Data(other_port, b"yo".to_vec())
+    );
+    assert_eq!(h.c.stats().data_indications, 1);
+}
+
+#[test]
+fn rfc8656_12_channel_bind_then_channel_data_and_refresh() {
+    let mut h = permitted();
+    let ch = h.c.bind_channel(h.now, peer()).unwrap();
+    assert_eq!(ch, 0x4000);
+    assert_eq!(h.c.bind_channel(h.now, peer()).unwrap(), ch, "idempotent");
+    let r = h.one();
+    assert_eq!(Message::decode(&r).unwrap().method(), Method::CHANNEL_BIND);
+    assert_eq!(
+        get(&r, AttributeType::CHANNEL_NUMBER),
+        Some(Attribute::ChannelNumber(ch))
+    );
+    assert_eq!(
+        get(&r, AttributeType::XOR_PEER_ADDRESS),
+        Some(Attribute::XorPeerAddress(peer()))
+    );
+    assert_signed(&r, NONCE);
+    // Before the answer, data still goes in Send indications.
+    let t = h.c.send_to(h.now, peer(), b"hello").unwrap();
+    assert!(Message::decode(t.data).is_ok());
+    h.deliver(&ok(&r, &[]));
+    assert_eq!(
+        h.events(),
+        vec![TurnEvent::ChannelBound {
+            peer: peer(),
+            channel: ch
+        }]
+    );
+    assert_eq!(h.c.channel(peer()), Some(ch));
+    // RFC 8656 §12.4 over UDP: no padding.
+    let t = h.c.send_to(h.now, peer(), b"hello").unwrap();
+    assert_eq!(t.data, b"\x40\x00\x00\x05hello");
+    // §12.5: padded and unpadded both taken; an unbound channel is dropped.
+    for bytes in [&b"\x40\x00\x00\x03abc"[..], &b"\x40\x00\x00\x03abc\0"[..]] {
+        assert_eq!(h.deliver(bytes), Got::Data(peer(), b"abc".to_vec()));
+    }
+    assert_eq!(
+        h.deliver(b"\x40\x01\x00\x01a"),
+        Got::Dropped("UnknownChannel".into())
+    );
+    assert_eq!(
+        h.deliver(b"\x40\x00\x00\x09abc"),
+        Got::Dropped("Malformed".into())
+    );
+    // The binding is refreshed at 540 s (600 s less the margin), after the permission's own
+    // refresh at 240 s; the ChannelBind refreshes the permission too (§12.1).
+    h.at(secs(240));
+    let r = h.one();
+    assert_eq!(
+        Message::decode(&r).unwrap().method(),
+        Method::CREATE_PERMISSION
+    );
+    h.deliver(&ok(&r, &[]));
+    h.at(secs(540));
+    let sent = h.sent();
+    let methods: Vec<Method> = sent
+        .iter()
+        .map(|(_, b)| Message::decode(b).unwrap().method())
+        .collect();
+    assert!(methods.contains(&Method::CHANNEL_BIND), "{methods:?}");
+    assert!(methods.contains(&Method::REFRESH), "{methods:?}");
+    for (_, b) in &sent {
+        let m = Message::decode(b).unwrap();
+        let body = if m.method() == Method::REFRESH {
+            vec![Attribute::Lifetime(600)]
+        } else {
+            vec![]
+        };
+        h.deliver(&ok(b, &body));
+    }
+    assert_eq!(
+        h.events(),
+        vec![TurnEvent::Refreshed {
+            lifetime: secs(600)
+        }]
+    );
+    assert_eq!(h.c.channel(peer()), Some(ch));
+}
+
+#[test]
+fn rfc8656_12_channel_bind_438_retries_once_then_fails() {
+    let mut h = permitted();
+    let ch = h.c.bind_channel(h.now, peer()).unwrap();
+    let r = h.one();
+    h.deliver(&error(&r, 438, &[Attribute::Nonce("nonce-2")], None));
+    let r = h.one();
+    assert_signed(&r, "nonce-2");
+    h.deliver(&error(&r, 438, &[Attribute::Nonce("nonce-3")], None));
+    assert_eq!(
+        h.events(),
+        vec![TurnEvent::ChannelFailed {
+            peer: peer(),
+            channel: ch,
+            reason: TurnFailure::StaleNonceLoop
+        }]
+    );
+    assert_eq!(h.c.channel(peer()), None);
+}
+
+#[test]
+fn rfc8656_12_4_channel_data_padded_over_tcp() {
+    let mut cfg = TurnConfig::default();
+    cfg.protocol = ice_sans_io::Protocol::Tcp;
+    let mut h = H::allocated(cfg);
+    let ch = h.c.bind_channel(h.now, peer()).unwrap();
+    let sent = h.sent();
+    for (_, b) in &sent {
+        h.deliver(&ok(b, &[]));
+    }
+    assert_eq!(h.c.channel(peer()), Some(ch));
+    let t = h.c.send_to(h.now, peer(), b"hello").unwrap();
+    assert_eq!(t.data, b"\x40\x00\x00\x05hello\0\0\0");
+}
+
+#[test]
+fn limits_refuse_and_count() {
+    let mut cfg = TurnConfig::default();
+    cfg.max_permissions = 2;
+    cfg.max_channels = 1;
+    cfg.max_transactions = 1;
+    let mut h = H::allocated(cfg);
+    let ip = |i: u8| std::net::IpAddr::from([198, 51, 100, i]);
+    h.c.create_permission(h.now, ip(1)).unwrap();
+    h.c.create_permission(h.now, ip(2)).unwrap();
+    assert_eq!(
+        h.c.create_permission(h.now, ip(3)),
+        Err(TurnError::TooManyPermissions)
+    );
+    assert_eq!(h.c.stats().permissions_refused, 1);
+    // One transaction at a time: the second CreatePermission waits.
+    let r = h.one();
+    assert!(h.c.stats().requests_deferred > 0);
+    assert!(
+        h.c.poll_timeout().unwrap() > h.now,
+        "no busy loop while deferred"
+    );
+    h.deliver(&ok(&r, &[]));
+    let r = h.one();
+    h.deliver(&ok(&r, &[]));
+    let a: SocketAddr = (ip(1), 1).into();
+    h.c.bind_channel(h.now, a).unwrap();
+    assert_eq!(
+        h.c.bind_channel(h.now, (ip(2), 1).into()),
+        Err(TurnError::TooManyChannels)
+    );
+    assert_eq!(h.c.stats().channels_refused, 1);
+}
+
+#[test]
+fn verbs_need_an_allocation() {
+    let mut h = H::new(TurnConfig::default());
+    assert_eq!(
+        h.c.create_permission(h.now, peer().ip()),
+        Err(TurnError::NotAllocated)
+    );
+    assert_eq!(
+        h.c.send_to(h.now, peer(), b"x").unwrap_err(),
+        TurnError::NotAllocated
+    );
+    h.c.allocate(h.now).unwrap();
+    assert_eq!(h.c.allocate(h.now), Err(TurnError::AlreadyStarted));
+    // Permissions asked for while allocating leave once allocated.
+    h.c.create_permission(h.now, peer().ip()).unwrap();
+    let r = h.one();
+    h.deliver(&unauthenticated(&r));
+    let r = h.one();
+    h.deliver(&allocate_ok(&r, 600));
+    let r = h.one();
+    assert_eq!(
+        Message::decode(&r).unwrap().method(),
+        Method::CREATE_PERMISSION
+    );
+}
+
+#[test]
+fn stun_of_other_methods_and_other_senders_are_not_ours() {
+    let mut h = permitted();
+    let mut buf = [0u8; 64];
+    let tid = ice_sans_io::stun::TransactionId::new([2; 12]);
+    let b = MessageBuilder::new(&mut buf, Class::Success, Method::BINDING, tid).unwrap();
+    let n = b.finish();
+    assert_eq!(h.deliver(&buf[..n]), Got::NotForUs);
+    assert_eq!(
+        h.deliver_from(peer(), &data_indication(peer(), b"x")),
+        Got::NotForUs
+    );
+}
