@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::candidate::ComponentId;
+use crate::candidate::{Candidate, CandidateKind, ComponentId};
 use crate::config::Role;
 use crate::event::PairInfo;
 
@@ -284,6 +284,44 @@ impl IceAgent {
             };
         }
         self.pairs.sort_by_key(|p| std::cmp::Reverse(p.priority));
+    }
+
+    /// A signalled candidate has the address, component and protocol of the peer-reflexive
+    /// remote candidate `r`: the peer's check arrived before its signalling (RFC 8838 trickle
+    /// makes this common, relayed candidates more so). RFC 8445 §7.3.1.3 learns a
+    /// peer-reflexive candidate "which will be replaced" by the signalled one if it comes, and
+    /// §5.1.1.2 says a peer-reflexive candidate is one not known from signalling: the
+    /// candidate takes the signalled type, priority, foundation and related address
+    /// (libwebrtc does the same), keeps its index (its pairs stay the same pairs, none is
+    /// duplicated), is paired with the host candidates it was not paired with yet (§6.1.2.2),
+    /// and the pair priorities are computed again (§6.1.2.3) with the list kept sorted. A
+    /// selected pair on it is selected again (the priorities changed) and reported with the
+    /// signalled type.
+    pub(super) fn replace_peer_reflexive(&mut self, now: Instant, r: usize, c: Candidate) {
+        let component = c.component;
+        let remote = &mut self.remotes[r];
+        remote.kind = c.kind;
+        remote.priority = c.priority;
+        remote.foundation = c.foundation;
+        remote.related = c.related;
+        self.recompute_pair_priorities();
+        for l in 0..self.locals.len() {
+            if self.locals[l].cand.kind == CandidateKind::Host {
+                self.form_pair(l, r);
+            }
+        }
+        let Some(ci) = self.components.iter().position(|c| c.id == component) else {
+            return;
+        };
+        let Some(before) = self.components[ci].selected else {
+            return;
+        };
+        let events = self.events.len();
+        self.select(now, component);
+        let reported = self.events.len() > events;
+        if !reported && self.pair(before).is_some_and(|p| p.remote == r) {
+            self.report_selected(component, before);
+        }
     }
 
     /// RFC 8445 §7.2.5.3.3: the Frozen pairs of the foundation of (`l`, `r`) become Waiting.

@@ -395,17 +395,13 @@ impl IceAgent {
         if !is_valid_foundation(&candidate.foundation) {
             return Err(CandidateError::InvalidFoundation);
         }
-        if let Some(i) = self
-            .remotes
-            .iter()
-            .position(|r| r.addr == candidate.addr && r.component == candidate.component)
-        {
-            // RFC 8445 §7.3.1.3: a signalled candidate that was learned as peer-reflexive
-            // takes the signalled type and foundation; the pairs keep their priority.
+        if let Some(i) = self.remotes.iter().position(|r| {
+            r.addr == candidate.addr
+                && r.component == candidate.component
+                && r.protocol == candidate.protocol
+        }) {
             if self.remotes[i].kind == CandidateKind::PeerReflexive {
-                self.remotes[i].kind = candidate.kind;
-                self.remotes[i].foundation = candidate.foundation;
-                self.remotes[i].related = candidate.related;
+                self.replace_peer_reflexive(now, i, candidate);
             }
             return Ok(());
         }

@@ -107,15 +107,20 @@ impl IceAgent {
         let report = changed || (nominated && !self.components[ci].reported_nominated);
         self.components[ci].reported_nominated = nominated;
         if report {
-            let Some(p) = self.pair(id) else { return };
-            let info = self.pair_info(p);
-            self.events.push_back(Event::SelectedPair {
-                component,
-                local: info.local,
-                remote: info.remote,
-                nominated: info.nominated,
-            });
+            self.report_selected(component, id);
         }
+    }
+
+    /// An [`Event::SelectedPair`] for pair `id` of `component`, as it is now.
+    pub(super) fn report_selected(&mut self, component: ComponentId, id: u32) {
+        let Some(p) = self.pair(id) else { return };
+        let info = self.pair_info(p);
+        self.events.push_back(Event::SelectedPair {
+            component,
+            local: info.local,
+            remote: info.remote,
+            nominated: info.nominated,
+        });
     }
 
     /// Controlling agent, regular nomination (RFC 8445 §8.1.1): once a component has a valid

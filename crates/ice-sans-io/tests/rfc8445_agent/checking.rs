@@ -181,6 +181,78 @@ fn rfc8445_7_3_1_3_a_signalled_candidate_replaces_the_peer_reflexive_one() {
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].kind, CandidateKind::Host);
     assert_eq!(r[0].foundation, "7");
+    // The signalled priority, not the PRIORITY of the check (RFC 8445 §5.1.1.2: a candidate
+    // known from signalling is not peer-reflexive), and still one pair.
+    assert_eq!(r[0].priority, 2_130_706_431);
+    assert_eq!(rig.agent.pair_count(), 1);
+}
+
+#[test]
+fn rfc8445_7_3_1_3_the_replaced_peer_reflexive_candidate_pairs_with_every_host_once() {
+    let mut rig = Rig::with_peer(Role::Controlled);
+    let now = rig.now;
+    rig.agent.add_local_host(1, addr("192.0.2.1:4001")).unwrap();
+    rig.drain();
+    let req = controlling_check(&rig, 42, 1, false);
+    rig.receive(addr(PEER), &req);
+    // The check came to LOCAL only: one pair with the peer-reflexive candidate.
+    assert_eq!(rig.agent.pair_count(), 1);
+    rig.agent
+        .add_remote_candidate(now, peer_candidate(PEER, 2_130_706_431))
+        .unwrap();
+    // RFC 8445 §6.1.2.2: the signalled candidate pairs with both hosts, the pair the check
+    // formed is kept and not formed twice.
+    assert_eq!(rig.agent.pair_count(), 2);
+    // Signalled again: nothing changes.
+    rig.agent
+        .add_remote_candidate(now, peer_candidate(PEER, 2_130_706_431))
+        .unwrap();
+    assert_eq!(rig.agent.pair_count(), 2);
+    assert_eq!(rig.agent.remote_candidates().len(), 1);
+}
+
+#[test]
+fn rfc8445_7_3_1_3_a_check_before_the_candidate_reports_the_signalled_type_on_the_selected_pair() {
+    // The race of issue #16: the peer's nominating check arrives before the candidate it
+    // trickles; the pair is selected on a peer-reflexive remote candidate, then the
+    // signalled host candidate with that address arrives.
+    let mut rig = Rig::with_peer(Role::Controlled);
+    let req = controlling_check(&rig, 43, 1, true);
+    rig.receive(addr(PEER), &req);
+    rig.advance(Duration::from_millis(1));
+    assert_eq!(answer_all(&mut rig, None), 1, "the triggered check");
+    let selected = |events: &[Event]| {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::SelectedPair {
+                    remote, nominated, ..
+                } => Some((remote.kind, remote.priority, *nominated)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        selected(&rig.events),
+        vec![(CandidateKind::PeerReflexive, 1_862_270_975, true)]
+    );
+    rig.events.clear();
+    let now = rig.now;
+    rig.agent
+        .add_remote_candidate(now, peer_candidate(PEER, 2_130_706_431))
+        .unwrap();
+    rig.drain();
+    // The selected pair is reported again, with the signalled type and priority.
+    assert_eq!(
+        selected(&rig.events),
+        vec![(CandidateKind::Host, 2_130_706_431, true)]
+    );
+    let p = rig.agent.selected_pair(1).unwrap();
+    assert_eq!(p.remote.kind, CandidateKind::Host);
+    assert_eq!(p.remote.foundation, "7");
+    assert!(p.nominated);
+    assert_eq!(rig.agent.pair_count(), 1);
+    assert_eq!(rig.agent.state(), State::Completed);
 }
 
 #[test]
