@@ -19,7 +19,11 @@ use anyhow::{Context as _, Result, bail};
 use xshell::{Shell, cmd};
 
 /// The benchmarks `cargo xtask bench` runs: (package, bench target). Add new ones here.
-const BENCHES: &[(&str, &str)] = &[("xep0371-model", "parse"), ("ice-sans-io", "stun")];
+const BENCHES: &[(&str, &str)] = &[
+    ("xep0371-model", "parse"),
+    ("ice-sans-io", "stun"),
+    ("ice-sans-io", "turn"),
+];
 
 /// What `cargo xtask ci` gives each fuzz target at most when `--fuzz-seconds` is not given.
 const CI_FUZZ_SECONDS: u64 = 120;
