@@ -163,10 +163,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
             for c in 1..=config.components {
                 let addr = SocketAddr::new(*ip, host_port(c));
                 let socket = lab
-                    .spawn_in(&host.namespace, move || UdpSocket::bind(addr))?
-                    .join()
-                    .map_err(|_| anyhow!("the thread binding {addr} panicked"))?
-                    .map_err(|e| anyhow!(e))?
+                    .bind_udp(&host.namespace, addr)
                     .with_context(|| format!("binding {addr} in {}", host.namespace))?;
                 socket.set_nonblocking(true)?;
                 sockets.push(socket);

@@ -90,6 +90,7 @@ pub mod node;
 pub mod pcap;
 pub mod sim;
 pub mod stun_server;
+mod stun_wire;
 pub mod topology;
 pub mod turn_server;
 

@@ -23,7 +23,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -587,6 +587,15 @@ impl Lab {
                 netns.enter().map_err(|e| format!("entering {ns}: {e}"))?;
                 Ok(f())
             })
+    }
+
+    /// A UDP socket bound to `addr` inside `namespace` (bound on a thread that entered it, so
+    /// the socket lives there; the socket itself can be used from any thread).
+    pub fn bind_udp(&self, namespace: &str, addr: SocketAddr) -> std::io::Result<UdpSocket> {
+        self.spawn_in(namespace, move || UdpSocket::bind(addr))?
+            .join()
+            .map_err(|_| std::io::Error::other(format!("the thread binding {addr} panicked")))?
+            .map_err(std::io::Error::other)?
     }
 
     /// Runs a program inside `namespace` (`ip netns exec`), its output going to

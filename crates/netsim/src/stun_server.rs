@@ -1,7 +1,8 @@
 //! A STUN server node: answers Binding requests of RFC 8489 (and RFC 5389) and of the classic
 //! RFC 3489, from the address they reached, with the source address it saw.
 //!
-//! netsim carries no STUN codec of an ICE stack: this is the few bytes a Binding response needs.
+//! netsim carries no STUN codec of an ICE stack: the response is written with the crate's own
+//! few STUN pieces (`stun_wire`), shared with the TURN server.
 //! What it answers:
 //!
 //! - a Binding request with the magic cookie (RFC 8489 §5): a success response with the same
@@ -20,14 +21,13 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::node::{Node, Transmit};
+use crate::stun_wire::{self, Builder};
 
 const MAGIC_COOKIE: u32 = 0x2112_A442;
 const BINDING_REQUEST: u16 = 0x0001;
 const BINDING_SUCCESS: u16 = 0x0101;
 const ATTR_MAPPED_ADDRESS: u16 = 0x0001;
-const ATTR_XOR_MAPPED_ADDRESS: u16 = 0x0020;
 const ATTR_FINGERPRINT: u16 = 0x8028;
-const FINGERPRINT_XOR: u32 = 0x5354_554e;
 
 /// Responses waiting to go out; more are dropped (a server under a flood answers what it can).
 pub const MAX_QUEUED: usize = 1024;
@@ -73,10 +73,6 @@ impl StunServer {
             return None;
         }
         let cookie = u32::from_be_bytes([request[4], request[5], request[6], request[7]]);
-        let mut out = Vec::with_capacity(64);
-        out.extend_from_slice(&BINDING_SUCCESS.to_be_bytes());
-        out.extend_from_slice(&[0, 0]);
-        out.extend_from_slice(&request[4..20]);
         if cookie == MAGIC_COOKIE {
             // Walk the attributes: well-formed, and whether FINGERPRINT is there.
             let mut fingerprint = false;
@@ -94,58 +90,27 @@ impl StunServer {
                 fingerprint = t == ATTR_FINGERPRINT;
                 at = next;
             }
-            // RFC 8489 §14.2: the address XORed with the cookie (and the transaction id for IPv6).
-            let port = from.port() ^ (MAGIC_COOKIE >> 16) as u16;
-            match from {
-                SocketAddr::V4(v4) => {
-                    out.extend_from_slice(&ATTR_XOR_MAPPED_ADDRESS.to_be_bytes());
-                    out.extend_from_slice(&8u16.to_be_bytes());
-                    out.extend_from_slice(&[0, 0x01]);
-                    out.extend_from_slice(&port.to_be_bytes());
-                    let x = u32::from(*v4.ip()) ^ MAGIC_COOKIE;
-                    out.extend_from_slice(&x.to_be_bytes());
-                }
-                SocketAddr::V6(v6) => {
-                    out.extend_from_slice(&ATTR_XOR_MAPPED_ADDRESS.to_be_bytes());
-                    out.extend_from_slice(&20u16.to_be_bytes());
-                    out.extend_from_slice(&[0, 0x02]);
-                    out.extend_from_slice(&port.to_be_bytes());
-                    let mut key = [0u8; 16];
-                    key.copy_from_slice(&request[4..20]);
-                    for (b, k) in v6.ip().octets().iter().zip(key) {
-                        out.push(b ^ k);
-                    }
-                }
-            }
-            if fingerprint {
-                let len = u16::try_from(out.len() - 20 + 8).ok()?;
-                out[2..4].copy_from_slice(&len.to_be_bytes());
-                let crc = crc32fast::hash(&out) ^ FINGERPRINT_XOR;
-                out.extend_from_slice(&ATTR_FINGERPRINT.to_be_bytes());
-                out.extend_from_slice(&4u16.to_be_bytes());
-                out.extend_from_slice(&crc.to_be_bytes());
-            }
-        } else {
-            // RFC 3489 §11.2.1: MAPPED-ADDRESS, IPv4 only in that RFC; IPv6 written the RFC 8489
-            // way for completeness.
-            out.extend_from_slice(&ATTR_MAPPED_ADDRESS.to_be_bytes());
-            match from {
-                SocketAddr::V4(v4) => {
-                    out.extend_from_slice(&8u16.to_be_bytes());
-                    out.extend_from_slice(&[0, 0x01]);
-                    out.extend_from_slice(&v4.port().to_be_bytes());
-                    out.extend_from_slice(&v4.ip().octets());
-                }
-                SocketAddr::V6(v6) => {
-                    out.extend_from_slice(&20u16.to_be_bytes());
-                    out.extend_from_slice(&[0, 0x02]);
-                    out.extend_from_slice(&v6.port().to_be_bytes());
-                    out.extend_from_slice(&v6.ip().octets());
-                }
-            }
+            // RFC 8489 §14.2: XOR-MAPPED-ADDRESS; §14.7: FINGERPRINT when the request had one.
+            let mut txid = [0u8; 12];
+            txid.copy_from_slice(&request[8..20]);
+            let b = Builder::new(stun_wire::BINDING, stun_wire::SUCCESS, txid)
+                .xor_address(stun_wire::ATTR_XOR_MAPPED_ADDRESS, from);
+            return Some(if fingerprint {
+                b.finish(None)
+            } else {
+                stun_wire::finish_plain(b)
+            });
         }
-        let len = u16::try_from(out.len() - 20).ok()?;
-        out[2..4].copy_from_slice(&len.to_be_bytes());
+        // RFC 3489 §11.2.1: the 128-bit transaction id echoed and MAPPED-ADDRESS (IPv4 only in
+        // that RFC; IPv6 written the RFC 8489 way for completeness).
+        let value = stun_wire::address_value(from);
+        let mut out = Vec::with_capacity(24 + value.len());
+        out.extend_from_slice(&BINDING_SUCCESS.to_be_bytes());
+        out.extend_from_slice(&u16::try_from(4 + value.len()).ok()?.to_be_bytes());
+        out.extend_from_slice(&request[4..20]);
+        out.extend_from_slice(&ATTR_MAPPED_ADDRESS.to_be_bytes());
+        out.extend_from_slice(&u16::try_from(value.len()).ok()?.to_be_bytes());
+        out.extend_from_slice(&value);
         Some(out)
     }
 }

@@ -48,10 +48,8 @@ use sha1::Sha1;
 use crate::node::{Node, Transmit};
 use crate::stun_server::StunServer;
 
-mod wire;
-
-pub use wire::rest_password;
-use wire::{Builder, Message};
+pub use crate::stun_wire::rest_password;
+use crate::stun_wire::{self as wire, Builder, Message};
 
 /// Allocations at once; more get 486 Allocation Quota Reached.
 pub const MAX_ALLOCATIONS: usize = 1024;

@@ -70,13 +70,7 @@ fn lab(mapping: &str, filtering: &str, extra: &str) -> Lab {
 fn socket(lab: &Lab, host: &str, addr: &str) -> UdpSocket {
     let ns = lab.host(host).unwrap().namespace.clone();
     let addr: SocketAddr = addr.parse().unwrap();
-    let s = lab
-        .spawn_in(&ns, move || UdpSocket::bind(addr))
-        .unwrap()
-        .join()
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let s = lab.bind_udp(&ns, addr).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     s

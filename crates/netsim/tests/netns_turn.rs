@@ -28,13 +28,7 @@ fn lab(service: &str) -> Lab {
 fn socket(lab: &Lab, host: &str, addr: &str) -> UdpSocket {
     let ns = lab.host(host).unwrap().namespace.clone();
     let addr: SocketAddr = addr.parse().unwrap();
-    let s = lab
-        .spawn_in(&ns, move || UdpSocket::bind(addr))
-        .unwrap()
-        .join()
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    let s = lab.bind_udp(&ns, addr).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
     s
 }
@@ -136,7 +130,7 @@ fn recv(s: &UdpSocket) -> Option<(SocketAddr, Vec<u8>)> {
 }
 
 #[test]
-#[ignore = "needs root and coturn: run by cargo xtask ci"]
+#[ignore = "needs root and coturn (.ci/run installs coturn): runs in the netns step of every cargo xtask ci"]
 fn long_term_allocation_permissions_and_relaying() {
     let lab = lab(&long_term(""));
     let mut c = Client::new(&lab, "user", "pass");
@@ -168,7 +162,7 @@ fn long_term_allocation_permissions_and_relaying() {
 }
 
 #[test]
-#[ignore = "needs root and coturn: run by cargo xtask ci"]
+#[ignore = "needs root and coturn (.ci/run installs coturn): runs in the netns step of every cargo xtask ci"]
 fn rest_secret_credentials_are_checked_against_the_clock() {
     let lab = lab(r#"{ kind = "turn", port = 3478, realm = "example", secret = "s3cret" }"#);
     let unix = wall().1;
@@ -191,7 +185,7 @@ fn rest_secret_credentials_are_checked_against_the_clock() {
 /// What coturn grants for `lifetime_s` (max-allocate-lifetime) when the client asks for none,
 /// and its 300 Try Alternate for `alternate` (alternate-server).
 #[test]
-#[ignore = "needs root and coturn: run by cargo xtask ci"]
+#[ignore = "needs root and coturn (.ci/run installs coturn): runs in the netns step of every cargo xtask ci"]
 fn lifetime_and_alternate() {
     let first = lab(&long_term(", lifetime_s = 60"));
     let mut c = Client::new(&first, "user", "pass");

@@ -1,6 +1,7 @@
-//! The STUN bytes a TURN server reads and writes (RFC 8489 §5, §14; RFC 8656 §14, §18): a
-//! checked view of a message's attributes, a builder with MESSAGE-INTEGRITY and FINGERPRINT,
-//! XOR addresses, the long-term key and the TURN REST password.
+//! The STUN bytes the simulator's servers read and write (RFC 8489 §5, §14; RFC 8656 §14, §18):
+//! a checked view of a message's attributes, a builder with MESSAGE-INTEGRITY and FINGERPRINT,
+//! XOR addresses, the long-term key and the TURN REST password. The TURN server uses all of it,
+//! the STUN server the builder for its RFC 8489 Binding responses.
 //!
 //! netsim carries no STUN codec of an ICE stack ("netsim knows no ICE"): this is the few
 //! pieces a server needs, written from the RFCs.
@@ -13,41 +14,41 @@ use hmac::{Hmac, Mac};
 use md5::{Digest, Md5};
 use sha1::Sha1;
 
-pub(super) const MAGIC_COOKIE: u32 = 0x2112_A442;
+pub(crate) const MAGIC_COOKIE: u32 = 0x2112_A442;
 const FINGERPRINT_XOR: u32 = 0x5354_554e;
 
 // Methods (RFC 8489 §18.2, RFC 8656 §17).
-pub(super) const BINDING: u16 = 0x001;
-pub(super) const ALLOCATE: u16 = 0x003;
-pub(super) const REFRESH: u16 = 0x004;
-pub(super) const SEND: u16 = 0x006;
-pub(super) const DATA: u16 = 0x007;
-pub(super) const CREATE_PERMISSION: u16 = 0x008;
-pub(super) const CHANNEL_BIND: u16 = 0x009;
+pub(crate) const BINDING: u16 = 0x001;
+pub(crate) const ALLOCATE: u16 = 0x003;
+pub(crate) const REFRESH: u16 = 0x004;
+pub(crate) const SEND: u16 = 0x006;
+pub(crate) const DATA: u16 = 0x007;
+pub(crate) const CREATE_PERMISSION: u16 = 0x008;
+pub(crate) const CHANNEL_BIND: u16 = 0x009;
 
 // Classes (RFC 8489 §5).
-pub(super) const REQUEST: u8 = 0;
-pub(super) const INDICATION: u8 = 1;
-pub(super) const SUCCESS: u8 = 2;
-pub(super) const ERROR: u8 = 3;
+pub(crate) const REQUEST: u8 = 0;
+pub(crate) const INDICATION: u8 = 1;
+pub(crate) const SUCCESS: u8 = 2;
+pub(crate) const ERROR: u8 = 3;
 
 // Attributes (RFC 8489 §18.3, RFC 8656 §18).
-pub(super) const ATTR_USERNAME: u16 = 0x0006;
-pub(super) const ATTR_MESSAGE_INTEGRITY: u16 = 0x0008;
-pub(super) const ATTR_ERROR_CODE: u16 = 0x0009;
-pub(super) const ATTR_UNKNOWN_ATTRIBUTES: u16 = 0x000A;
-pub(super) const ATTR_CHANNEL_NUMBER: u16 = 0x000C;
-pub(super) const ATTR_LIFETIME: u16 = 0x000D;
-pub(super) const ATTR_XOR_PEER_ADDRESS: u16 = 0x0012;
-pub(super) const ATTR_DATA: u16 = 0x0013;
-pub(super) const ATTR_REALM: u16 = 0x0014;
-pub(super) const ATTR_NONCE: u16 = 0x0015;
-pub(super) const ATTR_XOR_RELAYED_ADDRESS: u16 = 0x0016;
-pub(super) const ATTR_REQUESTED_ADDRESS_FAMILY: u16 = 0x0017;
-pub(super) const ATTR_REQUESTED_TRANSPORT: u16 = 0x0019;
-pub(super) const ATTR_XOR_MAPPED_ADDRESS: u16 = 0x0020;
-pub(super) const ATTR_ALTERNATE_SERVER: u16 = 0x8023;
-pub(super) const ATTR_FINGERPRINT: u16 = 0x8028;
+pub(crate) const ATTR_USERNAME: u16 = 0x0006;
+pub(crate) const ATTR_MESSAGE_INTEGRITY: u16 = 0x0008;
+pub(crate) const ATTR_ERROR_CODE: u16 = 0x0009;
+pub(crate) const ATTR_UNKNOWN_ATTRIBUTES: u16 = 0x000A;
+pub(crate) const ATTR_CHANNEL_NUMBER: u16 = 0x000C;
+pub(crate) const ATTR_LIFETIME: u16 = 0x000D;
+pub(crate) const ATTR_XOR_PEER_ADDRESS: u16 = 0x0012;
+pub(crate) const ATTR_DATA: u16 = 0x0013;
+pub(crate) const ATTR_REALM: u16 = 0x0014;
+pub(crate) const ATTR_NONCE: u16 = 0x0015;
+pub(crate) const ATTR_XOR_RELAYED_ADDRESS: u16 = 0x0016;
+pub(crate) const ATTR_REQUESTED_ADDRESS_FAMILY: u16 = 0x0017;
+pub(crate) const ATTR_REQUESTED_TRANSPORT: u16 = 0x0019;
+pub(crate) const ATTR_XOR_MAPPED_ADDRESS: u16 = 0x0020;
+pub(crate) const ATTR_ALTERNATE_SERVER: u16 = 0x8023;
+pub(crate) const ATTR_FINGERPRINT: u16 = 0x8028;
 
 /// Comprehension-required attributes this server understands (RFC 8489 §14: any other one in a
 /// request gets 420 Unknown Attribute). DONT-FRAGMENT, EVEN-PORT, RESERVATION-TOKEN,
@@ -72,10 +73,10 @@ const KNOWN_REQUIRED: [u16; 13] = [
 const MAX_ATTRIBUTES: usize = 64;
 
 /// A well-formed STUN message with the magic cookie, its attributes located.
-pub(super) struct Message<'a> {
-    pub(super) method: u16,
-    pub(super) class: u8,
-    pub(super) txid: [u8; 12],
+pub(crate) struct Message<'a> {
+    pub(crate) method: u16,
+    pub(crate) class: u8,
+    pub(crate) txid: [u8; 12],
     raw: &'a [u8],
     /// Type, value and the offset of the attribute's header.
     attrs: Vec<(u16, &'a [u8], usize)>,
@@ -83,7 +84,7 @@ pub(super) struct Message<'a> {
 
 impl<'a> Message<'a> {
     /// The message in `data`, or `None` when it is not a well-formed RFC 8489 message.
-    pub(super) fn parse(data: &'a [u8]) -> Option<Message<'a>> {
+    pub(crate) fn parse(data: &'a [u8]) -> Option<Message<'a>> {
         if data.len() < 20 || data[0] & 0xC0 != 0 {
             return None;
         }
@@ -121,14 +122,14 @@ impl<'a> Message<'a> {
 
     /// The first attribute of type `t` (RFC 8489 §14: later duplicates are ignored), ignoring
     /// those after MESSAGE-INTEGRITY except FINGERPRINT.
-    pub(super) fn attr(&self, t: u16) -> Option<&'a [u8]> {
+    pub(crate) fn attr(&self, t: u16) -> Option<&'a [u8]> {
         self.covered()
             .find(|(ty, _, _)| *ty == t)
             .map(|(_, v, _)| *v)
     }
 
     /// Every attribute of type `t`, in order.
-    pub(super) fn attrs(&self, t: u16) -> impl Iterator<Item = &'a [u8]> + '_ {
+    pub(crate) fn attrs(&self, t: u16) -> impl Iterator<Item = &'a [u8]> + '_ {
         self.covered()
             .filter(move |(ty, _, _)| *ty == t)
             .map(|(_, v, _)| *v)
@@ -146,7 +147,7 @@ impl<'a> Message<'a> {
     }
 
     /// Comprehension-required attributes this server does not know (RFC 8489 §14).
-    pub(super) fn unknown_required(&self) -> Vec<u16> {
+    pub(crate) fn unknown_required(&self) -> Vec<u16> {
         self.covered()
             .map(|(t, _, _)| *t)
             .filter(|t| *t < 0x8000 && !KNOWN_REQUIRED.contains(t))
@@ -155,18 +156,18 @@ impl<'a> Message<'a> {
     }
 
     /// A string attribute.
-    pub(super) fn text(&self, t: u16) -> Option<&'a str> {
+    pub(crate) fn text(&self, t: u16) -> Option<&'a str> {
         self.attr(t).and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// A 32-bit attribute (LIFETIME).
-    pub(super) fn u32(&self, t: u16) -> Option<u32> {
+    pub(crate) fn u32(&self, t: u16) -> Option<u32> {
         let v = self.attr(t)?;
         Some(u32::from_be_bytes(v.get(..4)?.try_into().ok()?))
     }
 
     /// An XOR address attribute (RFC 8489 §14.2).
-    pub(super) fn xor_address(v: &[u8], txid: &[u8; 12]) -> Option<SocketAddr> {
+    pub(crate) fn xor_address(v: &[u8], txid: &[u8; 12]) -> Option<SocketAddr> {
         let port = u16::from_be_bytes([*v.get(2)?, *v.get(3)?]) ^ (MAGIC_COOKIE >> 16) as u16;
         match (v.get(1)?, v.len()) {
             (0x01, 8) => {
@@ -187,7 +188,7 @@ impl<'a> Message<'a> {
 
     /// Whether MESSAGE-INTEGRITY is present and right for `key` (RFC 8489 §14.5: the HMAC over
     /// the message up to the attribute, with the length as if it ended after it).
-    pub(super) fn integrity_ok(&self, key: &[u8]) -> bool {
+    pub(crate) fn integrity_ok(&self, key: &[u8]) -> bool {
         let Some(&(_, value, at)) = self
             .attrs
             .iter()
@@ -231,15 +232,34 @@ fn message_type(method: u16, class: u8) -> u16 {
         | ((c & 2) << 7)
 }
 
+/// The value of a plain address attribute (RFC 8489 §14.1; RFC 3489 §11.2.1's MAPPED-ADDRESS
+/// has the same shape): a zero byte, the family, the port, the address.
+pub(crate) fn address_value(addr: SocketAddr) -> Vec<u8> {
+    let mut v = vec![0u8];
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            v.push(0x01);
+            v.extend_from_slice(&addr.port().to_be_bytes());
+            v.extend_from_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            v.push(0x02);
+            v.extend_from_slice(&addr.port().to_be_bytes());
+            v.extend_from_slice(&ip.octets());
+        }
+    }
+    v
+}
+
 /// A message being written.
-pub(super) struct Builder {
+pub(crate) struct Builder {
     buf: Vec<u8>,
     txid: [u8; 12],
 }
 
 impl Builder {
     /// A message of `method` and `class` with transaction id `txid`.
-    pub(super) fn new(method: u16, class: u8, txid: [u8; 12]) -> Builder {
+    pub(crate) fn new(method: u16, class: u8, txid: [u8; 12]) -> Builder {
         let mut buf = Vec::with_capacity(128);
         buf.extend_from_slice(&message_type(method, class).to_be_bytes());
         buf.extend_from_slice(&[0, 0]);
@@ -249,7 +269,7 @@ impl Builder {
     }
 
     /// Appends an attribute, padded to four bytes.
-    pub(super) fn attr(mut self, t: u16, value: &[u8]) -> Builder {
+    pub(crate) fn attr(mut self, t: u16, value: &[u8]) -> Builder {
         let len = u16::try_from(value.len()).unwrap_or(u16::MAX);
         self.buf.extend_from_slice(&t.to_be_bytes());
         self.buf.extend_from_slice(&len.to_be_bytes());
@@ -260,7 +280,7 @@ impl Builder {
     }
 
     /// Appends an XOR address attribute (RFC 8489 §14.2).
-    pub(super) fn xor_address(self, t: u16, addr: SocketAddr) -> Builder {
+    pub(crate) fn xor_address(self, t: u16, addr: SocketAddr) -> Builder {
         let port = addr.port() ^ (MAGIC_COOKIE >> 16) as u16;
         let mut v = vec![0u8];
         match addr.ip() {
@@ -280,25 +300,12 @@ impl Builder {
     }
 
     /// Appends a plain address attribute (RFC 8489 §14.1, as ALTERNATE-SERVER carries it).
-    pub(super) fn address(self, t: u16, addr: SocketAddr) -> Builder {
-        let mut v = vec![0u8];
-        match addr.ip() {
-            IpAddr::V4(ip) => {
-                v.push(0x01);
-                v.extend_from_slice(&addr.port().to_be_bytes());
-                v.extend_from_slice(&ip.octets());
-            }
-            IpAddr::V6(ip) => {
-                v.push(0x02);
-                v.extend_from_slice(&addr.port().to_be_bytes());
-                v.extend_from_slice(&ip.octets());
-            }
-        }
-        self.attr(t, &v)
+    pub(crate) fn address(self, t: u16, addr: SocketAddr) -> Builder {
+        self.attr(t, &address_value(addr))
     }
 
     /// Appends ERROR-CODE (RFC 8489 §14.8).
-    pub(super) fn error(self, code: u16, reason: &str) -> Builder {
+    pub(crate) fn error(self, code: u16, reason: &str) -> Builder {
         let mut v = vec![
             0,
             0,
@@ -310,7 +317,7 @@ impl Builder {
     }
 
     /// The message's bytes: MESSAGE-INTEGRITY with `key` when given, then FINGERPRINT.
-    pub(super) fn finish(mut self, key: Option<&[u8]>) -> Vec<u8> {
+    pub(crate) fn finish(mut self, key: Option<&[u8]>) -> Vec<u8> {
         if let Some(key) = key {
             self.set_len(24);
             let tag = Hmac::<Sha1>::new_from_slice(key)
@@ -335,7 +342,7 @@ impl Builder {
 }
 
 /// An indication without MESSAGE-INTEGRITY or FINGERPRINT (RFC 8656 §11.4: a Data indication).
-pub(super) fn finish_plain(b: Builder) -> Vec<u8> {
+pub(crate) fn finish_plain(b: Builder) -> Vec<u8> {
     let mut b = b;
     b.set_len(0);
     b.buf
@@ -343,7 +350,7 @@ pub(super) fn finish_plain(b: Builder) -> Vec<u8> {
 
 /// The long-term key (RFC 8489 §9.2.2): MD5(username ":" realm ":" password), without SASLprep
 /// (the script's strings are used as written).
-pub(super) fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
+pub(crate) fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
     let mut h = Md5::new();
     h.update(username.as_bytes());
     h.update(b":");
