@@ -560,6 +560,7 @@ impl TurnServer {
         if a.permissions.len() + fresh > MAX_PERMISSIONS {
             return self.error(m, key, 508, "Insufficient Capacity");
         }
+        let mut bind = None;
         if m.method == wire::CHANNEL_BIND {
             let number = m
                 .attr(wire::ATTR_CHANNEL_NUMBER)
@@ -578,11 +579,16 @@ impl TurnServer {
             if !a.channels.contains_key(&number) && a.channels.len() >= MAX_CHANNELS {
                 return self.error(m, key, 508, "Insufficient Capacity");
             }
-            let a = self.allocations.get_mut(&five).expect("looked up above");
+            bind = Some((number, peer));
+        }
+        // Looked up above; `get` and `self.error` borrowed it shared until here.
+        let Some(a) = self.allocations.get_mut(&five) else {
+            return self.error(m, key, 437, "Allocation Mismatch");
+        };
+        if let Some((number, peer)) = bind {
             a.channels.insert(number, (peer, now + CHANNEL_LIFETIME));
             self.stats.channel_binds += 1;
         }
-        let a = self.allocations.get_mut(&five).expect("looked up above");
         for p in &peers {
             a.permissions.insert(p.ip(), now + PERMISSION_LIFETIME);
             self.stats.permissions += 1;
