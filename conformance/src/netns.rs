@@ -138,6 +138,11 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
     // Real time: the clock is the point of this backend.
     #[allow(clippy::disallowed_methods)]
     let base = Instant::now();
+    // coturn checks TURN REST expiries against the wall clock.
+    #[allow(clippy::disallowed_methods)]
+    let unix_now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
 
     let mut endpoints: Vec<Box<dyn Endpoint>> = Vec::new();
     let mut wires: Vec<Option<Wire>> = Vec::new();
@@ -147,7 +152,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         let host = lab
             .host(name)
             .ok_or_else(|| anyhow!("the lab has no host `{name}`"))?;
-        let config = peer_config(topology, role, seed, host.ips.clone(), base)?;
+        let config = peer_config(topology, role, seed, host.ips.clone(), base, unix_now)?;
         if agent.implementation == "libnice" {
             let program = libnice::program()?;
             let peer = Libnice::start(&program, Some(&host.namespace), &config)?;

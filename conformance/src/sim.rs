@@ -82,7 +82,14 @@ fn run_inner(
     for role in [JingleRole::Initiator, JingleRole::Responder] {
         let agent = topology.agent(role);
         let host = HostId(agent.host);
-        let config = peer_config(&topology, role, seed, sim.host_ips(host), base)?;
+        let config = peer_config(
+            &topology,
+            role,
+            seed,
+            sim.host_ips(host),
+            base,
+            ice_netsim::turn_server::REST_EPOCH,
+        )?;
         let endpoint = make_endpoint(&agent.implementation, &config)
             .with_context(|| format!("{}:{}: impl", topology.file, agent.impl_line))?;
         endpoints.push(endpoint);

@@ -353,6 +353,8 @@ fn responder_config() -> PeerConfig {
         controlling: false,
         host_ips: vec!["10.0.0.2".parse().expect("address")],
         stun: Vec::new(),
+        turn: Vec::new(),
+        share: Default::default(),
         components: 1,
         seed: [3; 32],
         start,

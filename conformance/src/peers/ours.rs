@@ -102,6 +102,9 @@ impl Ours {
         for s in &config.stun {
             session.add_stun_server(*s);
         }
+        for (server, creds) in &config.turn {
+            session.add_turn_server(*server, creds.clone())?;
+        }
         if role == Role::Initiator && config.trickle {
             // XEP-0371 §5.2: session-initiate with the host candidates; the others follow in
             // transport-info as they are found.

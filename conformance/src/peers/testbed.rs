@@ -160,6 +160,8 @@ impl Bed {
             } else {
                 vec![]
             },
+            turn: vec![],
+            share: Default::default(),
             components: 1,
             seed: [seed; 32],
             start: self.now,

@@ -6,8 +6,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use ice_netsim::topology::JingleRole;
+use ice_netsim::topology::{JingleRole, Service, Share, TurnTransport};
+use ice_netsim::turn_server::TurnAuth;
 use ice_netsim::{Topology, derive_seed};
+use ice_sans_io::turn::TurnCredentials;
 
 /// The UDP port of component `c`'s host candidates (every adapter uses the same ports, so runs
 /// of different stacks compare).
@@ -24,6 +26,11 @@ pub struct PeerConfig {
     pub host_ips: Vec<IpAddr>,
     /// STUN servers to gather server-reflexive candidates from.
     pub stun: Vec<SocketAddr>,
+    /// TURN servers reached over UDP, with the credentials the runner made for this side
+    /// (the script's long-term user, or TURN REST credentials from its `secret`).
+    pub turn: Vec<(SocketAddr, TurnCredentials)>,
+    /// What may leave before the session is accepted (XEP-0371 §11.1).
+    pub share: Share,
     /// Components (1 or 2); application data uses component 1.
     pub components: u8,
     /// 32 bytes for the stack's RNG, derived from the script's seed (stacks that cannot take a
@@ -46,15 +53,20 @@ pub struct RunOptions<'a> {
     pub pcap: Option<&'a Path>,
 }
 
-/// The configuration of the agent of `role`, on a host with `host_ips`. The agents have no
-/// TURN client yet: a script's `turn` servers are not given to them, so a script that needs a
-/// relay fails, and says so as a known failure (`conformance/known-failures.toml`).
+/// How long the TURN REST credentials the runner makes are valid: a day, longer than any run.
+pub const REST_VALIDITY_S: u64 = 86_400;
+
+/// The configuration of the agent of `role`, on a host with `host_ips`. `unix_now` is the Unix
+/// time the run starts at, as the TURN servers see it (the simulator's
+/// [`ice_netsim::turn_server::REST_EPOCH`], the wall clock on netns): TURN REST credentials expire
+/// [`REST_VALIDITY_S`] after it, named after the agent's host (`EXPIRY:HOSTNAME`).
 pub fn peer_config(
     topology: &Topology,
     role: JingleRole,
     seed: u64,
     host_ips: Vec<IpAddr>,
     start: Instant,
+    unix_now: u64,
 ) -> Result<PeerConfig> {
     let agent = topology.agent(role);
     let label = match role {
@@ -65,6 +77,28 @@ pub fn peer_config(
         controlling: role == JingleRole::Initiator,
         host_ips,
         stun: agent.stun.clone(),
+        turn: agent
+            .turn
+            .iter()
+            .filter(|t| t.transport == TurnTransport::Udp)
+            .filter_map(|t| {
+                let Some(Service::Turn { auth, .. }) = &topology.hosts[t.host].service else {
+                    return None;
+                };
+                let creds = match auth {
+                    TurnAuth::LongTerm { username, password } => {
+                        TurnCredentials::new(username.clone(), password.clone())
+                    }
+                    TurnAuth::Secret(secret) => TurnCredentials::rest(
+                        secret.as_bytes(),
+                        unix_now + REST_VALIDITY_S,
+                        &topology.hosts[agent.host].name,
+                    ),
+                };
+                Some((t.addr, creds))
+            })
+            .collect(),
+        share: agent.share,
         components: agent.components,
         seed: derive_seed(seed, label),
         start,

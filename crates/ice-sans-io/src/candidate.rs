@@ -136,6 +136,11 @@ pub struct Candidate {
 }
 
 impl Candidate {
+    /// The local preference inside the priority (RFC 8445 §5.1.2.1: bits 8 to 23).
+    pub fn local_preference(&self) -> u16 {
+        ((self.priority >> 8) & 0xFFFF) as u16
+    }
+
     /// A remote host candidate with the priority RFC 8445 §5.1.2 gives with the default local
     /// preference. Mainly for tests and examples; real remote candidates come from signalling.
     pub fn host(component: ComponentId, addr: SocketAddr, foundation: &str) -> Candidate {

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::turn::TurnConfig;
+
 use crate::candidate::{LocalPreferencePolicy, default_local_preference};
 
 /// The role of an agent (RFC 8445 §6.1.1). In Jingle the initiator is controlling (XEP-0371
@@ -87,6 +89,9 @@ pub struct Config {
     pub local_preference: LocalPreferencePolicy,
     /// The SOFTWARE attribute of outgoing requests (RFC 8489 §14.14); `None` leaves it out.
     pub software: Option<&'static str>,
+    /// The configuration of the TURN clients behind relayed candidates
+    /// ([`crate::IceAgent::add_turn_server`]). Default [`TurnConfig::default`].
+    pub turn: TurnConfig,
 }
 
 impl Default for Config {
@@ -111,6 +116,7 @@ impl Default for Config {
             keepalive_interval: Duration::from_secs(15),
             local_preference: default_local_preference,
             software: None,
+            turn: TurnConfig::default(),
         }
     }
 }

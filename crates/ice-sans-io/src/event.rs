@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::candidate::{Candidate, ComponentId, Protocol};
 use crate::config::Role;
+use crate::turn::{TurnDrop, TurnFailure};
 
 /// The state of the agent or of one component. The names follow the W3C RTCIceConnectionState
 /// that RFC 8445 §6.1.3 and §8 describe in prose.
@@ -101,6 +102,26 @@ pub enum Event {
         /// Why.
         reason: FailReason,
     },
+    /// A TURN allocation succeeded (RFC 8656 §7.3): its relayed candidate follows as an
+    /// [`Event::LocalCandidate`] (and, when its mapped address is new, a server-reflexive one).
+    RelayAllocated {
+        /// The TURN server, as given to [`crate::IceAgent::add_turn_server`].
+        server: SocketAddr,
+        /// The host candidate's address the allocation was made from.
+        base: SocketAddr,
+        /// The relayed address (XOR-RELAYED-ADDRESS).
+        relayed: SocketAddr,
+    },
+    /// A TURN allocation failed (gathering goes on without it) or was lost (a Refresh failed,
+    /// or it expired: its pairs failed).
+    RelayFailed {
+        /// The TURN server, as given to [`crate::IceAgent::add_turn_server`].
+        server: SocketAddr,
+        /// The host candidate's address the allocation was made from.
+        base: SocketAddr,
+        /// Why: the error the server answered, or its silence.
+        reason: TurnFailure,
+    },
     /// No response to consent checks for [`crate::Config::consent_timeout`] (RFC 7675 §5.1):
     /// the agent stops sending application data on the component.
     ConsentLost {
@@ -160,6 +181,9 @@ pub enum DropReason {
     UnknownPeer,
     /// A STUN message the agent does not handle (other methods, RFC 3489 requests).
     Unhandled,
+    /// From a TURN server, dropped by the TURN client (an unknown channel, data from a peer
+    /// without a permission, a response to no request, ...).
+    Relay(TurnDrop),
 }
 
 /// A datagram to send. `data` borrows the agent's buffer (or, from
@@ -214,6 +238,21 @@ pub struct Stats {
     pub dropped_early_checks: u64,
     /// New transactions delayed because [`crate::Config::max_transactions`] were in flight.
     pub transactions_delayed: u64,
+    /// TURN allocations started (one per host candidate and TURN server; the TURN clients'
+    /// own counters are in [`crate::IceAgent::turn_clients`]).
+    pub relay_allocations: u64,
+    /// Datagrams sent through a relay (checks, answers, keepalives, application data).
+    pub relayed_sent: u64,
+    /// Datagrams received through a relay, unwrapped.
+    pub relayed_received: u64,
+    /// Datagrams from a TURN server dropped by its client.
+    pub dropped_relay: u64,
+    /// Datagrams for a relay that could not leave: no permission for the peer (yet, or any
+    /// more; RFC 8656 §9).
+    pub relay_unsent: u64,
+    /// Permissions a relay refused to ask for (`TurnConfig::max_permissions`): pairs on it
+    /// to that peer never become ready.
+    pub relay_permissions_refused: u64,
 }
 
 /// A component's selected pair, from [`crate::IceAgent::selected_pair`].

@@ -47,6 +47,21 @@ impl<R, const SLOT: usize> OutQueue<R, SLOT> {
         }
     }
 
+    /// Queues bytes already built (a TURN client's request, say), to leave by `tag`.
+    pub(crate) fn push_bytes(&mut self, tag: R, bytes: &[u8]) {
+        if self.queue.is_empty() {
+            self.buf.clear();
+        }
+        let start = self.buf.len();
+        self.buf.extend_from_slice(bytes);
+        self.queue.push_back((tag, start, start + bytes.len()));
+    }
+
+    /// The tag of the next datagram.
+    pub(crate) fn front(&self) -> Option<&R> {
+        self.queue.front().map(|(tag, _, _)| tag)
+    }
+
     /// The next datagram and its tag, borrowing the buffer; `None` (and the buffer emptied)
     /// when none is left.
     pub(crate) fn pop(&mut self) -> Option<(R, &[u8])> {

@@ -6,7 +6,9 @@
 //! directly inside their namespaces: nothing is attached to the caller's namespace. Routing is
 //! as the networks say: a host's default route goes through the NAT router of its network, a
 //! router's through the router of its outside network, and a network without a router is one
-//! segment. Routers run the rulesets of [`crate::nft`].
+//! segment, whose hosts lose what they send elsewhere (an on-link default route: a server on
+//! the internet sending to a private address loses the datagram, it gets no error). Routers
+//! run the rulesets of [`crate::nft`].
 //!
 //! Every name carries a prefix unique to the run (`icens<pid>x<n>`); [`Lab::build`] first
 //! removes what earlier runs whose process is gone left behind ([`sweep_stale`]), and
@@ -443,6 +445,22 @@ impl Lab {
                         c.push(format!("route add default via {gw} dev {ifname}"));
                         *routed = true;
                     }
+                }
+            }
+            // A host with no router (a server on the internet) loses what it sends to an
+            // address no network of the lab holds, as in the simulator and as on the internet
+            // with a private address: an on-link default route sends it to a neighbour that
+            // never answers ARP (or neighbour discovery), and it is dropped. Without a route
+            // the kernel would refuse the send (ENETUNREACH), and coturn 4.6.1 closes an
+            // allocation whose relay socket gets that error: a Send indication to a peer's
+            // private host candidate, which every ICE agent pairs with its relayed candidate,
+            // would kill the allocation. (A blackhole route would not do: the sender gets
+            // EINVAL; this kernel has no dummy interfaces.)
+            for (v6, routed) in [(false, routed_v4), (true, routed_v6)] {
+                let first = host.ips.iter().position(|(ip, _)| ip.is_ipv6() == v6);
+                if let (false, Some(k)) = (routed, first) {
+                    let all = if v6 { "::/0" } else { "0.0.0.0/0" };
+                    c.push(format!("route add {all} dev eth{k}"));
                 }
             }
             node_cmds.push((host_ns[i].clone(), c));

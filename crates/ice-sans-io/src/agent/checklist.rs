@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::candidate::{Candidate, CandidateKind, ComponentId};
+use crate::candidate::{Candidate, ComponentId};
 use crate::config::Role;
 use crate::event::PairInfo;
 
@@ -180,9 +180,16 @@ impl IceAgent {
         self.pairs.iter_mut().find(|p| p.id == id)
     }
 
-    /// How the datagrams of pair `p` leave: from its base to its remote candidate.
+    /// How the datagrams of pair `p` leave: from its base (through its relay, for a relayed
+    /// base) to its remote candidate.
     pub(super) fn pair_route(&self, p: &Pair) -> Route {
-        Route::udp(self.locals[p.local].base, self.remotes[p.remote].addr)
+        self.locals[p.local].route_to(self.remotes[p.remote].addr)
+    }
+
+    /// Whether the pair's checks can go out now (through a relay: once the permission for the
+    /// remote IP is installed, RFC 8656 §9).
+    pub(super) fn pair_ready(&self, p: &Pair) -> bool {
+        self.route_ready(self.pair_route(p))
     }
 
     pub(super) fn pair_info(&self, p: &Pair) -> PairInfo {
@@ -196,8 +203,13 @@ impl IceAgent {
         }
     }
 
-    /// Forms the pair (host `l`, remote `r`) if they match (RFC 8445 §6.1.2.2) and the check
-    /// list has room (RFC 8445 §6.1.2.5). Returns its id.
+    /// Forms the pair (base `l`, remote `r`) if they match (RFC 8445 §6.1.2.2) and the check
+    /// list has room (RFC 8445 §6.1.2.5). Returns its id. A pair on a relayed base asks its
+    /// relay for a permission for the remote IP (RFC 8656 §9).
+    ///
+    /// Pairs are formed on bases only (host and relayed candidates), so the pruning of RFC
+    /// 8445 §6.1.2.4 (a pair whose local candidate is replaced by its base is dropped when the
+    /// same pair exists) is built in: a relayed pair is never pruned against a host pair.
     pub(super) fn form_pair(&mut self, l: usize, r: usize) -> Option<u32> {
         let (lc, rc) = (&self.locals[l].cand, &self.remotes[r]);
         if lc.component != rc.component || lc.addr.is_ipv4() != rc.addr.is_ipv4() {
@@ -264,6 +276,10 @@ impl IceAgent {
             .position(|p| p.priority < prio)
             .unwrap_or(self.pairs.len());
         self.pairs.insert(at, pair);
+        if let Some(relay) = self.locals[l].relay {
+            let ip = self.remotes[r].addr.ip();
+            self.relay_permit(relay, ip);
+        }
         Some(id)
     }
 
@@ -306,7 +322,7 @@ impl IceAgent {
         remote.related = c.related;
         self.recompute_pair_priorities();
         for l in 0..self.locals.len() {
-            if self.locals[l].cand.kind == CandidateKind::Host {
+            if self.locals[l].is_base() {
                 self.form_pair(l, r);
             }
         }
@@ -364,12 +380,22 @@ impl IceAgent {
             return false;
         }
         // The triggered-check queue first (RFC 8445 §6.1.4.2).
+        // A useful check whose pair is not ready (its relay's permission is being installed)
+        // keeps its place.
         let mut next = None;
+        let mut waiting = Vec::new();
         while let Some(t) = self.triggered.pop_front() {
-            if self.triggered_useful(t) {
+            if !self.triggered_useful(t) {
+                continue;
+            }
+            if self.pair(t.pair).is_some_and(|p| self.pair_ready(p)) {
                 next = Some(t);
                 break;
             }
+            waiting.push(t);
+        }
+        for t in waiting.into_iter().rev() {
+            self.triggered.push_front(t);
         }
         if next.is_none() {
             next = self.next_ordinary_check().map(|pair| Triggered {
@@ -392,9 +418,9 @@ impl IceAgent {
 
     /// RFC 8445 §6.1.4.2: the Waiting pair of highest priority, else the Frozen pair of
     /// highest priority whose foundation has no pair Waiting or In-Progress (which is then
-    /// unfrozen), of a component not yet nominated.
+    /// unfrozen), of a component not yet nominated, among the pairs ready to send.
     pub(super) fn next_ordinary_check(&self) -> Option<u32> {
-        let open = |p: &&Pair| !self.component_nominated(p.component);
+        let open = |p: &&Pair| !self.component_nominated(p.component) && self.pair_ready(p);
         if let Some(p) = self
             .pairs
             .iter()

@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::candidate::{CandidateKind, ComponentId, Protocol};
+use crate::turn::TurnError;
 #[cfg(doc)]
 use crate::{Config, IceAgent};
 
@@ -96,6 +97,9 @@ pub enum SendError {
     ConsentLost,
     /// No such component.
     UnknownComponent(ComponentId),
+    /// The selected pair is on a relay that cannot take the data: the allocation is gone, or
+    /// the peer has no permission (RFC 8656 §9), or the data does not fit.
+    Relay(TurnError),
 }
 
 impl fmt::Display for SendError {
@@ -104,6 +108,7 @@ impl fmt::Display for SendError {
             SendError::NotConnected => f.write_str("the component has no valid pair yet"),
             SendError::ConsentLost => f.write_str("consent was lost (RFC 7675)"),
             SendError::UnknownComponent(c) => write!(f, "no component {c}"),
+            SendError::Relay(e) => write!(f, "through the relay: {e}"),
         }
     }
 }

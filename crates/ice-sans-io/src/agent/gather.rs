@@ -1,6 +1,6 @@
 //! Server-reflexive gathering (RFC 8445 §5.1.1.2): one Binding request from each host
 //! candidate to each STUN server of its address family, the candidates the responses give,
-//! and when gathering is complete.
+//! and when gathering is complete (relayed candidates are gathered in `relay`).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -41,6 +41,7 @@ impl IceAgent {
         if self.gather_requested
             && !self.gathering_complete_sent
             && self.gathers.iter().all(|g| g.done)
+            && self.relays.iter().all(|r| r.done)
         {
             self.gathering_complete_sent = true;
             self.events.push_back(Event::GatheringComplete);
@@ -55,44 +56,59 @@ impl IceAgent {
         let (host, server) = (g.host, g.server);
         if msg.class() == Class::Success
             && let Some(mapped) = msg.mapped_address()
-            && check_address(mapped).is_ok()
         {
-            // RFC 8445 §5.1.3: redundant if another candidate has the same address and base.
-            let base = self.locals[host].base;
-            let redundant = self
-                .locals
-                .iter()
-                .any(|l| l.cand.addr == mapped && l.base == base);
-            if !redundant {
-                let component = self.locals[host].cand.component;
-                let local_pref = ((self.locals[host].cand.priority >> 8) & 0xFFFF) as u16;
-                let foundation = self.foundation(
-                    CandidateKind::ServerReflexive,
-                    base.ip(),
-                    Some(server.ip()),
-                    Protocol::Udp,
-                );
-                let cand = Candidate {
-                    component,
-                    foundation,
-                    protocol: Protocol::Udp,
-                    priority: priority(
-                        CandidateKind::ServerReflexive.type_preference(),
-                        local_pref,
-                        component,
-                    ),
-                    addr: mapped,
-                    kind: CandidateKind::ServerReflexive,
-                    related: Some(base),
-                };
-                self.locals.push(Local {
-                    cand: cand.clone(),
-                    base,
-                });
-                self.events.push_back(Event::LocalCandidate(cand));
-            }
+            self.add_server_reflexive(host, mapped, server);
         }
         self.maybe_gathering_complete();
+    }
+
+    /// A server-reflexive candidate of host candidate `host` at `mapped`, the address a STUN
+    /// server (or a TURN server's Allocate, RFC 8656 §7.3) at `server` saw.
+    pub(super) fn add_server_reflexive(
+        &mut self,
+        host: usize,
+        mapped: SocketAddr,
+        server: SocketAddr,
+    ) {
+        if check_address(mapped).is_err() {
+            return;
+        }
+        // RFC 8445 §5.1.3: redundant if another candidate has the same address and base.
+        let base = self.locals[host].base;
+        if self
+            .locals
+            .iter()
+            .any(|l| l.cand.addr == mapped && l.base == base)
+        {
+            return;
+        }
+        let component = self.locals[host].cand.component;
+        let local_pref = self.locals[host].cand.local_preference();
+        let foundation = self.foundation(
+            CandidateKind::ServerReflexive,
+            base.ip(),
+            Some(server.ip()),
+            Protocol::Udp,
+        );
+        let cand = Candidate {
+            component,
+            foundation,
+            protocol: Protocol::Udp,
+            priority: priority(
+                CandidateKind::ServerReflexive.type_preference(),
+                local_pref,
+                component,
+            ),
+            addr: mapped,
+            kind: CandidateKind::ServerReflexive,
+            related: Some(base),
+        };
+        self.locals.push(Local {
+            cand: cand.clone(),
+            base,
+            relay: None,
+        });
+        self.events.push_back(Event::LocalCandidate(cand));
     }
 
     pub(super) fn start_gather(&mut self, now: Instant) -> bool {

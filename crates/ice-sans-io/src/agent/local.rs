@@ -6,12 +6,39 @@ use crate::candidate::{Candidate, CandidateKind, Protocol, priority};
 
 use super::IceAgent;
 use super::error::CandidateError;
+use super::out::Route;
 
 /// A local candidate with its base (RFC 8445 §5.1.1).
 #[derive(Debug, Clone)]
 pub(super) struct Local {
     pub(super) cand: Candidate,
+    /// The address datagrams of the candidate's pairs leave from: a host candidate's own, or
+    /// a relayed candidate's own (RFC 8445 §5.1.1.2: the base of a relayed candidate is the
+    /// candidate itself).
     pub(super) base: SocketAddr,
+    /// The relay (index in the agent's `relays`) of a relayed candidate and of peer-reflexive
+    /// candidates learned on its pairs.
+    pub(super) relay: Option<usize>,
+}
+
+impl Local {
+    /// A base of pairs (RFC 8445 §6.1.2.4: pairs are formed on bases): a host or a relayed
+    /// candidate. Reflexive candidates stand for their base.
+    pub(super) fn is_base(&self) -> bool {
+        matches!(self.cand.kind, CandidateKind::Host | CandidateKind::Relayed)
+    }
+
+    /// How a datagram from this candidate's base to `remote` leaves.
+    pub(super) fn route_to(&self, remote: SocketAddr) -> Route {
+        match self.relay {
+            Some(relay) => Route::Relay {
+                relay,
+                relayed: self.base,
+                peer: remote,
+            },
+            None => Route::udp(self.base, remote),
+        }
+    }
 }
 
 pub(super) fn check_address(addr: SocketAddr) -> Result<(), CandidateError> {
@@ -51,10 +78,9 @@ impl IceAgent {
     /// PRIORITY of our checks, RFC 8445 §7.1.1).
     pub(super) fn prflx_priority(&self, local: usize) -> u32 {
         let c = &self.locals[local].cand;
-        let local_pref = ((c.priority >> 8) & 0xFFFF) as u16;
         priority(
             CandidateKind::PeerReflexive.type_preference(),
-            local_pref,
+            c.local_preference(),
             c.component,
         )
     }

@@ -11,7 +11,8 @@
 //! - `checklist`: pairs and their state changes, pairing, pruning, the triggered-check queue;
 //! - `transaction`: pacing, RTO, retransmissions, timeouts, writing requests;
 //! - `receive`: answering checks, early checks, peer-reflexive candidates, responses;
-//! - `gather`: server-reflexive gathering;
+//! - `gather`: server-reflexive gathering; `relay`: relayed candidates, a TURN client per host
+//!   candidate and TURN server;
 //! - `selection`: selected pairs and regular nomination;
 //! - `consent`: consent freshness and keepalives; `restart`: what a restart keeps;
 //! - `state`: the component and agent states, derived from the pairs after every input.
@@ -27,6 +28,7 @@ mod gather;
 mod local;
 mod out;
 mod receive;
+mod relay;
 mod restart;
 mod selection;
 mod state;
@@ -38,6 +40,8 @@ use std::time::Instant;
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
+
+use crate::turn::{TurnClient, TurnCredentials, TurnError};
 
 use crate::candidate::{
     Candidate, CandidateKind, ComponentId, LocalPreferenceInput, Protocol, is_valid_credential,
@@ -51,8 +55,9 @@ use creds::{Creds, check_local_creds, random_string};
 pub use error::{CandidateError, CredentialsError, SendError};
 use gather::Gather;
 use local::{Local, check_address};
-use out::OutQueue;
+use out::{OutQueue, Route};
 use receive::EarlyCheck;
+use relay::{Relay, TurnServer};
 use restart::OldGeneration;
 use selection::Component;
 use transaction::Transaction;
@@ -63,13 +68,14 @@ use transaction::Transaction;
 /// - getters (`&self`): [`state`](Self::state), [`role`](Self::role),
 ///   [`selected_pair`](Self::selected_pair), [`stats`](Self::stats), …;
 /// - input: [`handle_receive`](Self::handle_receive) (every datagram that arrives on a host
-///   candidate's socket), [`handle_timeout`](Self::handle_timeout) (when
+///   candidate's socket, from peers and from STUN and TURN servers),
+///   [`handle_timeout`](Self::handle_timeout) (when
 ///   [`poll_timeout`](Self::poll_timeout) says; early calls do nothing);
 /// - verbs: [`add_local_host`](Self::add_local_host), [`add_stun_server`](Self::add_stun_server),
-///   [`gather`](Self::gather), [`set_remote_credentials`](Self::set_remote_credentials),
+///   [`add_turn_server`](Self::add_turn_server), [`gather`](Self::gather), [`set_remote_credentials`](Self::set_remote_credentials),
 ///   [`add_remote_candidate`](Self::add_remote_candidate),
 ///   [`end_of_remote_candidates`](Self::end_of_remote_candidates), [`restart`](Self::restart),
-///   [`send`](Self::send);
+///   [`send`](Self::send), [`close`](Self::close);
 /// - output: [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event),
 ///   [`poll_timeout`](Self::poll_timeout).
 ///
@@ -97,6 +103,9 @@ pub struct IceAgent {
     foundations: Vec<(CandidateKind, IpAddr, Option<IpAddr>, Protocol)>,
     servers: Vec<SocketAddr>,
     gathers: Vec<Gather>,
+    turn_servers: Vec<TurnServer>,
+    /// Never removed: routes and local candidates name them by index.
+    relays: Vec<Relay>,
     gather_requested: bool,
     gathering_complete_sent: bool,
     remotes: Vec<Candidate>,
@@ -140,6 +149,8 @@ impl IceAgent {
             foundations: Vec::new(),
             servers: Vec::new(),
             gathers: Vec::new(),
+            turn_servers: Vec::new(),
+            relays: Vec::new(),
             gather_requested: false,
             gathering_complete_sent: false,
             remotes: Vec::new(),
@@ -250,9 +261,15 @@ impl IceAgent {
         self.pairs.len()
     }
 
-    /// Number of STUN transactions in flight.
+    /// Number of STUN transactions in flight (the TURN clients' not counted).
     pub fn transactions_in_flight(&self) -> usize {
         self.transactions.len()
+    }
+
+    /// The TURN clients, one per host candidate and TURN server of its address family: their
+    /// state, relayed and mapped addresses, permissions, channels and counters.
+    pub fn turn_clients(&self) -> impl Iterator<Item = &TurnClient> + '_ {
+        self.relays.iter().map(|r| &r.client)
     }
 
     // ---------------------------------------------------------------- verbs
@@ -300,10 +317,14 @@ impl IceAgent {
         self.locals.push(Local {
             cand: cand.clone(),
             base: addr,
+            relay: None,
         });
         self.events.push_back(Event::LocalCandidate(cand));
         for s in 0..self.servers.len() {
             self.add_gather(host, self.servers[s]);
+        }
+        for s in 0..self.turn_servers.len() {
+            self.add_relay(host, s);
         }
         for r in 0..self.remotes.len() {
             self.form_pair(host, r);
@@ -323,6 +344,37 @@ impl IceAgent {
                 self.add_gather(h, server);
             }
         }
+    }
+
+    /// Adds a TURN server (RFC 8656) for relayed candidates (RFC 8445 §5.1.1.2), at any time
+    /// like STUN servers: each host candidate of the same address family allocates on it, over
+    /// UDP, with `credentials` (long-term, RFC 8489 §9.2; [`TurnCredentials::rest`] makes them
+    /// from a TURN REST shared secret), once gathering started, paced by Ta with the gathering
+    /// requests. Each allocation is reported by [`Event::RelayAllocated`] and its relayed
+    /// candidate by [`Event::LocalCandidate`], or by [`Event::RelayFailed`] with the reason;
+    /// either way it counts for [`Event::GatheringComplete`]. The allocation's mapped address
+    /// is also a server-reflexive candidate. The clients use [`Config::turn`]. Adding the same
+    /// server twice does nothing; a username over 512 bytes is refused (RFC 8489 §14.3).
+    pub fn add_turn_server(
+        &mut self,
+        server: SocketAddr,
+        credentials: TurnCredentials,
+    ) -> Result<(), TurnError> {
+        credentials.check()?;
+        if self.turn_servers.iter().any(|t| t.addr == server) {
+            return Ok(());
+        }
+        self.turn_servers.push(TurnServer {
+            addr: server,
+            credentials,
+        });
+        let s = self.turn_servers.len() - 1;
+        for h in 0..self.locals.len() {
+            if self.locals[h].cand.kind == CandidateKind::Host {
+                self.add_relay(h, s);
+            }
+        }
+        Ok(())
     }
 
     /// Starts server-reflexive gathering from the host candidates and STUN servers added so
@@ -369,13 +421,13 @@ impl IceAgent {
                 self.learn_from_check(now, e.local, e.remote, e.priority, e.use_candidate);
             }
         }
-        self.update_states(now);
+        self.settle(now);
         Ok(())
     }
 
     /// Adds a remote candidate (RFC 8838 §11: at any time). Pairs are formed with every local
-    /// host candidate of the same component and address family (server-reflexive local
-    /// candidates are replaced by their base, RFC 8445 §6.1.2.4). A candidate with the address
+    /// host and relayed candidate of the same component and address family (server-reflexive
+    /// local candidates are replaced by their base, RFC 8445 §6.1.2.4). A candidate with the address
     /// of a known one updates nothing. Over [`Config::max_remote_candidates`] it is dropped,
     /// counted, and [`CandidateError::Limit`] returned.
     pub fn add_remote_candidate(
@@ -412,7 +464,7 @@ impl IceAgent {
         let r = self.remotes.len();
         self.remotes.push(candidate);
         for l in 0..self.locals.len() {
-            if self.locals[l].cand.kind == CandidateKind::Host {
+            if self.locals[l].is_base() {
                 self.form_pair(l, r);
             }
         }
@@ -423,7 +475,7 @@ impl IceAgent {
         {
             c.idle_since = None;
         }
-        self.update_states(now);
+        self.settle(now);
         Ok(())
     }
 
@@ -432,7 +484,7 @@ impl IceAgent {
     pub fn end_of_remote_candidates(&mut self, now: Instant) {
         self.saw(now);
         self.remote_end_of_candidates = true;
-        self.update_states(now);
+        self.settle(now);
     }
 
     /// ICE restart (RFC 8445 §9, XEP-0371 §5.10): new local credentials and generation;
@@ -486,37 +538,57 @@ impl IceAgent {
     }
 
     /// Application data for `component`, to be sent over its selected pair (or, during a
-    /// restart, the previous generation's). The returned [`Transmit`] borrows `data`.
-    pub fn send<'d>(
-        &mut self,
+    /// restart, the previous generation's). The returned [`Transmit`] borrows `data`, or, on a
+    /// relayed pair, the TURN client's buffer with `data` wrapped in ChannelData or a Send
+    /// indication (RFC 8656 §11, §12): send it before the next call on the agent.
+    pub fn send<'a>(
+        &'a mut self,
         now: Instant,
         component: ComponentId,
-        data: &'d [u8],
-    ) -> Result<Transmit<'d>, SendError> {
+        data: &'a [u8],
+    ) -> Result<Transmit<'a>, SendError> {
+        self.saw(now);
         let ci = self
             .components
             .iter()
             .position(|c| c.id == component)
             .ok_or(SendError::UnknownComponent(component))?;
-        if let Some(id) = self.components[ci].selected {
+        let route = if let Some(id) = self.components[ci].selected {
             if self.components[ci].consent.lost {
                 return Err(SendError::ConsentLost);
             }
             let p = self.pair(id).ok_or(SendError::NotConnected)?;
             let route = self.pair_route(p);
             self.components[ci].consent.last_sent = Some(now);
-            return Ok(route.transmit(data));
-        }
-        if let Some(old) = &mut self.old
+            route
+        } else if let Some(old) = &mut self.old
             && let Some(p) = old.pairs.iter_mut().find(|p| p.component == component)
         {
             if p.consent.lost {
                 return Err(SendError::ConsentLost);
             }
             p.consent.last_sent = Some(now);
-            return Ok(p.route.transmit(data));
+            p.route
+        } else {
+            return Err(SendError::NotConnected);
+        };
+        if matches!(route, Route::Relay { .. }) {
+            self.stats.relayed_sent += 1;
         }
-        Err(SendError::NotConnected)
+        route
+            .transmit(&mut self.relays, now, data)
+            .map_err(SendError::Relay)
+    }
+
+    /// Releases the TURN allocations (RFC 8656 §8: a Refresh with LIFETIME 0 each), when the
+    /// session ends: drain [`Self::poll_transmit`] as after any verb, and keep driving the
+    /// agent until [`Self::poll_timeout`] has nothing for the TURN clients (their releases
+    /// answered or given up) if the allocations should be gone at once rather than expire.
+    /// Relayed pairs stop working; nothing else changes.
+    pub fn close(&mut self, now: Instant) {
+        self.saw(now);
+        self.close_relays(now);
+        self.settle(now);
     }
 
     // ---------------------------------------------------------------- output
@@ -525,7 +597,23 @@ impl IceAgent {
     /// agent's buffer.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
-        self.out.pop().map(|(route, data)| route.transmit(data))
+        // A datagram through a relay whose peer lost its permission since it was queued (or
+        // never got one: an answer to a check that came through the relay while our
+        // CreatePermission was in flight) cannot leave: dropped and counted.
+        while let Some(&route) = self.out.front() {
+            if self.route_ready(route) {
+                break;
+            }
+            let _ = self.out.pop();
+            self.stats.relay_unsent += 1;
+        }
+        let now = self.last_now?;
+        let (route, data) = self.out.pop()?;
+        if matches!(route, Route::Relay { .. }) {
+            self.stats.relayed_sent += 1;
+        }
+        // Cannot fail: the route is ready and the message fits (at most `MAX_OUT` bytes).
+        route.transmit(&mut self.relays, now, data).ok()
     }
 
     /// The next event.
@@ -568,6 +656,9 @@ impl IceAgent {
                 }
             }
         }
+        for r in &self.relays {
+            at(r.client.poll_timeout());
+        }
         t
     }
 
@@ -591,9 +682,10 @@ impl IceAgent {
                     s.dropped_unknown_address += 1
                 }
                 DropReason::Unhandled => s.dropped_unhandled += 1,
+                DropReason::Relay(_) => s.dropped_relay += 1,
             }
         }
-        self.update_states(now);
+        self.settle(now);
         r
     }
 
@@ -603,11 +695,15 @@ impl IceAgent {
     /// harmful.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.saw(now);
+        for r in &mut self.relays {
+            r.client.handle_timeout(now);
+        }
+        self.drain_relays(now);
         self.timeout_transactions(now);
         self.pace(now);
         self.nominate(now);
         self.consent(now);
-        self.update_states(now);
+        self.settle(now);
     }
 }
 
@@ -623,6 +719,12 @@ impl IceAgent {
             return Err(CandidateError::InvalidComponent(c));
         }
         Ok(())
+    }
+
+    /// After every input and verb: what the TURN clients have to say, then the states.
+    fn settle(&mut self, now: Instant) {
+        self.drain_relays(now);
+        self.update_states(now);
     }
 
     fn saw(&mut self, now: Instant) {

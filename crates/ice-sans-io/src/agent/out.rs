@@ -3,33 +3,30 @@
 //!
 //! Every datagram the agent sends carries its route, from the transaction or the pair it
 //! belongs to down to the queue, and [`Route::transmit`] is the one place where a route turns
-//! into the public [`Transmit`]. Today there is one way out, [`Route::Direct`]: from a base (a
-//! host candidate's socket) straight to the remote address. The ways out that issue #15 makes
-//! room for are new variants, handled in this file and nowhere else:
+//! into the public [`Transmit`]. There are two ways out:
 //!
-//! - through a relay (RFC 8656): from the base to the TURN server, the datagram wrapped in a
-//!   Send indication or ChannelData (RFC 8656 §11, §12);
-//! - on a TCP connection (RFC 6544): from the base on the connection the caller holds, each
-//!   message framed with its length (RFC 4571).
+//! - [`Route::Direct`]: from a base (a host candidate's socket) straight to the remote address;
+//! - [`Route::Relay`]: through a TURN allocation (RFC 8656): the datagram wrapped in a Send
+//!   indication or, once the pair's channel is bound, ChannelData (§11, §12), from the host
+//!   base of the allocation to the TURN server. The wrapping is the TURN client's, into its
+//!   own reused buffer, when the datagram leaves the queue.
+//!
+//! TCP (RFC 6544: on a connection the caller holds, each message framed with its length, RFC
+//! 4571) will be a third.
 //!
 //! [`Transmit`] keeps its shape (local address, remote address, protocol, bytes): it is the
 //! wire view the caller's socket needs, and that view does not change with the route (a relayed
-//! datagram is still bytes from a local socket to an address, the server's; a framed one is
-//! bytes on the connection from `local` to `remote`). Callers therefore keep their send loop
-//! when routes are added. `Route` itself stays internal: no public method takes or returns
-//! one, and its variants for relays and TCP are not designed yet; made public now, it would
-//! freeze them.
-//!
-//! Two things a wrapping route will need, noted here for whoever adds one: room for the
-//! header in front of the message, which [`OutQueue::push`] can reserve since it builds each
-//! message in its own slice of the buffer; and application data, which
-//! [`IceAgent::send`](super::IceAgent::send) returns borrowed from the caller's slice, with no
-//! room for a header, so `send` will have to copy into the agent's buffer for such routes.
+//! datagram is still bytes from a local socket to an address, the server's). `Route` itself
+//! stays internal: no public method takes or returns one.
 
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use crate::candidate::Protocol;
 use crate::event::Transmit;
+use crate::turn::TurnError;
+
+use super::relay::Relay;
 
 /// Room reserved in the output buffer for one STUN message: a USERNAME of two 256-byte
 /// fragments and every other attribute the agent writes fit well within it.
@@ -43,6 +40,13 @@ pub(super) enum Route {
         base: SocketAddr,
         remote: SocketAddr,
         protocol: Protocol,
+    },
+    /// Through relay `relay` (an index in the agent's `relays`, which are never removed), from
+    /// its relayed address `relayed` to `peer`.
+    Relay {
+        relay: usize,
+        relayed: SocketAddr,
+        peer: SocketAddr,
     },
 }
 
@@ -64,23 +68,36 @@ impl Route {
             Route::Direct {
                 base, remote: to, ..
             } => base == local && to == remote,
+            Route::Relay { relayed, peer, .. } => relayed == local && peer == remote,
         }
     }
 
     /// The datagram `data` as the caller's socket sends it on this route: the one place a
-    /// route becomes a [`Transmit`].
-    pub(super) fn transmit(self, data: &[u8]) -> Transmit<'_> {
+    /// route becomes a [`Transmit`]. Through a relay it is wrapped by the relay's TURN client
+    /// (into its buffer, which the result then borrows), which needs a permission for the
+    /// peer (RFC 8656 §9).
+    pub(super) fn transmit<'a>(
+        self,
+        relays: &'a mut [Relay],
+        now: Instant,
+        data: &'a [u8],
+    ) -> Result<Transmit<'a>, TurnError> {
         match self {
             Route::Direct {
                 base,
                 remote,
                 protocol,
-            } => Transmit {
+            } => Ok(Transmit {
                 local: base,
                 remote,
                 protocol,
                 data,
-            },
+            }),
+            Route::Relay { relay, peer, .. } => relays
+                .get_mut(relay)
+                .ok_or(TurnError::NotAllocated)?
+                .client
+                .send_to(now, peer, data),
         }
     }
 }

@@ -31,6 +31,17 @@ pub(super) struct EarlyCheck {
 
 impl IceAgent {
     pub(super) fn receive<'a>(&mut self, now: Instant, d: Datagram<'a>) -> Received<'a> {
+        // From a TURN server on a relay's base: its client's first (ChannelData would pass for
+        // application data below, RFC 7983).
+        if let Some(r) = self.receive_from_relay(now, &d) {
+            return r;
+        }
+        self.receive_direct(now, d)
+    }
+
+    /// A datagram that arrived on a base: a host candidate's socket, or a relayed candidate
+    /// (unwrapped by its TURN client).
+    pub(super) fn receive_direct<'a>(&mut self, now: Instant, d: Datagram<'a>) -> Received<'a> {
         // RFC 7983 §7: first byte 0..=3 is STUN; anything else goes to the application.
         match d.data.first() {
             Some(0..=3) => {}
@@ -40,7 +51,7 @@ impl IceAgent {
         let Some(local) = self
             .locals
             .iter()
-            .position(|l| l.cand.kind == CandidateKind::Host && l.base == d.local)
+            .position(|l| l.is_base() && l.base == d.local)
         else {
             return Received::Dropped(DropReason::UnknownLocalAddress);
         };
@@ -49,7 +60,13 @@ impl IceAgent {
             Err(_) => {
                 // RFC 8489 §6.3: a malformed request gets a 400 when its header can be read.
                 if let Some((Class::Request, Method::BINDING, tid)) = Message::peek_header(d.data) {
-                    self.push_error(reply_route(&d), tid, ErrorCode::BAD_REQUEST, None, None);
+                    self.push_error(
+                        self.reply_route(&d),
+                        tid,
+                        ErrorCode::BAD_REQUEST,
+                        None,
+                        None,
+                    );
                 }
                 return Received::Dropped(DropReason::Malformed);
             }
@@ -126,7 +143,7 @@ impl IceAgent {
         unknown: &[u8],
     ) -> Received<'a> {
         let unknown = (!unknown.is_empty()).then_some(unknown);
-        self.push_error(reply_route(d), tid, code, key, unknown);
+        self.push_error(self.reply_route(d), tid, code, key, unknown);
         Received::Dropped(if code.code == 401 {
             DropReason::Unauthenticated
         } else {
@@ -205,7 +222,8 @@ impl IceAgent {
         }
         // RFC 8445 §7.3.1.2: success with XOR-MAPPED-ADDRESS, signed with our password.
         let remote = d.remote;
-        self.out.push(reply_route(&d), |buf| {
+        let route = self.locals[local].route_to(remote);
+        self.out.push(route, |buf| {
             let mut b = MessageBuilder::new(buf, Class::Success, Method::BINDING, tid)?;
             b.add(&Attribute::XorMappedAddress(remote))?;
             b.add_integrity(&key)?;
@@ -492,6 +510,7 @@ impl IceAgent {
                         related: Some(self.locals[local].base),
                     },
                     base: self.locals[local].base,
+                    relay: self.locals[local].relay,
                 });
                 self.locals.len() - 1
             }
@@ -512,15 +531,22 @@ impl IceAgent {
         self.select(now, component);
     }
 
+    /// Answers go back the way the request came: from the base it arrived on (through its
+    /// relay, for a relayed candidate) to its source.
+    pub(super) fn reply_route(&self, d: &Datagram<'_>) -> Route {
+        match self
+            .locals
+            .iter()
+            .find(|l| l.is_base() && l.base == d.local)
+        {
+            Some(l) => l.route_to(d.remote),
+            None => Route::udp(d.local, d.remote),
+        }
+    }
+
     pub(super) fn switch_role(&mut self) {
         self.role = self.role.flip();
         self.recompute_pair_priorities();
         self.events.push_back(Event::RoleChanged(self.role));
     }
-}
-
-/// Answers go back the way the request came: from the local address it arrived on to its
-/// source, over UDP (the only transport the agent takes in so far).
-fn reply_route(d: &Datagram<'_>) -> Route {
-    Route::udp(d.local, d.remote)
 }

@@ -10,6 +10,7 @@ use crate::event::{Event, State};
 use super::IceAgent;
 use super::checklist::Triggered;
 use super::consent::Consent;
+use super::out::Route;
 use super::transaction::TxKind;
 
 /// Per component: selection, consent, keepalive, failure.
@@ -62,6 +63,12 @@ impl IceAgent {
         let changed = c.selected != Some(id);
         if changed {
             c.selected = Some(id);
+            // RFC 8656 §12: the selected pair's data through a relay goes over a channel.
+            if let Some(p) = self.pair(id)
+                && let Route::Relay { relay, peer, .. } = self.pair_route(p)
+            {
+                self.relay_bind(now, relay, peer);
+            }
             let jitter = self.consent_jitter();
             let c = &mut self.components[ci];
             c.consent = Consent {

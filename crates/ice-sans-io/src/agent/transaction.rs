@@ -48,13 +48,16 @@ pub(super) struct Transaction {
 }
 
 impl IceAgent {
-    /// Whether pacing has a new transaction to start: a gathering not started yet, or a check
-    /// to send.
+    /// Whether pacing has a new transaction to start: a gathering or an allocation not started
+    /// yet, or a check to send.
     pub(super) fn has_new_work(&self) -> bool {
-        (self.gather_requested && self.gathers.iter().any(|g| !g.started))
+        (self.gather_requested
+            && (self.gathers.iter().any(|g| !g.started) || self.relays.iter().any(|r| !r.started)))
             || (self.remote_creds.is_some()
-                && (self.triggered.iter().any(|t| self.triggered_useful(*t))
-                    || self.next_ordinary_check().is_some()))
+                && (self.triggered.iter().any(|t| {
+                    self.triggered_useful(*t)
+                        && self.pair(t.pair).is_some_and(|p| self.pair_ready(p))
+                }) || self.next_ordinary_check().is_some()))
     }
 
     pub(super) fn new_tid(&mut self) -> TransactionId {
@@ -123,7 +126,7 @@ impl IceAgent {
             self.stats.transactions_delayed += 1;
             return;
         }
-        if self.start_gather(now) || self.start_check(now) {
+        if self.start_gather(now) || self.start_relay(now) || self.start_check(now) {
             self.next_pace = Some(now + self.cfg.ta);
         }
     }

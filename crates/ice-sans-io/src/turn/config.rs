@@ -115,6 +115,14 @@ impl fmt::Debug for TurnCredentials {
 }
 
 impl TurnCredentials {
+    /// RFC 8489 §14.3: a USERNAME of at most 512 bytes.
+    pub(crate) fn check(&self) -> Result<(), super::TurnError> {
+        if self.username.len() > 512 {
+            return Err(super::TurnError::UsernameTooLong);
+        }
+        Ok(())
+    }
+
     /// Credentials from a username and a password.
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
         TurnCredentials {

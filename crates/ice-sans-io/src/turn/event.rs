@@ -284,7 +284,7 @@ pub struct TurnStats {
 
 /// Misuse of the API (outcomes from the network are [`TurnEvent`]s, never errors).
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TurnError {
     /// The username is longer than 512 bytes (RFC 8489 §14.3).
     UsernameTooLong,

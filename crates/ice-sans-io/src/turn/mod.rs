@@ -182,9 +182,7 @@ impl TurnClient {
         credentials: TurnCredentials,
         rng_seed: [u8; 32],
     ) -> Result<Self, TurnError> {
-        if credentials.username.len() > 512 {
-            return Err(TurnError::UsernameTooLong);
-        }
+        credentials.check()?;
         if server.is_ipv4() != base.is_ipv4() {
             return Err(TurnError::FamilyMismatch);
         }

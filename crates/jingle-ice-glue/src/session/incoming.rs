@@ -104,7 +104,7 @@ impl Session {
             Action::TransportReplace => self.on_transport_replace(now, iq, j),
             Action::TransportAccept => self.on_transport_accept(iq, j),
             Action::TransportReject => self.on_transport_reject(iq),
-            Action::SessionTerminate => self.on_session_terminate(iq, j),
+            Action::SessionTerminate => self.on_session_terminate(now, iq, j),
             _ => self.on_application_action(iq, j),
         }
     }
@@ -270,11 +270,16 @@ impl Session {
     }
 
     /// session-terminate (XEP-0166 §6.7): the session ends, our requests are forgotten.
-    fn on_session_terminate(&mut self, iq: &Iq, j: Jingle) -> Result<Handled, Refused> {
+    fn on_session_terminate(
+        &mut self,
+        now: Instant,
+        iq: &Iq,
+        j: Jingle,
+    ) -> Result<Handled, Refused> {
         if self.phase == Phase::Idle {
             return Err(self.refuse_unknown_session(iq));
         }
-        self.phase = Phase::Ended;
+        self.end(now);
         self.iqs.clear();
         self.ack(iq);
         self.emit(Event::Terminated { reason: j.reason });
@@ -482,7 +487,7 @@ impl Session {
                     self.stash.clear();
                 }
                 if action == Action::SessionInitiate {
-                    self.phase = Phase::Ended;
+                    self.end(now);
                     self.emit(Event::Terminated { reason: None });
                 }
                 if self.our_replace.as_deref() == Some(id) {

@@ -61,6 +61,7 @@ enum Mode {
 ///   [`Session::allow_candidates`], [`Session::replace_with_raw_udp`],
 ///   [`Session::terminate`], [`Session::add_local_host`],
 ///   [`Session::add_local_host_on_network`], [`Session::add_stun_server`],
+///   [`Session::add_turn_server`],
 ///   [`Session::gather`], [`Session::set_peer_features`], [`Session::set_local_credentials`],
 ///   [`Session::restart_with_credentials`], [`Session::send`];
 /// - outputs (`#[must_use]`): [`Session::poll_stanza`], [`Session::poll_transmit`],
@@ -350,6 +351,18 @@ impl Session {
         self.agent.add_stun_server(server);
     }
 
+    /// Adds a TURN server for relayed candidates (the agent's [`IceAgent::add_turn_server`]),
+    /// with credentials such as those XEP-0215 hands out (TURN REST: `TurnCredentials::rest`).
+    /// Relayed candidates are the ones [`BeforeAllowed::RelayOnly`] lets out before the
+    /// allowance (XEP-0371 §11.1). The allocations are released when the session ends.
+    pub fn add_turn_server(
+        &mut self,
+        server: SocketAddr,
+        credentials: ice_sans_io::turn::TurnCredentials,
+    ) -> Result<(), ice_sans_io::turn::TurnError> {
+        self.agent.add_turn_server(server, credentials)
+    }
+
     /// Initiator: sends session-initiate (XEP-0371 §5.2) with our transport (the candidates
     /// gathered so far, those the sharing policy lets out, unless
     /// [`Config::candidates_in_offer`] is off) and `description`, the application's.
@@ -515,17 +528,24 @@ impl Session {
                 .build(),
         );
         self.send_request(now, j);
-        self.phase = Phase::Ended;
+        self.end(now);
         Ok(())
     }
 
-    /// Application data over the selected pair (the agent's [`IceAgent::send`]).
-    pub fn send<'d>(
-        &mut self,
+    /// The session is over: the agent's TURN allocations are released with it (RFC 8656 §8).
+    fn end(&mut self, now: Instant) {
+        self.phase = Phase::Ended;
+        self.agent.close(now);
+    }
+
+    /// Application data over the selected pair (the agent's [`IceAgent::send`]; on a relayed
+    /// pair the result borrows the agent's TURN client, which wraps the data).
+    pub fn send<'a>(
+        &'a mut self,
         now: Instant,
         component: u16,
-        data: &'d [u8],
-    ) -> Result<Transmit<'d>, SendError> {
+        data: &'a [u8],
+    ) -> Result<Transmit<'a>, SendError> {
         self.agent.send(now, component, data)
     }
 
