@@ -55,10 +55,23 @@ const MAX_IN_FLIGHT: usize = 4096;
 /// Largest datagram read from a socket.
 const MAX_DATAGRAM: usize = 65_536;
 
+/// The longest run the backend takes on: its time is real, and CI has a budget.
+const MAX_REAL_RUN: Duration = Duration::from_secs(300);
+
 /// Why the netns backend does not run `topology` as written, if it does not.
 pub fn skip_reason(topology: &Topology) -> Option<String> {
-    if let Some(reason) = crate::peers::turn_beyond_udp(&topology.turn_beyond_udp()) {
+    if let Some(reason) = crate::peers::turn_beyond_udp(&topology.turn_beyond_udp())
+        .or_else(|| crate::peers::unsupported_keys(topology))
+    {
         return Some(reason);
+    }
+    if topology.duration > MAX_REAL_RUN {
+        return Some(format!(
+            "runs {} s, in real time on this backend (at most {} s here); the simulator runs it \
+             in virtual time",
+            topology.duration.as_secs(),
+            MAX_REAL_RUN.as_secs()
+        ));
     }
     for agent in &topology.agents {
         if agent.implementation != "libnice" {

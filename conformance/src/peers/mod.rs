@@ -44,6 +44,31 @@ pub fn turn_beyond_udp(what: &[String]) -> Option<String> {
     })
 }
 
+/// Implementations the runner gives a script's `turn` servers to.
+pub const TURN_IMPLS: &[&str] = &["ice-sans-io"];
+
+/// Implementations whose side applies a script's `share` (XEP-0371 §11.1): the adapters of
+/// foreign stacks send every candidate they gather.
+pub const SHARE_IMPLS: &[&str] = &["ice-sans-io"];
+
+/// The skip reason of a script that gives a side a key its implementation does not take here
+/// (`turn` servers, a `share` other than "all"): run anyway, it would test something else.
+pub fn unsupported_keys(topology: &ice_netsim::Topology) -> Option<String> {
+    topology.agents.iter().find_map(|a| {
+        let name = a.implementation.as_str();
+        if !a.turn.is_empty() && !TURN_IMPLS.contains(&name) {
+            Some(format!("the {name} side is given no TURN servers by this runner yet"))
+        } else if a.share != ice_netsim::topology::Share::All && !SHARE_IMPLS.contains(&name) {
+            Some(format!(
+                "the {name} adapter sends every candidate it gathers: it cannot apply share = \"{}\"",
+                a.share.as_str()
+            ))
+        } else {
+            None
+        }
+    })
+}
+
 /// Builds the side for `implementation`: a glue session for ours, the Jingle endpoint around
 /// the adapter for a foreign stack.
 pub fn make_endpoint(implementation: &str, config: &PeerConfig) -> Result<Box<dyn Endpoint>> {

@@ -34,10 +34,11 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use ice_netsim::topology::Share;
 use ice_netsim::{Node, Transmit};
 use ice_sans_io::{Datagram, Protocol, Received, State};
 use jingle_ice_glue::convert::model_type;
-use jingle_ice_glue::{Allowance, Config, Event, Handled, Phase, Role, Session};
+use jingle_ice_glue::{Allowance, BeforeAllowed, Config, Event, Handled, Phase, Role, Session};
 use xep0371_model::{IceFeatures, ns};
 
 use super::common::Errors;
@@ -68,6 +69,9 @@ pub struct Ours {
     gathered: bool,
     /// Responder: session-initiate arrived.
     initiated: bool,
+    /// Initiator with a `share` other than "all": candidates are allowed once the session is
+    /// accepted.
+    allow_on_accept: bool,
     failed: Option<String>,
 }
 
@@ -84,6 +88,21 @@ impl Ours {
         } else {
             (Role::Responder, Config::default())
         };
+        // The script's `share`: what leaves before the session is accepted (XEP-0371 §11.1).
+        // The responder's accept is its user's allowance (`accept_implies_allowance`); the
+        // initiator is allowed when the accept arrives (see `act`).
+        match config.share {
+            Share::All => {}
+            Share::RelayOnly => {
+                cfg.allowance = None;
+                cfg.before_allowed = BeforeAllowed::RelayOnly;
+            }
+            Share::Nothing => {
+                cfg.allowance = None;
+                cfg.before_allowed = BeforeAllowed::Nothing;
+            }
+        }
+        let allow_on_accept = role == Role::Initiator && cfg.allowance.is_none();
         cfg.ice.components = u16::from(config.components);
         let (local, peer) = jids(config.controlling)?;
         let mut session = Session::new(cfg, role, SID, local, peer, config.seed);
@@ -121,6 +140,7 @@ impl Ours {
             errors: Errors::default(),
             gathered: false,
             initiated: false,
+            allow_on_accept,
             failed: None,
         };
         ours.drain(start);
@@ -184,6 +204,13 @@ impl Ours {
             // XEP-0371 §5.4, §11.1: the user accepts the call (and with it, IP sharing).
             (Role::Responder, Phase::Pending) if ready && self.initiated => {
                 self.session.accept(now, None)
+            }
+            // The script's `share` covers the time before acceptance: the peer's user accepted
+            // the call, which the initiator's user placed, so both have agreed to it.
+            (Role::Initiator, Phase::Active) if self.allow_on_accept => {
+                self.allow_on_accept = false;
+                self.session.allow_candidates(now, Allowance::UserAccepted);
+                return true;
             }
             _ => return false,
         };

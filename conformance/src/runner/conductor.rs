@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use ice_netsim::Topology;
-use ice_netsim::topology::{Expect, Outcome};
+use ice_netsim::topology::{Expect, JingleRole, Outcome, Share};
 
 use super::peer::{Endpoint, PeerStatus, SelectedPair};
+use super::share;
 use super::signal::{Direction, Sent, Signalling};
 
 /// How long after connecting each application datagram may take to arrive.
@@ -56,6 +57,8 @@ struct Side {
     role: Direction,
     endpoint: Box<dyn Endpoint>,
     received: Vec<Vec<u8>>,
+    /// What the script lets out before the session is accepted.
+    share: Share,
 }
 
 impl Side {
@@ -66,9 +69,34 @@ impl Side {
         }
     }
 
-    /// Moves the endpoint's stanzas onto the path, and its signalling errors into `errors`.
-    fn signal(&mut self, now: Instant, signalling: &mut Signalling, errors: &mut Vec<String>) {
+    /// Moves the endpoint's stanzas onto the path, and its signalling errors into `errors`;
+    /// before the session-accept went out (`accepted`), a candidate its `share` does not let
+    /// out is an error too (XEP-0371 §11.1). The accept itself may carry everything: the
+    /// responder's user accepting is its allowance.
+    fn signal(
+        &mut self,
+        now: Instant,
+        signalling: &mut Signalling,
+        accepted: &mut bool,
+        errors: &mut Vec<String>,
+    ) {
         while let Some(xml) = self.endpoint.poll_stanza() {
+            if !*accepted && share::is_accept(&xml) {
+                *accepted = true;
+            }
+            if !*accepted {
+                let leaks = share::leaks(self.share, &xml);
+                if !leaks.is_empty() {
+                    errors.push(format!(
+                        "{} ({}) sent {} before the session was accepted, with share = \"{}\" \
+                         (XEP-0371 §11.1)",
+                        self.name(),
+                        self.endpoint.implementation(),
+                        leaks.join(", "),
+                        self.share.as_str()
+                    ));
+                }
+            }
             signalling.send(now, self.role, xml);
         }
         while let Some(e) = self.endpoint.poll_error() {
@@ -95,6 +123,8 @@ pub struct Conductor {
     data_sent: u32,
     hold_sent: bool,
     data_sent_at: Option<Instant>,
+    /// A session-accept went onto the path.
+    accepted: bool,
     errors: Vec<String>,
 }
 
@@ -111,10 +141,11 @@ impl Conductor {
         let Ok([initiator, responder]) = <[Box<dyn Endpoint>; 2]>::try_from(endpoints) else {
             bail!("a run has two endpoints");
         };
-        let side = |role, endpoint| Side {
+        let side = |role, endpoint, jingle| Side {
             role,
             endpoint,
             received: Vec::new(),
+            share: topology.agent(jingle).share,
         };
         let mut signalling = Signalling::new(topology.signalling.latency);
         if transcript {
@@ -122,8 +153,8 @@ impl Conductor {
         }
         Ok(Conductor {
             sides: [
-                side(Direction::ToResponder, initiator),
-                side(Direction::ToInitiator, responder),
+                side(Direction::ToResponder, initiator, JingleRole::Initiator),
+                side(Direction::ToInitiator, responder, JingleRole::Responder),
             ],
             signalling,
             expect: topology.expect.clone(),
@@ -132,6 +163,7 @@ impl Conductor {
             data_sent: 0,
             hold_sent: false,
             data_sent_at: None,
+            accepted: false,
             errors: Vec::new(),
         })
     }
@@ -153,7 +185,12 @@ impl Conductor {
     /// went wrong.
     pub fn turn(&mut self, now: Instant) -> bool {
         for s in &mut self.sides {
-            s.signal(now, &mut self.signalling, &mut self.errors);
+            s.signal(
+                now,
+                &mut self.signalling,
+                &mut self.accepted,
+                &mut self.errors,
+            );
         }
         while let Some((direction, xml)) = self.signalling.poll(now) {
             let to = match direction {
@@ -163,7 +200,12 @@ impl Conductor {
             self.sides[to].endpoint.handle_stanza(now, &xml);
         }
         for s in &mut self.sides {
-            s.signal(now, &mut self.signalling, &mut self.errors);
+            s.signal(
+                now,
+                &mut self.signalling,
+                &mut self.accepted,
+                &mut self.errors,
+            );
             while let Some(d) = s.endpoint.poll_data() {
                 if s.received.len() < 1024 {
                     s.received.push(d);
@@ -249,7 +291,12 @@ impl Conductor {
     pub fn finish(mut self, now: Instant, datagrams: (u64, u64)) -> (RunResult, Vec<Sent>) {
         // Signalling errors of the last step, and stanzas sent at the end (counted).
         for s in &mut self.sides {
-            s.signal(now, &mut self.signalling, &mut self.errors);
+            s.signal(
+                now,
+                &mut self.signalling,
+                &mut self.accepted,
+                &mut self.errors,
+            );
         }
         let expect = &self.expect;
         let base = self.base;
