@@ -9,6 +9,9 @@
  *   --components N                  1 (default) or 2
  *   --addr IP                       a local address to gather host candidates on (repeatable)
  *   --stun IP:PORT                  a STUN server (libnice takes one)
+ *   --turn IP:PORT --turn-user USER --turn-pass PASS
+ *                                   a TURN server reached over UDP (RFC 8656), with long-term
+ *                                   credentials, for every component (nice_agent_set_relay_info)
  *
  * Settings (from the project's lab notes): RFC 5245 compatibility, regular nomination, trickle,
  * UPnP off, ICE-TCP off, local addresses given explicitly.
@@ -199,6 +202,7 @@ int main(int argc, char **argv) {
   gboolean controlling = TRUE;
   GSList *addrs = NULL;
   const char *stun = NULL;
+  const char *turn = NULL, *turn_user = "", *turn_pass = "";
   /* stdout is the protocol: GLib's and libnice's log messages (G_MESSAGES_DEBUG=all,
    * NICE_DEBUG=all) go to stderr, which the harness sends to $LIBNICE_PEER_LOG or nowhere. */
   g_log_writer_default_set_use_stderr(TRUE);
@@ -208,6 +212,9 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--components") == 0 && i + 1 < argc) n_components = (guint)atoi(argv[++i]);
     else if (strcmp(argv[i], "--addr") == 0 && i + 1 < argc) addrs = g_slist_append(addrs, argv[++i]);
     else if (strcmp(argv[i], "--stun") == 0 && i + 1 < argc) stun = argv[++i];
+    else if (strcmp(argv[i], "--turn") == 0 && i + 1 < argc) turn = argv[++i];
+    else if (strcmp(argv[i], "--turn-user") == 0 && i + 1 < argc) turn_user = argv[++i];
+    else if (strcmp(argv[i], "--turn-pass") == 0 && i + 1 < argc) turn_pass = argv[++i];
     else {
       fprintf(stderr, "libnice-peer: unknown argument %s\n", argv[i]);
       return 2;
@@ -244,6 +251,16 @@ int main(int argc, char **argv) {
   stream_id = nice_agent_add_stream(agent, n_components);
   for (guint c = 1; c <= n_components; c++)
     nice_agent_attach_recv(agent, stream_id, c, g_main_loop_get_context(loop), cb_recv, NULL);
+  if (turn) {
+    gchar **p = g_strsplit(turn, ":", 2);
+    for (guint c = 1; p[0] && p[1] && c <= n_components; c++) {
+      if (!nice_agent_set_relay_info(agent, stream_id, c, p[0], (guint)atoi(p[1]), turn_user,
+                                     turn_pass, NICE_RELAY_TYPE_TURN_UDP)) {
+        out("error relay info refused for component %u", c);
+      }
+    }
+    g_strfreev(p);
+  }
   gchar *ufrag = NULL, *pwd = NULL;
   nice_agent_get_local_credentials(agent, stream_id, &ufrag, &pwd);
   out("creds %s %s", ufrag, pwd);

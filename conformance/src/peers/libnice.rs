@@ -123,6 +123,16 @@ impl Libnice {
         if let Some(s) = config.stun.first() {
             cmd.args(["--stun", &s.to_string()]);
         }
+        // And one TURN server (over UDP: the runner gives no other).
+        if let Some((server, creds)) = config.turn.first() {
+            cmd.args(["--turn", &server.to_string()]);
+            cmd.args([
+                "--turn-user",
+                &creds.username,
+                "--turn-pass",
+                &creds.password,
+            ]);
+        }
         let mut child = cmd
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
