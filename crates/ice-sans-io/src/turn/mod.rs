@@ -1,6 +1,7 @@
 //! A sans-IO TURN client (RFC 8656) on the crate's STUN codec: one allocation on one server,
 //! its permissions and channels, and the relaying of data through it. Usable alone; the ICE
-//! agent does not drive it yet (relayed candidates are the next step).
+//! agent drives one per host candidate and TURN server for its relayed candidates
+//! ([`IceAgent::add_turn_server`](crate::IceAgent::add_turn_server)).
 //!
 //! # The drive loop
 //!
