@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::candidate::{Candidate, ComponentId, Protocol};
-use crate::config::Role;
+use crate::role::Role;
 use crate::turn::{TurnDrop, TurnFailure};
 
 /// The state of the agent or of one component. The names follow the W3C RTCIceConnectionState
@@ -184,20 +184,6 @@ pub enum DropReason {
     /// From a TURN server, dropped by the TURN client (an unknown channel, data from a peer
     /// without a permission, a response to no request, ...).
     Relay(TurnDrop),
-}
-
-/// A datagram to send. `data` borrows the agent's buffer (or, from
-/// [`crate::IceAgent::send`], the caller's): send it before the next call on the agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transmit<'a> {
-    /// The local address to send from (a host candidate's address).
-    pub local: SocketAddr,
-    /// The destination.
-    pub remote: SocketAddr,
-    /// The transport.
-    pub protocol: Protocol,
-    /// The bytes.
-    pub data: &'a [u8],
 }
 
 /// Counters. Everything dropped is counted here.

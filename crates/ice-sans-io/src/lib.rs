@@ -9,7 +9,9 @@ pub mod driver;
 mod event;
 mod outqueue;
 mod retransmit;
+mod role;
 pub mod stun;
+mod transmit;
 pub mod turn;
 
 pub use agent::{CandidateError, CredentialsError, IceAgent, SendError};
@@ -17,7 +19,7 @@ pub use candidate::{
     Candidate, CandidateKind, ComponentId, LocalPreferenceInput, LocalPreferencePolicy, Protocol,
     default_local_preference,
 };
-pub use config::{Config, Role};
-pub use event::{
-    Datagram, DropReason, Event, FailReason, PairInfo, Received, State, Stats, Transmit,
-};
+pub use config::Config;
+pub use event::{Datagram, DropReason, Event, FailReason, PairInfo, Received, State, Stats};
+pub use role::Role;
+pub use transmit::Transmit;

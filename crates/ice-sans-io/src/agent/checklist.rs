@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use crate::candidate::{Candidate, ComponentId};
-use crate::config::Role;
 use crate::event::PairInfo;
+use crate::role::Role;
 
 use super::IceAgent;
 use super::out::Route;

@@ -5,12 +5,12 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use crate::candidate::{Candidate, CandidateKind, Protocol, priority};
+use crate::candidate::CandidateKind;
 use crate::event::Event;
 use crate::stun::{Class, Message};
 
 use super::IceAgent;
-use super::local::{Local, check_address};
+use super::local::check_address;
 use super::out::Route;
 use super::transaction::TxKind;
 
@@ -82,33 +82,9 @@ impl IceAgent {
         {
             return;
         }
-        let component = self.locals[host].cand.component;
-        let local_pref = self.locals[host].cand.local_preference();
-        let foundation = self.foundation(
-            CandidateKind::ServerReflexive,
-            base.ip(),
-            Some(server.ip()),
-            Protocol::Udp,
-        );
-        let cand = Candidate {
-            component,
-            foundation,
-            protocol: Protocol::Udp,
-            priority: priority(
-                CandidateKind::ServerReflexive.type_preference(),
-                local_pref,
-                component,
-            ),
-            addr: mapped,
-            kind: CandidateKind::ServerReflexive,
-            related: Some(base),
-        };
-        self.locals.push(Local {
-            cand: cand.clone(),
-            base,
-            relay: None,
-        });
-        self.events.push_back(Event::LocalCandidate(cand));
+        let cand =
+            self.derived_candidate(host, CandidateKind::ServerReflexive, mapped, server, base);
+        self.add_local(cand, base, None);
     }
 
     pub(super) fn start_gather(&mut self, now: Instant) -> bool {

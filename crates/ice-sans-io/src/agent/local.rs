@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use crate::candidate::{Candidate, CandidateKind, Protocol, priority};
+use crate::event::Event;
 
 use super::IceAgent;
 use super::error::CandidateError;
@@ -72,6 +73,48 @@ impl IceAgent {
             }
         };
         (i + 1).to_string()
+    }
+
+    /// A candidate of `kind` at `addr` derived from host candidate `host` through `server`
+    /// (server-reflexive or relayed, RFC 8445 §5.1.1.2): the host's component and local
+    /// preference, the type preference of `kind` (§5.1.2.2), and a foundation for the type,
+    /// the host's IP and the server's IP (§5.1.1.3).
+    pub(super) fn derived_candidate(
+        &mut self,
+        host: usize,
+        kind: CandidateKind,
+        addr: SocketAddr,
+        server: SocketAddr,
+        related: SocketAddr,
+    ) -> Candidate {
+        let h = &self.locals[host].cand;
+        let (component, local_pref, ip) = (h.component, h.local_preference(), h.addr.ip());
+        Candidate {
+            component,
+            foundation: self.foundation(kind, ip, Some(server.ip()), Protocol::Udp),
+            protocol: Protocol::Udp,
+            priority: priority(kind.type_preference(), local_pref, component),
+            addr,
+            kind,
+            related: Some(related),
+        }
+    }
+
+    /// Adds a local candidate whose pairs leave from `base` (through `relay`), and reports it
+    /// ([`Event::LocalCandidate`]). Returns its index.
+    pub(super) fn add_local(
+        &mut self,
+        cand: Candidate,
+        base: SocketAddr,
+        relay: Option<usize>,
+    ) -> usize {
+        self.locals.push(Local {
+            cand: cand.clone(),
+            base,
+            relay,
+        });
+        self.events.push_back(Event::LocalCandidate(cand));
+        self.locals.len() - 1
     }
 
     /// The priority a peer-reflexive candidate learned from this base would have (the

@@ -47,8 +47,10 @@ use crate::candidate::{
     Candidate, CandidateKind, ComponentId, LocalPreferenceInput, Protocol, is_valid_credential,
     is_valid_foundation, priority,
 };
-use crate::config::{Config, Role};
-use crate::event::{Datagram, DropReason, Event, PairInfo, Received, State, Stats, Transmit};
+use crate::config::Config;
+use crate::event::{Datagram, DropReason, Event, PairInfo, Received, State, Stats};
+use crate::role::Role;
+use crate::transmit::Transmit;
 
 use checklist::{Pair, Triggered};
 use creds::{Creds, check_local_creds, random_string};
@@ -576,7 +578,7 @@ impl IceAgent {
             self.stats.relayed_sent += 1;
         }
         route
-            .transmit(&mut self.relays, now, data)
+            .transmit(relay::client(&mut self.relays, route), now, data)
             .map_err(SendError::Relay)
     }
 
@@ -613,7 +615,9 @@ impl IceAgent {
             self.stats.relayed_sent += 1;
         }
         // Cannot fail: the route is ready and the message fits (at most `MAX_OUT` bytes).
-        route.transmit(&mut self.relays, now, data).ok()
+        route
+            .transmit(relay::client(&mut self.relays, route), now, data)
+            .ok()
     }
 
     /// The next event.

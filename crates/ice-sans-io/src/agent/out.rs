@@ -23,10 +23,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::candidate::Protocol;
-use crate::event::Transmit;
-use crate::turn::TurnError;
-
-use super::relay::Relay;
+use crate::transmit::Transmit;
+use crate::turn::{TurnClient, TurnError};
 
 /// Room reserved in the output buffer for one STUN message: a USERNAME of two 256-byte
 /// fragments and every other attribute the agent writes fit well within it.
@@ -73,12 +71,12 @@ impl Route {
     }
 
     /// The datagram `data` as the caller's socket sends it on this route: the one place a
-    /// route becomes a [`Transmit`]. Through a relay it is wrapped by the relay's TURN client
-    /// (into its buffer, which the result then borrows), which needs a permission for the
-    /// peer (RFC 8656 §9).
+    /// route becomes a [`Transmit`]. Through a relay it is wrapped by `client`, the relay's
+    /// TURN client (into its buffer, which the result then borrows), which needs a permission
+    /// for the peer (RFC 8656 §9).
     pub(super) fn transmit<'a>(
         self,
-        relays: &'a mut [Relay],
+        client: Option<&'a mut TurnClient>,
         now: Instant,
         data: &'a [u8],
     ) -> Result<Transmit<'a>, TurnError> {
@@ -93,10 +91,8 @@ impl Route {
                 protocol,
                 data,
             }),
-            Route::Relay { relay, peer, .. } => relays
-                .get_mut(relay)
+            Route::Relay { peer, .. } => client
                 .ok_or(TurnError::NotAllocated)?
-                .client
                 .send_to(now, peer, data),
         }
     }

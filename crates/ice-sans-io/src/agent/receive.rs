@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::candidate::{Candidate, CandidateKind, MAX_CREDENTIAL_LEN, Protocol};
-use crate::config::Role;
 use crate::event::{Datagram, DropReason, Event, Received};
+use crate::role::Role;
 use crate::stun::{
     Attribute, Class, ErrorCode, Fingerprint, Integrity, IntegrityKey, Message, MessageBuilder,
     Method, TransactionId, UnknownAttributes,

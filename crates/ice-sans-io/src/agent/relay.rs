@@ -28,12 +28,11 @@ use std::time::Instant;
 
 use rand_chacha::rand_core::RngCore;
 
-use crate::candidate::{Candidate, CandidateKind, ComponentId, Protocol, priority};
+use crate::candidate::{CandidateKind, Protocol};
 use crate::event::{Datagram, DropReason, Event, Received};
 use crate::turn::{TurnClient, TurnCredentials, TurnEvent, TurnReceived};
 
 use super::IceAgent;
-use super::local::Local;
 use super::out::Route;
 
 /// A TURN server the application gave, with its credentials.
@@ -50,7 +49,6 @@ pub(super) struct Relay {
     pub(super) server: SocketAddr,
     /// The host candidate's address: the socket the client sends from.
     pub(super) base: SocketAddr,
-    pub(super) component: ComponentId,
     pub(super) client: TurnClient,
     /// The Allocate went out.
     pub(super) started: bool,
@@ -82,7 +80,6 @@ impl IceAgent {
         self.relays.push(Relay {
             server: addr,
             base,
-            component: self.locals[host].cand.component,
             client,
             started: false,
             done: false,
@@ -171,11 +168,7 @@ impl IceAgent {
     /// The relayed candidate of relay `i` (RFC 8445 §5.1.1.2), and the server-reflexive one
     /// its mapped address gives, paired with the remote candidates.
     fn add_relayed(&mut self, i: usize, relayed: SocketAddr, mapped: Option<SocketAddr>) {
-        let (server, base, component) = (
-            self.relays[i].server,
-            self.relays[i].base,
-            self.relays[i].component,
-        );
+        let (server, base) = (self.relays[i].server, self.relays[i].base);
         let Some(host) = self
             .locals
             .iter()
@@ -189,34 +182,10 @@ impl IceAgent {
         if self.locals.iter().any(|l| l.cand.addr == relayed) {
             return;
         }
-        let local_pref = self.locals[host].cand.local_preference();
-        let foundation = self.foundation(
-            CandidateKind::Relayed,
-            base.ip(),
-            Some(server.ip()),
-            Protocol::Udp,
-        );
-        let cand = Candidate {
-            component,
-            foundation,
-            protocol: Protocol::Udp,
-            priority: priority(
-                CandidateKind::Relayed.type_preference(),
-                local_pref,
-                component,
-            ),
-            addr: relayed,
-            kind: CandidateKind::Relayed,
-            // XEP-0371 `rel-addr`: the mapped address (RFC 8445 §5.1.1.2 fn.), else the base.
-            related: Some(mapped.unwrap_or(base)),
-        };
-        let l = self.locals.len();
-        self.locals.push(Local {
-            cand: cand.clone(),
-            base: relayed,
-            relay: Some(i),
-        });
-        self.events.push_back(Event::LocalCandidate(cand));
+        // XEP-0371 `rel-addr`: the mapped address (RFC 8445 §5.1.1.2), else the base.
+        let related = mapped.unwrap_or(base);
+        let cand = self.derived_candidate(host, CandidateKind::Relayed, relayed, server, related);
+        let l = self.add_local(cand, relayed, Some(i));
         for r in 0..self.remotes.len() {
             self.form_pair(l, r);
         }
@@ -309,5 +278,13 @@ impl IceAgent {
             r.client.close(now);
         }
         self.drain_relays(now);
+    }
+}
+
+/// The TURN client a datagram on `route` leaves through, if it is relayed.
+pub(super) fn client(relays: &mut [Relay], route: Route) -> Option<&mut TurnClient> {
+    match route {
+        Route::Relay { relay, .. } => relays.get_mut(relay).map(|r| &mut r.client),
+        Route::Direct { .. } => None,
     }
 }

@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use crate::candidate::ComponentId;
-use crate::config::Role;
 use crate::event::{Event, State};
+use crate::role::Role;
 
 use super::IceAgent;
 use super::checklist::Triggered;

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::candidate::ComponentId;
-use crate::config::Role;
+use crate::role::Role;
 use crate::stun::{
     Attribute, BuildError, Class, IntegrityKey, MessageBuilder, Method, TransactionId,
 };

@@ -98,8 +98,8 @@ use std::time::{Duration, Instant};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 
-use crate::event::Transmit;
 use crate::stun::{Attribute, Class, IntegrityKey, MessageBuilder, Method};
+use crate::transmit::Transmit;
 
 pub use channel::{
     CHANNEL_HEADER_LEN, CHANNEL_MAX, CHANNEL_MIN, channel_data_len, decode_channel_data,
