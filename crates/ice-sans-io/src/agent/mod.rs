@@ -609,6 +609,7 @@ impl IceAgent {
             let _ = self.out.pop();
             self.stats.relay_unsent += 1;
         }
+        // Every input that queues a datagram gave a `now` first (`saw`).
         let now = self.last_now?;
         let (route, data) = self.out.pop()?;
         if matches!(route, Route::Relay { .. }) {
