@@ -36,8 +36,17 @@ pub enum BeforeAllowed {
     /// No candidate at all (credentials only). The default.
     #[default]
     Nothing,
-    /// Relayed candidates only: they expose the relay's address, not the user's. (The agent
-    /// has no TURN client yet, so today this sends nothing either.)
+    /// Relayed candidates only: they expose the relay's address, not the user's (XEP-0371
+    /// §11.1 is about "the sender's IP addresses"). They come from the TURN servers given to
+    /// [`crate::Session::add_turn_server`] and go to the peer as each allocation succeeds,
+    /// with their related address (the mapped address the TURN server saw, the user's own)
+    /// replaced by the placeholder of RFC 8839 §5.1 (`0.0.0.0` or `::`, port 9). Host and
+    /// server-reflexive candidates wait for the allowance.
+    ///
+    /// The peer's candidates are held until the allowance under this policy too (checks from
+    /// our host address would reveal it, and the agent cannot check from relayed candidates
+    /// alone): the relayed candidates are signalled early, but no connectivity check runs and
+    /// the session does not connect before the allowance.
     RelayOnly,
 }
 

@@ -353,7 +353,7 @@ impl Session {
 
     /// Adds a TURN server for relayed candidates (the agent's [`IceAgent::add_turn_server`]),
     /// with credentials such as those XEP-0215 hands out (TURN REST: `TurnCredentials::rest`).
-    /// Relayed candidates are the ones [`BeforeAllowed::RelayOnly`] lets out before the
+    /// Relayed candidates are the ones [`crate::BeforeAllowed::RelayOnly`] lets out before the
     /// allowance (XEP-0371 §11.1). The allocations are released when the session ends.
     pub fn add_turn_server(
         &mut self,

@@ -79,7 +79,8 @@ impl Session {
     }
 
     /// One of our candidates as signalled: the model's candidate with the generation, a fresh
-    /// id and the interface number of its base.
+    /// id and the interface number of its base; before the allowance, without its related
+    /// address (XEP-0371 §11.1).
     pub(super) fn signalled_candidate(&mut self, c: &ice_sans_io::Candidate) -> Option<Candidate> {
         let mut m = convert::model_candidate(c)?;
         // XEP-0371 §5.3 and §5.10: the generation counts restarts.
@@ -97,6 +98,7 @@ impl Session {
             base.and_then(|b| self.networks.iter().find(|(ip, _)| *ip == b))
                 .map_or(0, |(_, n)| *n),
         );
+        self.hide_related_before_allowance(&mut m);
         Some(m)
     }
 

@@ -1,9 +1,11 @@
 //! The IP-address sharing policy (XEP-0371 §11.1): what may leave before the allowance, and
 //! the peer's candidates held until it comes.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
 use ice_sans_io::CandidateKind;
+use xep0371_model::Candidate;
 
 use super::Session;
 use crate::config::{Allowance, BeforeAllowed};
@@ -15,6 +17,25 @@ impl Session {
         self.allowance.is_some()
             || (self.cfg.before_allowed == BeforeAllowed::RelayOnly
                 && c.kind == CandidateKind::Relayed)
+    }
+
+    /// XEP-0371 §11.1: a candidate signalled before the allowance (a relayed one, under
+    /// [`BeforeAllowed::RelayOnly`]) goes without its related address. A relayed candidate's
+    /// `rel-addr` is the mapped address the TURN server saw (RFC 8839 §5.1): the user's public
+    /// address, or its host address without a NAT, which is what the policy holds back. It
+    /// goes as the placeholder RFC 8839 §5.1 gives for a related address not revealed:
+    /// `0.0.0.0` (`::` for IPv6) and port 9. After the allowance candidates go as they are.
+    pub(super) fn hide_related_before_allowance(&self, m: &mut Candidate) {
+        if self.allowance.is_some() {
+            return;
+        }
+        if let Some(ip) = m.rel_addr {
+            m.rel_addr = Some(match ip {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            });
+            m.rel_port = Some(9);
+        }
     }
 
     /// The allowance came (the first one counts): the peer's held candidates and its

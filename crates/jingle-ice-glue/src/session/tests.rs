@@ -58,10 +58,11 @@ fn xep0371_8_1_ns_for() {
 }
 
 /// Our candidates as signalled: the model's candidate with generation, id and network, which
-/// reads back as the agent's.
+/// reads back as the agent's (once sharing is allowed, XEP-0371 §11.1).
 #[test]
 fn signalled_candidates() {
     let mut s = session(BeforeAllowed::Nothing);
+    s.allowance = Some(Allowance::AllowList);
     for kind in [
         CandidateKind::Host,
         CandidateKind::ServerReflexive,
@@ -81,4 +82,26 @@ fn signalled_candidates() {
     let mut c = candidate(CandidateKind::Host);
     c.component = 256;
     assert!(s.signalled_candidate(&c).is_none());
+}
+
+/// XEP-0371 §11.1: a relayed candidate signalled before the allowance hides its related address
+/// (the mapped address the TURN server saw) behind RFC 8839 §5.1's placeholder; after it, the
+/// related address goes as it is.
+#[test]
+fn xep0371_11_1_related_address_hidden_before_the_allowance() {
+    let mut s = session(BeforeAllowed::RelayOnly);
+    for (mapped, hidden) in [
+        ("198.51.100.7:40000", "0.0.0.0:9"),
+        ("[2001:db8::7]:40000", "[::]:9"),
+    ] {
+        let mut c = candidate(CandidateKind::Relayed);
+        c.related = Some(mapped.parse().unwrap());
+        s.allowance = None;
+        let m = s.signalled_candidate(&c).unwrap();
+        assert_eq!(m.related_addr(), Some(hidden.parse().unwrap()));
+        assert_eq!(m.addr(), c.addr, "the relayed address itself goes");
+        s.allowance = Some(Allowance::PresenceSubscription);
+        let m = s.signalled_candidate(&c).unwrap();
+        assert_eq!(m.related_addr(), c.related);
+    }
 }
