@@ -357,6 +357,31 @@ impl IceAgent {
     /// either way it counts for [`Event::GatheringComplete`]. The allocation's mapped address
     /// is also a server-reflexive candidate. The clients use [`Config::turn`]. Adding the same
     /// server twice does nothing; a username over 512 bytes is refused (RFC 8489 §14.3).
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use std::time::Instant;
+    /// use ice_sans_io::turn::TurnCredentials;
+    /// use ice_sans_io::{Config, IceAgent, Role};
+    ///
+    /// let mut agent = IceAgent::new(Config::new(Role::Controlling), [1; 32]);
+    /// let now = Instant::now(); // the caller's clock
+    /// let base: SocketAddr = "10.0.0.1:5000".parse()?;
+    /// let server: SocketAddr = "192.0.2.1:3478".parse()?;
+    /// agent.add_local_host(1, base)?;
+    /// // TURN REST credentials, as an XMPP server hands them out (XEP-0215).
+    /// agent.add_turn_server(server, TurnCredentials::rest(b"secret", 1_900_000_000, "romeo"))?;
+    /// agent.gather(now);
+    /// while agent.poll_event().is_some() {} // the host candidate
+    /// // The Allocate is paced like a gathering request: due at once.
+    /// let due = agent.poll_timeout().expect("the Allocate is due");
+    /// agent.handle_timeout(due);
+    /// let t = agent.poll_transmit().expect("an Allocate");
+    /// assert_eq!((t.local, t.remote), (base, server));
+    /// // The server's answers go to `handle_receive` like any datagram on `base`; then
+    /// // `Event::RelayAllocated` and the relayed `Event::LocalCandidate` follow.
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_turn_server(
         &mut self,
         server: SocketAddr,
