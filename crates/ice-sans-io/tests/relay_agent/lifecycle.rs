@@ -1,0 +1,158 @@
+//! What a restart keeps (the allocation) and what close releases.
+
+use std::time::Duration;
+
+use ice_sans_io::stun::{Class, Method};
+use ice_sans_io::turn::TurnState;
+use ice_sans_io::{CandidateKind, Event, State};
+
+use crate::SEEDS;
+use crate::inspect::{allocates, lifetime, stun};
+use crate::net::{HOSTS, Net, SERVER, hosts_apart};
+
+fn relay_allocated(p: &crate::net::Peer) -> Vec<std::net::SocketAddr> {
+    p.events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::RelayAllocated { relayed, .. } => Some(*relayed),
+            _ => None,
+        })
+        .collect()
+}
+
+/// RFC 8445 §9 (a restart keeps the candidates, new checks on new pairs) with RFC 8656 §9:
+/// after `restart` on both agents and the new credentials and candidates signalled, the
+/// relayed candidate is announced again at the same address, no Allocate goes out (the
+/// allocation is kept: the server allocated nothing more), and the agents connect again
+/// through the relay and carry data.
+#[test]
+fn restart_keeps_the_allocation() {
+    let mut net = Net::new(SEEDS);
+    net.filter = Some(hosts_apart());
+    net.start();
+    net.connect();
+    let relayed: Vec<_> = net.peers.iter().map(relay_allocated).collect();
+    let allocs: Vec<usize> = net.peers.iter().map(|p| allocates(&p.sent)).collect();
+    assert_eq!(allocs, [2, 2], "401, then the signed Allocate");
+    net.run_for(Duration::from_secs(1));
+    let t = net.elapsed();
+    net.restart_both();
+    let reconnected = |n: &Net| {
+        n.both(State::Completed) && n.peers.iter().all(|p| p.nominated_since(t).is_some())
+    };
+    assert!(net.run_until(t + Duration::from_secs(10), reconnected));
+    for (i, p) in net.peers.iter().enumerate() {
+        assert_eq!(p.agent.generation(), 1);
+        let again: Vec<_> = p
+            .local_candidates_since(t)
+            .into_iter()
+            .filter(|c| c.kind == CandidateKind::Relayed)
+            .map(|c| c.addr)
+            .collect();
+        assert_eq!(again, relayed[i], "agent {i}");
+        assert_eq!(relay_allocated(p), relayed[i], "no second allocation");
+        assert_eq!(allocates(&p.sent), allocs[i], "agent {i} sent an Allocate");
+        let (local, remote) = p.nominated_since(t).unwrap();
+        assert!(
+            local.kind == CandidateKind::Relayed || remote.kind == CandidateKind::Relayed,
+            "{local:?} / {remote:?}"
+        );
+    }
+    assert_eq!(net.relayed.len(), 2);
+    net.send(0, b"after restart A");
+    net.send(1, b"after restart B");
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(net.peers[1].received, vec![b"after restart A".to_vec()]);
+    assert_eq!(net.peers[0].received, vec![b"after restart B".to_vec()]);
+}
+
+/// RFC 8656 §8: `close` sends a Refresh with LIFETIME 0; the server deletes the allocation
+/// (closes the relayed socket, and stops relaying what arrives on it) while B's allocation
+/// goes on; A's TURN client ends Closed.
+#[test]
+fn close_releases_the_allocation() {
+    let mut net = Net::new(SEEDS);
+    net.filter = Some(hosts_apart());
+    net.start();
+    net.connect();
+    let ra = net.peers[0]
+        .agent
+        .turn_clients()
+        .next()
+        .unwrap()
+        .relayed_address();
+    let rb = net.peers[1]
+        .agent
+        .turn_clients()
+        .next()
+        .unwrap()
+        .relayed_address();
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    // Each allocation has a permission for the other host's IP (pairs with its candidate).
+    assert!(net.server_forwards(HOSTS[1], ra));
+    assert!(net.server_forwards(HOSTS[0], rb));
+    let t = net.elapsed();
+    let now = net.now;
+    net.peers[0].agent.close(now);
+    net.drain();
+    net.run_for(Duration::from_secs(1));
+    let releases: Vec<Option<u32>> = net.peers[0]
+        .sent
+        .iter()
+        .filter(|w| w.at >= t && w.to == SERVER)
+        .filter_map(|w| stun(&w.data))
+        .filter(|m| m.class() == Class::Request && m.method() == Method::REFRESH)
+        .map(|m| lifetime(&m))
+        .collect();
+    assert_eq!(releases, [Some(0)]);
+    assert_eq!(net.closed, [ra]);
+    assert!(!net.server_forwards(HOSTS[1], ra), "still relaying to A");
+    assert!(net.server_forwards(HOSTS[0], rb), "B's allocation went too");
+    let a = net.peers[0].agent.turn_clients().next().unwrap();
+    assert_eq!(a.state(), TurnState::Closed);
+}
+
+/// RFC 8838 §4.4 (end-of-candidates once gathering is done) with RFC 8656 §8: `close` while
+/// A's Allocate is in flight ends that relay, so gathering is complete: A's
+/// `Event::GatheringComplete` comes, and after a restart the new generation's comes too.
+///
+/// Fails today: a relay counts as done for gathering on `TurnEvent::Allocated` or
+/// `AllocationFailed` only; the client's `TurnEvent::Closed` (what `close` gives while
+/// allocating) is ignored by `relay_event` in src/agent/relay.rs, so `maybe_gathering_complete`
+/// waits for ever, in this generation and every later one.
+#[test]
+#[ignore = "library bug: close() during the Allocate leaves gathering incomplete for ever"]
+fn close_while_allocating_still_completes_gathering() {
+    let mut net = Net::new(SEEDS);
+    net.start();
+    // The signed Allocate is out (10 ms to the server and back: 401, then the retry).
+    net.run_for(Duration::from_millis(25));
+    assert_eq!(allocates(&net.peers[0].sent), 2);
+    let a = &net.peers[0];
+    assert!(
+        a.position(|e| matches!(e, Event::RelayAllocated { .. }))
+            .is_none()
+    );
+    let now = net.now;
+    net.peers[0].agent.close(now);
+    net.drain();
+    net.run_for(Duration::from_secs(1));
+    let complete = |p: &crate::net::Peer, since| {
+        p.events
+            .iter()
+            .any(|(t, e)| *t >= since && *e == Event::GatheringComplete)
+    };
+    assert!(
+        complete(&net.peers[0], Duration::ZERO),
+        "no GatheringComplete"
+    );
+    let t = net.elapsed();
+    let now = net.now;
+    net.peers[0].agent.restart(now);
+    net.drain();
+    net.run_for(Duration::from_secs(1));
+    assert!(
+        complete(&net.peers[0], t),
+        "no GatheringComplete after the restart"
+    );
+}
