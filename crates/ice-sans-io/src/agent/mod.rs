@@ -599,12 +599,14 @@ impl IceAgent {
         } else {
             return Err(SendError::NotConnected);
         };
-        if matches!(route, Route::Relay { .. }) {
+        let relayed = matches!(route, Route::Relay { .. });
+        let t = route
+            .transmit(relay::client(&mut self.relays, route), now, data)
+            .map_err(SendError::Relay)?;
+        if relayed {
             self.stats.relayed_sent += 1;
         }
-        route
-            .transmit(relay::client(&mut self.relays, route), now, data)
-            .map_err(SendError::Relay)
+        Ok(t)
     }
 
     /// Releases the TURN allocations (RFC 8656 §8: a Refresh with LIFETIME 0 each), when the

@@ -98,8 +98,10 @@ impl IceAgent {
         };
         r.started = true;
         if r.client.allocate(now).is_err() {
-            // Only when allocating already, which `started` rules out.
+            // Closed before it started (`close`): nothing to gather from it.
             r.done = true;
+            self.maybe_gathering_complete();
+            return false;
         }
         self.stats.relay_allocations += 1;
         true
@@ -160,6 +162,11 @@ impl IceAgent {
             }
             TurnEvent::PermissionFailed { peer, .. } => {
                 self.fail_relay_pairs(now, i, Some(peer));
+            }
+            // Closed while allocating (`close`): done for gathering, without a candidate.
+            TurnEvent::Closed if !self.relays[i].done => {
+                self.relays[i].done = true;
+                self.maybe_gathering_complete();
             }
             _ => {}
         }

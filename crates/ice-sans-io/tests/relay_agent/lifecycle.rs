@@ -115,13 +115,9 @@ fn close_releases_the_allocation() {
 /// RFC 8838 §4.4 (end-of-candidates once gathering is done) with RFC 8656 §8: `close` while
 /// A's Allocate is in flight ends that relay, so gathering is complete: A's
 /// `Event::GatheringComplete` comes, and after a restart the new generation's comes too.
-///
-/// Fails today: a relay counts as done for gathering on `TurnEvent::Allocated` or
-/// `AllocationFailed` only; the client's `TurnEvent::Closed` (what `close` gives while
-/// allocating) is ignored by `relay_event` in src/agent/relay.rs, so `maybe_gathering_complete`
-/// waits for ever, in this generation and every later one.
+/// (Found by this test: the client's `TurnEvent::Closed` was not taken as the end of that
+/// relay's gathering, and `GatheringComplete` never came.)
 #[test]
-#[ignore = "library bug: close() during the Allocate leaves gathering incomplete for ever"]
 fn close_while_allocating_still_completes_gathering() {
     let mut net = Net::new(SEEDS);
     net.start();
