@@ -1,9 +1,11 @@
 //! What the sides share: STUN Binding requests as the adapters that gather by themselves
-//! send and recognise them, the model candidates they signal, hex for credentials, and the
-//! bounded queue of errors the Jingle endpoints report.
+//! send and recognise them (also inside a TURN Send indication), the model candidates they
+//! signal, hex for credentials, and the bounded queue of errors the Jingle endpoints report.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+
+use ice_sans_io::stun::{Attribute, AttributeType, Class, Message, Method};
 
 /// Errors an [`Errors`] keeps; more are dropped (the first say what went wrong).
 const MAX_ERRORS: usize = 64;
@@ -35,6 +37,23 @@ pub fn is_binding_request(data: &[u8]) -> bool {
     data.len() >= 20 && data[0..2] == [0x00, 0x01] && data[4..8] == MAGIC_COOKIE
 }
 
+/// The peer and the payload of a TURN Send indication (RFC 8656 §11.1: method Send, class
+/// indication, XOR-PEER-ADDRESS and DATA), or `None` for anything else: what a stack that
+/// relays without channels (RFC 8656 §12) sends a check through its relay in.
+pub fn send_indication(data: &[u8]) -> Option<(SocketAddr, &[u8])> {
+    let m = Message::decode(data).ok()?;
+    if m.class() != Class::Indication || m.method() != Method::SEND {
+        return None;
+    }
+    let Some(Attribute::XorPeerAddress(peer)) = m.get(AttributeType::XOR_PEER_ADDRESS) else {
+        return None;
+    };
+    let Some(Attribute::Data(payload)) = m.get(AttributeType::DATA) else {
+        return None;
+    };
+    Some((peer, payload))
+}
+
 /// A Binding request with no attributes and transaction ID `tid` (RFC 8489 §5).
 pub fn binding_request(tid: [u8; 12]) -> Vec<u8> {
     let mut m = vec![0x00, 0x01, 0x00, 0x00];
@@ -63,4 +82,37 @@ pub fn signalled(
         m.rel_port = Some(r.port());
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use ice_sans_io::stun::{MessageBuilder, TransactionId};
+
+    use super::*;
+
+    /// A message of `class` and `method` with XOR-PEER-ADDRESS `peer` and DATA `data`.
+    fn relayed(class: Class, method: Method, peer: SocketAddr, data: &[u8]) -> Vec<u8> {
+        let mut buf = vec![0; 128];
+        let mut b = MessageBuilder::new(&mut buf, class, method, TransactionId::new([7; 12]))
+            .expect("room for the header");
+        b.add(&Attribute::XorPeerAddress(peer)).expect("room");
+        b.add(&Attribute::Data(data)).expect("room");
+        let n = b.finish();
+        buf.truncate(n);
+        buf
+    }
+
+    #[test]
+    fn a_check_in_a_send_indication_is_found() {
+        let peer: SocketAddr = "198.51.100.20:41660".parse().expect("an address");
+        let check = binding_request([1; 12]);
+        let send = relayed(Class::Indication, Method::SEND, peer, &check);
+        let (to, inner) = send_indication(&send).expect("a Send indication");
+        assert_eq!(to, peer);
+        assert!(is_binding_request(inner));
+        // Not one: the Data indication coming back (RFC 8656 §11.4), the bare check.
+        let data = relayed(Class::Indication, Method::DATA, peer, &check);
+        assert_eq!(send_indication(&data), None);
+        assert_eq!(send_indication(&check), None);
+    }
 }

@@ -45,7 +45,7 @@ pub fn turn_beyond_udp(what: &[String]) -> Option<String> {
 }
 
 /// Implementations the runner gives a script's `turn` servers to.
-pub const TURN_IMPLS: &[&str] = &["ice-sans-io", "libnice"];
+pub const TURN_IMPLS: &[&str] = &["ice-sans-io", "libnice", "rice"];
 
 /// Implementations whose side applies a script's `share` (XEP-0371 §11.1): the adapters of
 /// foreign stacks send every candidate they gather.

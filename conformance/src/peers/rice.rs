@@ -14,10 +14,25 @@
 //!   the component: `Component::send` fails (`ResourceNotFound`) until the application calls
 //!   `ComponentMut::set_selected_pair` with it, which the adapter does.
 //! - **Gathering**: rice's own ([`ComponentMut::gather_candidates`]): one host candidate per
-//!   address and a server-reflexive one per STUN server of [`PeerConfig::stun`] when it
-//!   differs from the host candidate. The adapter hands every gathered candidate back to the
-//!   stream (`add_local_gathered_candidate`, which rice leaves to the application), signals
-//!   it, and calls `end_of_local_candidates` once every component finished gathering.
+//!   address, a server-reflexive one per STUN server of [`PeerConfig::stun`] when it differs
+//!   from the host candidate, and a relayed one per TURN server of [`PeerConfig::turn`]. The
+//!   adapter hands every gathered candidate back to the stream (`add_local_gathered_candidate`,
+//!   which rice leaves to the application; for a relayed candidate it also moves the TURN
+//!   client into the checklist, which `add_local_candidate` would drop), signals it, and calls
+//!   `end_of_local_candidates` once every component finished gathering.
+//! - **TURN** (RFC 8656): over UDP, long-term credentials as the runner made them (a script's
+//!   user, or TURN REST credentials, which are a username and a password too). Each server is
+//!   passed to `gather_candidates`, allocated from the socket of the component's host
+//!   candidate of the server's address family (the first such address), so the adapter's
+//!   routing by local port stays; rice tells the TURN server's answers from the peer's by the
+//!   5-tuple (its documentation asks for a socket apart from the host ones; sharing works).
+//!   (`Agent::add_turn_server` only stores the server in rice 0.4.3.) An IPv4
+//!   relayed address is requested, or an IPv6 one from an IPv6 server (RFC 8656 §7.1,
+//!   REQUESTED-ADDRESS-FAMILY). rice creates a permission per remote candidate (RFC 8656 §9)
+//!   and sends checks and data through the relay in Send indications and receives them in Data
+//!   indications (§11): it binds no channels (§12), follows no 300 Try Alternate (§7.4: its
+//!   TURN client takes it as a failed allocation), and signals the host address as the relayed
+//!   candidate's related address where RFC 8839 §5.1 says the mapped one.
 //! - **End-of-candidates**: the peer's `gathering-complete` becomes
 //!   `end_of_remote_candidates`.
 //! - **Selected pair**: rice's `SelectedPair` event per component; Connected means component
@@ -27,9 +42,10 @@
 //! - **Time**: rice counts time in its own `Instant` (`sans_io_time`, nanoseconds from an
 //!   arbitrary zero); the adapter maps [`PeerConfig::start`] to that zero.
 //! - **Checks sent**: rice has no counter; the adapter counts the Binding requests it
-//!   transmits to anyone but the STUN servers, except those on the selected 5-tuple once a
-//!   pair is selected (rice sends none there: it has no consent freshness, RFC 7675 is on its
-//!   to-do list, and no keepalives).
+//!   transmits to anyone but the STUN servers, directly or in a TURN Send indication (the
+//!   check through a relay), except those on a selected pair once one is selected (rice sends
+//!   none there: it has no consent freshness, RFC 7675 is on its to-do list, and no
+//!   keepalives).
 //! - **Replayable**: no. rice draws credentials, tie-breaker and transaction IDs from the
 //!   operating system's RNG (`rand::rng()` with its `std` feature, `OsRng` without), with no
 //!   seed in its API. The adapter sets the credentials from the seed; the rest stays random.
@@ -42,14 +58,16 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use ice_netsim::{Node, Transmit};
+use rice_proto::AddressFamily;
 use rice_proto::agent::{Agent, AgentPoll};
 use rice_proto::candidate::{Candidate, CandidatePair, CandidateType, TransportType};
 use rice_proto::component::{ComponentConnectionState, ComponentMut};
 use rice_proto::stream::Credentials;
+use rice_proto::turn::{TurnConfig, TurnCredentials};
 use xep0371_model::IceTransport;
 use xep0371_model::candidate::{CandidateType as ModelType, Protocol as ModelProtocol};
 
-use super::common::{hex, is_binding_request, signalled};
+use super::common::{hex, is_binding_request, send_indication, signalled};
 use crate::runner::config::{PeerConfig, host_port};
 use crate::runner::peer::{Outbox, Peer, PeerStatus, SelectedPair, Stack};
 
@@ -104,6 +122,28 @@ fn from_model(c: &xep0371_model::Candidate) -> Option<Candidate> {
     Some(b.build())
 }
 
+/// rice's configuration of each TURN server of `config`, over UDP (RFC 8656 §3.1), with the
+/// credentials as they are (rice takes a username and a password; TURN REST credentials are
+/// one). rice requests an IPv4 relayed address unless told otherwise (RFC 8656 §7.1,
+/// REQUESTED-ADDRESS-FAMILY): an IPv6 server is asked for an IPv6 one.
+fn turn_configs(config: &PeerConfig) -> Vec<TurnConfig> {
+    config
+        .turn
+        .iter()
+        .map(|(server, creds)| {
+            let mut t = TurnConfig::new(
+                TransportType::Udp,
+                *server,
+                TurnCredentials::new(&creds.username, &creds.password),
+            );
+            if server.is_ipv6() {
+                t.set_address_family(AddressFamily::IPV6);
+            }
+            t
+        })
+        .collect()
+}
+
 /// One component as the adapter follows it.
 #[derive(Debug)]
 pub(super) struct Component {
@@ -155,6 +195,7 @@ impl Rice {
                 .iter()
                 .map(|s| (TransportType::Udp, *s))
                 .collect();
+            let turn = turn_configs(config);
             for c in 1..=config.components {
                 let id = stream.add_component().map_err(|e| anyhow::anyhow!("{e}"))?;
                 anyhow::ensure!(id == usize::from(c), "rice numbered component {c} {id}");
@@ -163,10 +204,22 @@ impl Rice {
                     .iter()
                     .map(|ip| (TransportType::Udp, SocketAddr::new(*ip, host_port(c))))
                     .collect();
+                // One allocation per TURN server from the socket of the host candidate of
+                // the server's family: the adapter finds the component by local port.
+                let turn: Vec<_> = turn
+                    .iter()
+                    .filter_map(|t| {
+                        let ip = config
+                            .host_ips
+                            .iter()
+                            .find(|ip| ip.is_ipv4() == t.addr().is_ipv4())?;
+                        Some((SocketAddr::new(*ip, host_port(c)), t))
+                    })
+                    .collect();
                 let mut component: ComponentMut<'_> =
                     stream.mut_component(id).context("the new component")?;
                 component
-                    .gather_candidates(&sockets, &stun, &[])
+                    .gather_candidates(&sockets, &stun, &turn)
                     .map_err(|e| anyhow::anyhow!("gathering: {e}"))?;
                 components.push(Component {
                     id,
@@ -223,12 +276,7 @@ impl Rice {
                 sent = true;
                 let tx = tx.transmit;
                 let data = tx.data.to_vec();
-                let consent = self
-                    .components
-                    .iter()
-                    .filter_map(|c| c.selected.as_ref())
-                    .any(|p| p.local.base_address == tx.from && p.remote.address == tx.to);
-                if is_binding_request(&data) && !self.stun.contains(&tx.to) && !consent {
+                if self.is_check(tx.from, tx.to, &data) {
                     self.checks_sent += 1;
                 }
                 self.out.push_back(Transmit {
@@ -240,6 +288,27 @@ impl Rice {
             if !sent {
                 break;
             }
+        }
+    }
+
+    /// Whether `data` from `from` to `to` is a connectivity check: a Binding request to anyone
+    /// but the STUN servers, sent directly or through a relay in a Send indication (rice relays
+    /// without channels), and not on a selected pair.
+    fn is_check(&self, from: SocketAddr, to: SocketAddr, data: &[u8]) -> bool {
+        let on_selected = |relayed: bool, to: SocketAddr| {
+            self.components
+                .iter()
+                .filter_map(|c| c.selected.as_ref())
+                .any(|p| {
+                    (p.local.candidate_type == CandidateType::Relayed) == relayed
+                        && (relayed || p.local.base_address == from)
+                        && p.remote.address == to
+                })
+        };
+        if let Some((peer, inner)) = send_indication(data) {
+            is_binding_request(inner) && !on_selected(true, peer)
+        } else {
+            is_binding_request(data) && !self.stun.contains(&to) && !on_selected(false, to)
         }
     }
 
