@@ -1,7 +1,10 @@
 //! The ICE agent driven by the fuzzer: the input is a script of operations on one agent
 //! (datagrams of any bytes, checks and responses that are correctly signed but carry fuzzed
 //! attributes, remote candidates and credentials, end-of-candidates, restarts, application data,
-//! time passing), with every poller drained after each operation.
+//! time passing), with every poller drained after each operation; and TURN servers
+//! (`agent_relay.rs`): added with credentials, answering the agent's TURN requests as a correct
+//! server does or with fuzzed answers, and relaying checks, responses and garbage from peers in
+//! Data indications and ChannelData.
 //!
 //! The script is read by a hand-written decoder (no `arbitrary`): the first bytes choose the
 //! configuration, then each operation is one byte and its arguments; past the end every read is
@@ -14,11 +17,23 @@
 //!   candidate twice;
 //! - every datagram the agent sends is a STUN message that decodes, with a valid FINGERPRINT;
 //!   each check it sends is signed with the password of the remote ufrag its USERNAME names,
-//!   and each success response with one of its own passwords;
+//!   and each success response with one of its own passwords; except that a datagram to a TURN
+//!   server may be a TURN request (valid FINGERPRINT, signed with the long-term key when
+//!   signed), a Send indication or ChannelData, whose payload must then satisfy the same;
+//! - nothing goes through an allocation to a peer before the server installed a permission for
+//!   the peer's IP (RFC 8656 §9): a Send indication at most 300 s after the server's success
+//!   to a CreatePermission or ChannelBind for that IP, ChannelData only on a channel the
+//!   server bound or refreshed at most 600 s before, both only while the allocation lives;
+//! - `Event::RelayAllocated` reports the relayed address the server gave; application data
+//!   from `send` is the bytes given, or wraps them for the relay;
+//! - at most one TURN client per host candidate and TURN server (`turn_clients()`);
 //! - no spin: after `handle_timeout(t)` with `t` at or past `poll_timeout()`, the next
 //!   `poll_timeout()` is later than `t` (or `None`), so a driver always waits
 //!   (docs/ARCHITECTURE.md: "every deadline `poll_timeout` reports is one that
-//!   `handle_timeout` acts on").
+//!   `handle_timeout` acts on"), the TURN clients' timers included.
+//!
+//! Operation bytes 16 to 47 are the TURN operations; every other byte `b` is operation
+//! `b % 16`, as before TURN, so the older seeds keep their meaning.
 #![no_main]
 
 use std::net::SocketAddr;
@@ -28,7 +43,9 @@ use ice_sans_io::stun::{
     Attribute, AttributeType, Class, ErrorCode, Integrity, IntegrityKey, Message, MessageBuilder,
     Method, TransactionId,
 };
-use ice_sans_io::{Candidate, CandidateKind, Config, Datagram, IceAgent, Protocol, Role, State};
+use ice_sans_io::{
+    Candidate, CandidateKind, Config, Datagram, Event, IceAgent, Protocol, Role, State,
+};
 use libfuzzer_sys::fuzz_target;
 
 /// The peer's credentials, and a second set (a peer restart).
@@ -40,6 +57,10 @@ const PEERS: [(&str, &str); 2] = [
 #[path = "script.rs"]
 mod script;
 use script::Script;
+
+#[path = "agent_relay.rs"]
+mod relay;
+use relay::{APP, Outgoing, Turn, turn_op};
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().expect("a literal address")
@@ -77,6 +98,8 @@ struct Sent {
     remote: SocketAddr,
     /// The password it was signed with (none for gathering requests).
     pwd: Option<String>,
+    /// The allocation it went through (then `local` is the relayed address).
+    via: Option<usize>,
 }
 
 struct Rig {
@@ -89,10 +112,64 @@ struct Rig {
     locals: Vec<(String, String)>,
     /// Every remote (ufrag, password) the agent took.
     remotes: Vec<(String, String)>,
+    /// The TURN servers' side.
+    turn: Turn,
 }
 
 fn verifies(m: &Message<'_>, pwd: &str) -> bool {
     m.verify_integrity(&IntegrityKey::short_term(pwd)) == Integrity::Ok
+}
+
+/// What the STUN checks of outgoing datagrams need from the rig.
+struct Seen<'r> {
+    requests: &'r mut Vec<Sent>,
+    locals: &'r [(String, String)],
+    remotes: &'r [(String, String)],
+}
+
+impl Seen<'_> {
+    /// A STUN datagram the agent sends from `local` to `remote` (directly, or through
+    /// allocation `via` from its relayed address): it decodes with a valid FINGERPRINT, checks
+    /// are signed with the remote password they name, successes with a local one; requests
+    /// are kept for answers.
+    fn check(&mut self, local: SocketAddr, remote: SocketAddr, via: Option<usize>, data: &[u8]) {
+        let m = Message::decode(data).expect("the agent sends STUN that decodes");
+        assert!(m.fingerprint().is_ok(), "the agent's FINGERPRINT verifies");
+        assert_eq!(m.method(), Method::BINDING);
+        match m.class() {
+            Class::Request => {
+                // A check (RFC 8445 §7.2.2): USERNAME `remote:local`, signed with the
+                // remote password of that generation. Gathering requests have neither.
+                let pwd = m.username().map(|u| {
+                    let ufrag = u.split(':').next().unwrap_or_default();
+                    let r = self
+                        .remotes
+                        .iter()
+                        .find(|r| r.0 == ufrag && verifies(&m, &r.1));
+                    r.expect("a check is signed with the remote password it names")
+                        .1
+                        .clone()
+                });
+                if self.requests.len() >= 64 {
+                    self.requests.remove(0);
+                }
+                self.requests.push(Sent {
+                    tid: m.transaction_id(),
+                    local,
+                    remote,
+                    pwd,
+                    via,
+                });
+            }
+            // RFC 8445 §7.3.1.2: an answer to a check, signed with our password (of the
+            // generation the check named).
+            Class::Success => assert!(
+                self.locals.iter().any(|l| verifies(&m, &l.1)),
+                "a success response is signed with a local password"
+            ),
+            Class::Error | Class::Indication => {}
+        }
+    }
 }
 
 impl Rig {
@@ -111,45 +188,40 @@ impl Rig {
     /// The drain rule (transmits, then events), then the invariants.
     fn drain(&mut self) {
         self.note_credentials();
+        self.turn.sync(self.agent.turn_clients());
         while let Some(t) = self.agent.poll_transmit() {
             assert_eq!(t.protocol, Protocol::Udp);
-            let m = Message::decode(t.data).expect("the agent sends STUN that decodes");
-            assert!(m.fingerprint().is_ok(), "the agent's FINGERPRINT verifies");
-            assert_eq!(m.method(), Method::BINDING);
-            match m.class() {
-                Class::Request => {
-                    // A check (RFC 8445 §7.2.2): USERNAME `remote:local`, signed with the
-                    // remote password of that generation. Gathering requests have neither.
-                    let pwd = m.username().map(|u| {
-                        let ufrag = u.split(':').next().unwrap_or_default();
-                        let r = self
-                            .remotes
-                            .iter()
-                            .find(|r| r.0 == ufrag && verifies(&m, &r.1));
-                        r.expect("a check is signed with the remote password it names")
-                            .1
-                            .clone()
-                    });
-                    if self.requests.len() >= 64 {
-                        self.requests.remove(0);
-                    }
-                    self.requests.push(Sent {
-                        tid: m.transaction_id(),
-                        local: t.local,
-                        remote: t.remote,
-                        pwd,
-                    });
+            let (local, remote, data) = (t.local, t.remote, t.data);
+            let mut seen = Seen {
+                requests: &mut self.requests,
+                locals: &self.locals,
+                remotes: &self.remotes,
+            };
+            let Some(a) = self.turn.alloc(local, remote) else {
+                seen.check(local, remote, None, data);
+                continue;
+            };
+            match self.turn.outgoing(self.now, a, data) {
+                Outgoing::Request => {}
+                Outgoing::Binding => seen.check(local, remote, None, data),
+                Outgoing::Relayed { peer, data } => {
+                    let relayed = self.turn.allocs[a]
+                        .relayed
+                        .expect("a relayed datagram leaves an allocated client");
+                    seen.check(relayed, peer, Some(a), data);
                 }
-                // RFC 8445 §7.3.1.2: an answer to a check, signed with our password (of the
-                // generation the check named).
-                Class::Success => assert!(
-                    self.locals.iter().any(|l| verifies(&m, &l.1)),
-                    "a success response is signed with a local password"
-                ),
-                Class::Error | Class::Indication => {}
             }
         }
-        while self.agent.poll_event().is_some() {}
+        while let Some(e) = self.agent.poll_event() {
+            if let Event::RelayAllocated {
+                server,
+                base,
+                relayed,
+            } = e
+            {
+                self.turn.check_allocated(server, base, relayed);
+            }
+        }
 
         let cfg = &self.config;
         assert!(self.agent.pair_count() <= cfg.max_pairs);
@@ -186,6 +258,15 @@ impl Rig {
                 assert_eq!(p.local.component, c);
             }
         }
+        let hosts = self
+            .agent
+            .local_candidates()
+            .filter(|c| c.kind == CandidateKind::Host)
+            .count();
+        assert!(
+            self.agent.turn_clients().count() <= hosts * self.turn.server_count(),
+            "at most one TURN client per host candidate and TURN server"
+        );
         if self.agent.state() == State::Completed {
             for c in 1..=cfg.components {
                 let p = self.agent.selected_pair(c).expect("Completed has a pair");
@@ -229,7 +310,7 @@ impl Rig {
         let Some(r) = self.requests.get(i) else {
             return;
         };
-        let (tid, from, to, pwd) = (r.tid, r.local, r.remote, r.pwd.clone());
+        let (tid, from, to, pwd, via) = (r.tid, r.local, r.remote, r.pwd.clone(), r.via);
         let Ok(mut b) = MessageBuilder::new(buf, Class::Success, Method::BINDING, tid) else {
             return;
         };
@@ -239,7 +320,31 @@ impl Rig {
         }
         let _ = b.add_fingerprint();
         let n = b.finish();
-        self.receive(from, to, &buf[..n]);
+        self.deliver(from, to, via, &buf[..n]);
+    }
+
+    /// A datagram from `remote` to `local`: directly, or through allocation `via` (`local` is
+    /// then its relayed address), relayed as its server does: ChannelData on the peer's
+    /// channel, else a Data indication.
+    fn deliver(&mut self, local: SocketAddr, remote: SocketAddr, via: Option<usize>, data: &[u8]) {
+        match via {
+            None => self.receive(local, remote, data),
+            Some(a) => {
+                let wrapped = match self.turn.channel(a, remote, self.now) {
+                    Some(ch) => relay::channel_data(ch, data, 0),
+                    None => relay::data_indication(remote, data),
+                };
+                self.server_sends(a, &wrapped);
+            }
+        }
+    }
+
+    /// `data` from allocation `a`'s server to its base: the server's side notes what it
+    /// answered, then the agent takes it.
+    fn server_sends(&mut self, a: usize, data: &[u8]) {
+        let (base, server) = (self.turn.allocs[a].base, self.turn.allocs[a].server);
+        self.turn.observe(self.now, a, data);
+        self.receive(base, server, data);
     }
 }
 
@@ -362,24 +467,25 @@ fn response(
     s: &mut Script<'_>,
     rig: &Rig,
     buf: &mut [u8],
-) -> Option<(SocketAddr, SocketAddr, usize)> {
+) -> Option<(SocketAddr, SocketAddr, Option<usize>, usize)> {
     let pick = s.below(256);
-    let (tid, from, to, pwd) = if rig.requests.is_empty() || pick % 8 == 7 {
+    let (tid, from, to, pwd, via) = if rig.requests.is_empty() || pick % 8 == 7 {
         (
             TransactionId::new([s.byte(); 12]),
             local(s.byte()),
             remote(s.byte()),
             None,
+            None,
         )
     } else {
         let r = &rig.requests[rig.requests.len() - 1 - pick % rig.requests.len()];
-        (r.tid, r.local, r.remote, r.pwd.clone())
+        (r.tid, r.local, r.remote, r.pwd.clone(), r.via)
     };
     // Mostly from where the request went (the 5-tuple symmetry rule), sometimes not.
-    let (dst, src) = if s.byte() % 8 == 0 {
-        (local(s.byte()), remote(s.byte()))
+    let (dst, src, via) = if s.byte() % 8 == 0 {
+        (local(s.byte()), remote(s.byte()), None)
     } else {
-        (from, to)
+        (from, to, via)
     };
     let error = s.byte() % 4 == 0;
     let class = if error { Class::Error } else { Class::Success };
@@ -425,7 +531,7 @@ fn response(
         let _ = b.add_integrity(&IntegrityKey::short_term(&k));
     }
     let _ = b.add_fingerprint();
-    Some((dst, src, b.finish()))
+    Some((dst, src, via, b.finish()))
 }
 
 fn candidate(s: &mut Script<'_>) -> Candidate {
@@ -489,6 +595,11 @@ fuzz_target!(|data: &[u8]| {
     config.max_early_checks = 4;
     let mut seed = [0u8; 32];
     seed[0] = s.byte();
+    // The TURN clients' limits, small so that they are reached, from the same byte (no seed
+    // from before TURN adds a TURN server, so none changes meaning).
+    config.turn.max_permissions = 1 + usize::from(seed[0] >> 4 & 3);
+    config.turn.max_channels = 1 + usize::from(seed[0] >> 6 & 1);
+    config.turn.max_transactions = 2 + usize::from(seed[0] >> 7);
     #[allow(clippy::disallowed_methods)]
     let now = Instant::now();
     let mut rig = Rig {
@@ -498,6 +609,7 @@ fuzz_target!(|data: &[u8]| {
         requests: Vec::new(),
         locals: Vec::new(),
         remotes: Vec::new(),
+        turn: Turn::default(),
     };
     let _ = rig.agent.add_local_host(1, local(0));
     let _ = rig.agent.add_local_host(1, local(1));
@@ -506,7 +618,13 @@ fuzz_target!(|data: &[u8]| {
     let mut ops = 0;
     while !s.done() && ops < 256 {
         ops += 1;
-        match s.byte() % 16 {
+        let op = s.byte();
+        if (16..48).contains(&op) {
+            turn_op(&mut s, &mut rig, op - 16, &mut buf);
+            rig.drain();
+            continue;
+        }
+        match op % 16 {
             // A datagram of any bytes, on any local address.
             0 => {
                 let (l, r) = (local(s.byte()), remote(s.byte()));
@@ -522,8 +640,8 @@ fuzz_target!(|data: &[u8]| {
             }
             // A response, fuzzed.
             4 | 5 => {
-                if let Some((dst, src, n)) = response(&mut s, &rig, &mut buf) {
-                    rig.receive(dst, src, &buf[..n]);
+                if let Some((dst, src, via, n)) = response(&mut s, &rig, &mut buf) {
+                    rig.deliver(dst, src, via, &buf[..n]);
                 }
             }
             // Correct answers to the latest requests, as a live peer gives them.
@@ -554,7 +672,14 @@ fuzz_target!(|data: &[u8]| {
                     rig.agent.restart(rig.now);
                 } else {
                     let component = u16::from(s.byte() % 3);
-                    let _ = rig.agent.send(rig.now, component, b"\x80data");
+                    let sent = rig
+                        .agent
+                        .send(rig.now, component, APP)
+                        .ok()
+                        .map(|t| (t.local, t.remote, t.data.to_vec()));
+                    if let Some((local, remote, data)) = sent {
+                        rig.check_app(local, remote, &data);
+                    }
                 }
             }
             11 => match s.below(3) {
