@@ -140,6 +140,9 @@ struct Channel {
     peer: SocketAddr,
     number: u16,
     bound: bool,
+    /// When the binding the server installed runs out: [`CHANNEL_LIFETIME`] after the last
+    /// ChannelBind success (RFC 8656 §12). Past it the server discards the channel's data.
+    expires_at: Option<Instant>,
     due: Instant,
     in_flight: bool,
 }
@@ -245,7 +248,8 @@ impl TurnClient {
             .is_some_and(|p| p.expires_at.is_some_and(|e| e > now))
     }
 
-    /// The channel bound to `peer`, once the ChannelBind succeeded.
+    /// The channel bound to `peer`, once the ChannelBind succeeded (and until it fails; a
+    /// binding whose refresh has not succeeded within 600 s is not used by [`Self::send_to`]).
     pub fn channel(&self, peer: SocketAddr) -> Option<u16> {
         self.channels
             .iter()
@@ -304,6 +308,7 @@ impl TurnClient {
             peer,
             number,
             bound: false,
+            expires_at: None,
             due: now,
             in_flight: false,
         });
@@ -311,8 +316,10 @@ impl TurnClient {
         Ok(number)
     }
 
-    /// Wraps `data` for `peer`: ChannelData when its channel is bound (RFC 8656 §12.4, padded
-    /// over TCP), else a Send indication (§11.1) when a permission is installed. The returned
+    /// Wraps `data` for `peer`: ChannelData when its channel is bound and the binding has not
+    /// run out (RFC 8656 §12.4, padded over TCP; a refresh that is late, waiting for a
+    /// transaction slot or unanswered, does not keep it), else a Send indication (§11.1) when a
+    /// permission is installed. The returned
     /// [`Transmit`] borrows a buffer the client reuses: no allocation per datagram once it has
     /// grown to the largest size sent.
     pub fn send_to(
@@ -324,7 +331,11 @@ impl TurnClient {
         if self.state != TurnState::Allocated {
             return Err(TurnError::NotAllocated);
         }
-        let channel = self.channel(peer);
+        let channel = self
+            .channels
+            .iter()
+            .find(|c| c.peer == peer && c.bound && c.expires_at.is_some_and(|e| e > now))
+            .map(|c| c.number);
         let len = if let Some(number) = channel {
             let pad = self.stream();
             let n = channel_data_len(data.len(), pad);

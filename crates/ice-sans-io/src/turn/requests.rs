@@ -95,22 +95,12 @@ impl TurnClient {
         self.txs.push(tx);
     }
 
-    /// Starts the CreatePermission and ChannelBind requests that are due, as transaction
-    /// slots allow.
+    /// Starts the ChannelBind and CreatePermission requests that are due, as transaction
+    /// slots allow: channels first, since a ChannelBind refreshes its peer's permission too
+    /// (RFC 8656 §12.1) and carries the data path of a selected pair.
     pub(super) fn pump(&mut self, now: Instant) {
         if self.state != TurnState::Allocated {
             return;
-        }
-        while let Some(ip) = self
-            .permissions
-            .iter()
-            .find(|p| !p.in_flight && p.due <= now)
-            .map(|p| p.ip)
-        {
-            if !self.slot() {
-                return;
-            }
-            self.start(now, TxKind::Permission(ip), false);
         }
         while let Some((peer, number)) = self
             .channels
@@ -122,6 +112,17 @@ impl TurnClient {
                 return;
             }
             self.start(now, TxKind::Channel { peer, number }, false);
+        }
+        while let Some(ip) = self
+            .permissions
+            .iter()
+            .find(|p| !p.in_flight && p.due <= now)
+            .map(|p| p.ip)
+        {
+            if !self.slot() {
+                return;
+            }
+            self.start(now, TxKind::Permission(ip), false);
         }
     }
 
@@ -376,6 +377,7 @@ impl TurnClient {
                 if let Some(c) = self.channels.iter_mut().find(|c| c.number == number) {
                     c.in_flight = false;
                     c.due = due;
+                    c.expires_at = Some(later(now, CHANNEL_LIFETIME));
                     if !c.bound {
                         c.bound = true;
                         let channel = c.number;

@@ -201,6 +201,48 @@ fn rfc8656_12_channel_bind_then_channel_data_and_refresh() {
     assert_eq!(h.c.channel(peer()), Some(ch));
 }
 
+/// RFC 8656 §12: a binding lasts 600 s unless refreshed, and the server discards ChannelData
+/// on a channel it no longer has. A refresh still unanswered when the 600 s run out (here a
+/// short margin puts it at 590 s; a full transaction table can hold it back too, as the agent's
+/// fuzz target found) does not keep the channel in use: the data goes in Send indications,
+/// which the refreshed permission still carries, until the refresh succeeds.
+#[test]
+fn rfc8656_12_a_binding_not_refreshed_within_600_s_is_not_used() {
+    let mut cfg = TurnConfig::default();
+    cfg.refresh_margin = secs(10);
+    let mut h = H::allocated(cfg);
+    h.c.create_permission(h.now, peer().ip()).unwrap();
+    let r = h.one();
+    h.deliver(&ok(&r, &[]));
+    let ch = h.c.bind_channel(h.now, peer()).unwrap();
+    let r = h.one();
+    h.deliver(&ok(&r, &[]));
+    // Everything but the ChannelBind refresh is answered, up to 601 s.
+    let mut binds = 0;
+    for t in (10..=601).step_by(10).chain([601]) {
+        h.at(secs(t));
+        for (_, b) in h.sent() {
+            let m = Message::decode(&b).unwrap();
+            if m.method() == Method::CHANNEL_BIND {
+                binds += 1;
+                continue;
+            }
+            let body = if m.method() == Method::REFRESH {
+                vec![Attribute::Lifetime(600)]
+            } else {
+                vec![]
+            };
+            h.deliver(&ok(&b, &body));
+        }
+    }
+    assert!(binds > 0, "the refresh went out");
+    assert_eq!(h.c.channel(peer()), Some(ch), "its transaction still runs");
+    assert!(h.c.has_permission(h.now, peer().ip()));
+    let t = h.c.send_to(h.now, peer(), b"hello").unwrap();
+    let m = Message::decode(t.data).expect("a Send indication, not ChannelData");
+    assert_eq!(m.method(), Method::SEND);
+}
+
 #[test]
 fn rfc8656_12_channel_bind_438_retries_once_then_fails() {
     let mut h = permitted();
