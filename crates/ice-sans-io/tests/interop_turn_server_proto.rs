@@ -10,10 +10,14 @@ use std::time::{Duration, Instant};
 use ice_sans_io::turn::{
     AddressFamily, TurnClient, TurnConfig, TurnCredentials, TurnEvent, TurnReceived, TurnState,
 };
-use turn_server_proto::api::{TurnServerApi, TurnServerPollRet};
+use turn_server_proto::api::TurnServerApi;
 use turn_server_proto::server::TurnServer;
 use turn_server_proto::stun::agent::Transmit;
 use turn_server_proto::types::{Instant as SInstant, TransportType};
+
+#[path = "support/turn_server_proto.rs"]
+mod turn_server_proto_support;
+use turn_server_proto_support::serve;
 
 const UDP: TransportType = TransportType::Udp;
 
@@ -64,32 +68,18 @@ impl Net {
 
     /// Runs the server: its socket requests, then its pending transmits.
     fn run_server(&mut self) {
-        loop {
-            let now = self.snow();
-            match self.server.poll(now) {
-                TurnServerPollRet::AllocateSocket {
-                    transport,
-                    listen_addr,
-                    client_addr,
-                    allocation_transport,
-                    family,
-                } => {
-                    // The server asks for the family our REQUESTED-ADDRESS-FAMILY named.
-                    let v6 = family == turn_server_proto::types::AddressFamily::IPV6;
-                    assert_eq!(v6, self.relayed.is_ipv6(), "{family:?}");
-                    self.server.allocated_socket(
-                        transport,
-                        listen_addr,
-                        client_addr,
-                        allocation_transport,
-                        family,
-                        Ok(self.relayed),
-                        now,
-                    )
-                }
-                _ => break,
-            }
-        }
+        let (relayed, now) = (self.relayed, self.snow());
+        serve(
+            &mut self.server,
+            now,
+            |family| {
+                // The server asks for the family our REQUESTED-ADDRESS-FAMILY named.
+                let v6 = family == turn_server_proto::types::AddressFamily::IPV6;
+                assert_eq!(v6, relayed.is_ipv6(), "{family:?}");
+                relayed
+            },
+            |_| {},
+        );
         while let Some(t) = self.server.poll_transmit(self.snow()) {
             self.deliver_server_datagram(t);
         }

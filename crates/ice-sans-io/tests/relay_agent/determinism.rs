@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::SEEDS;
 use crate::inspect::mask_nonce;
-use crate::net::{Net, hosts_apart};
+use crate::net::relayed_run;
 
 type Trace = Vec<(usize, Duration, SocketAddr, SocketAddr, Vec<u8>)>;
 
@@ -13,13 +13,7 @@ type Trace = Vec<(usize, Duration, SocketAddr, SocketAddr, Vec<u8>)>;
 /// after it), as the datagrams the agents sent: agent, virtual time, addresses, bytes (the
 /// server's nonce masked, see `mask_nonce`).
 fn run(seeds: [u8; 2]) -> Trace {
-    let mut net = Net::new(seeds);
-    net.filter = Some(hosts_apart());
-    net.start();
-    net.connect();
-    net.send(0, b"from A");
-    net.send(1, b"from B");
-    net.run_for(Duration::from_secs(30));
+    let net = relayed_run(seeds);
     let mut trace = Vec::new();
     for (i, p) in net.peers.iter().enumerate() {
         assert_eq!(p.received.len(), 1);

@@ -11,6 +11,10 @@
 //! - `determinism`: the same seeds replay the same datagrams.
 #![allow(clippy::unwrap_used)] // fixtures
 
+#[path = "../support/turn_server_proto.rs"]
+mod turn_server_proto_support;
+use turn_server_proto_support::serve;
+
 mod connect;
 mod determinism;
 mod failures;

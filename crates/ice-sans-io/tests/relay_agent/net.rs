@@ -12,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use ice_sans_io::turn::TurnCredentials;
 use ice_sans_io::{Candidate, Config, Datagram, Event, IceAgent, Protocol, Received, Role, State};
-use turn_server_proto::api::{TurnServerApi, TurnServerPollRet};
+use turn_server_proto::api::TurnServerApi;
 use turn_server_proto::server::TurnServer;
 use turn_server_proto::stun::agent::Transmit as ServerTransmit;
 use turn_server_proto::types::{Instant as ServerInstant, TransportType};
+
+use crate::serve;
 
 const fn v4(o: [u8; 4], port: u16) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(
@@ -100,6 +102,20 @@ pub(crate) type Filter = Box<dyn Fn(SocketAddr, SocketAddr, &[u8]) -> bool>;
 
 fn is_host(a: SocketAddr) -> bool {
     HOSTS.contains(&a) || a == A_PUBLIC
+}
+
+/// The hosts cannot reach each other: connected through the relay, one datagram sent each
+/// way, then 30 s of consent checks and refreshes (the run of
+/// `connect::hosts_apart_connect_through_the_relay`, which other tests inspect).
+pub(crate) fn relayed_run(seeds: [u8; 2]) -> Net {
+    let mut net = Net::new(seeds);
+    net.filter = Some(hosts_apart());
+    net.start();
+    net.connect();
+    net.send(0, b"from A");
+    net.send(1, b"from B");
+    net.run_for(Duration::from_secs(30));
+    net
 }
 
 /// The hosts cannot reach each other directly; everything else passes.
@@ -378,40 +394,24 @@ impl Net {
 
     /// The server's own work: sockets for allocations, closed sockets, its transmits.
     fn run_server(&mut self) {
-        loop {
-            let now = self.server_now();
-            match self.server.poll(now) {
-                TurnServerPollRet::AllocateSocket {
-                    transport,
-                    listen_addr,
-                    client_addr,
-                    allocation_transport,
-                    family,
-                } => {
-                    let port = FIRST_RELAY_PORT + self.relayed.len() as u16;
-                    let relayed = SocketAddr::new(SERVER.ip(), port);
-                    self.relayed.push(relayed);
-                    self.server.allocated_socket(
-                        transport,
-                        listen_addr,
-                        client_addr,
-                        allocation_transport,
-                        family,
-                        Ok(relayed),
-                        now,
-                    );
-                }
-                TurnServerPollRet::SocketClose { listen_addr, .. } => self.closed.push(listen_addr),
-                TurnServerPollRet::TcpClose { .. } => {}
-                TurnServerPollRet::TcpConnect { .. } => panic!("no TCP here"),
-                TurnServerPollRet::WaitUntil(t) => {
-                    let t = self.t0 + Duration::from_nanos(t.as_nanos().max(0) as u64);
-                    // Its timers are strict (`expires_at < now`): asked again at `now`, it
-                    // would answer `now` for ever.
-                    self.server_wake = Some(t.max(self.now + Duration::from_millis(1)));
-                    break;
-                }
-            }
+        let now = self.server_now();
+        let (relayed, closed) = (&mut self.relayed, &mut self.closed);
+        let wake = serve(
+            &mut self.server,
+            now,
+            |_| {
+                let port = FIRST_RELAY_PORT + relayed.len() as u16;
+                let addr = SocketAddr::new(SERVER.ip(), port);
+                relayed.push(addr);
+                addr
+            },
+            |addr| closed.push(addr),
+        );
+        if let Some(t) = wake {
+            let t = self.t0 + Duration::from_nanos(t.as_nanos().max(0) as u64);
+            // Its timers are strict (`expires_at < now`): asked again at `now`, it would
+            // answer `now` for ever.
+            self.server_wake = Some(t.max(self.now + Duration::from_millis(1)));
         }
         while let Some(t) = self.server.poll_transmit(self.server_now()) {
             self.put(t.from, t.to, t.data);

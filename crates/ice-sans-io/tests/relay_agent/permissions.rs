@@ -3,13 +3,12 @@
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use ice_sans_io::stun::{Class, Method};
 
 use crate::SEEDS;
 use crate::inspect::{channel_data, channel_number, is, peer_address, stun};
-use crate::net::{HOSTS, Net, Peer, SERVER, Wire, hosts_apart};
+use crate::net::{HOSTS, Net, Peer, SERVER, Wire, hosts_apart, relayed_run};
 
 /// What an agent relayed: Send indications and ChannelData.
 #[derive(Debug, Default)]
@@ -104,14 +103,8 @@ fn check_counted(p: &Peer, r: &Relayed) {
 /// Send indications, application data as ChannelData.
 #[test]
 fn no_relayed_datagram_before_its_permission() {
-    let mut net = Net::new(SEEDS);
-    net.filter = Some(hosts_apart());
-    net.start();
-    net.connect();
-    net.send(0, b"from A");
-    net.send(1, b"from B");
     // Consent checks and refreshes on top.
-    net.run_for(Duration::from_secs(30));
+    let net = relayed_run(SEEDS);
     let mut channel_data = 0;
     for p in &net.peers {
         let r = check_order(p);
