@@ -1,7 +1,8 @@
 //! XEP-0279 Server IP Check against a real Prosody: Debian's `prosody`, with `mod_ipcheck` from
 //! Debian's `prosody-modules`.
 //!
-//! Each test starts a Prosody of its own from `conformance/prosody/prosody.cfg.lua.in`: plaintext
+//! Each test starts a Prosody of its own from `conformance/prosody/prosody.cfg.lua.in` (the
+//! code that starts it is `prosody_support/`, shared with `prosody_extdisco.rs`): plaintext
 //! c2s on 127.0.0.1 on a free port, data and log in a scratch directory under `target/tmp`,
 //! users registered with `prosodyctl --config FILE register`. A guard kills the server when the
 //! test ends, also when it fails (then the scratch directory and the log are kept, and the log's
@@ -15,205 +16,39 @@
 //! the same session and the same address; where they differ, the test pins both answers and
 //! `docs/INTEROP.md` explains why.
 
-use jingle_ice_conformance::sic_client;
+mod prosody_support;
 
-use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::Command;
 
-use sic_client::Session;
-use tokio_xmpp::jid::{FullJid, Jid};
+use prosody_support::{HOST, Prosody, Setup, TIMEOUT};
+use tokio_xmpp::jid::FullJid;
 use tokio_xmpp::minidom::Element;
 use xmpp_sic::{Address, Answer, Outcome, Reading, Version};
 
-const HOST: &str = "localhost";
-const TIMEOUT: Duration = Duration::from_secs(10);
 const ALICE: (&str, &str) = ("alice", "alice-secret");
 const BOB: (&str, &str) = ("bob", "bob-secret");
-const TEMPLATE: &str = include_str!("../prosody/prosody.cfg.lua.in");
 const PACKAGES: &str = "these tests need Debian's prosody and prosody-modules (mod_ipcheck): \
      `apt-get install prosody prosody-modules`; `bash .ci/run` installs them before `cargo xtask ci`";
 
-/// A running Prosody; killed on drop.
-struct Prosody {
-    child: Child,
-    dir: PathBuf,
-    port: u16,
+/// A Prosody with mod_ipcheck.
+fn start(test: &str, users: &[(&str, &str)]) -> Prosody {
+    let setup = Setup {
+        template: prosody_support::config(&["ipcheck"], ""),
+        required: &["ipcheck"],
+        packages: PACKAGES,
+    };
+    Prosody::start(test, users, &setup)
 }
 
-impl Prosody {
-    /// Starts a Prosody with these users (name, password) registered on [`HOST`].
-    fn start(test: &str, users: &[(&str, &str)]) -> Prosody {
-        Prosody::start_with(test, users, TEMPLATE.to_owned())
-    }
-
-    /// The same without mod_ipcheck: a server that knows neither version.
-    fn start_without_ipcheck(test: &str, users: &[(&str, &str)]) -> Prosody {
-        let with = r#"modules_enabled = { "saslauth", "disco", "ipcheck" }"#;
-        assert!(
-            TEMPLATE.contains(with),
-            "the template's modules_enabled changed"
-        );
-        let without = TEMPLATE.replace(with, r#"modules_enabled = { "saslauth", "disco" }"#);
-        Prosody::start_with(test, users, without)
-    }
-
-    fn start_with(test: &str, users: &[(&str, &str)], template: String) -> Prosody {
-        // A port taken between our probe and Prosody's bind (by a parallel test's connection)
-        // makes Prosody log a failure; try again with another.
-        for _ in 0..3 {
-            if let Some(p) = Prosody::try_start(test, users, &template) {
-                return p;
-            }
-        }
-        panic!("Prosody could not bind a free port on 127.0.0.1 in 3 attempts");
-    }
-
-    fn try_start(test: &str, users: &[(&str, &str)], template: &str) -> Option<Prosody> {
-        let dir = scratch_dir(test);
-        fs::create_dir_all(dir.join("data")).expect("creating the scratch directory");
-        // An empty certificate directory: nothing uses TLS, but Prosody indexes it.
-        fs::create_dir_all(dir.join("certs")).expect("creating the scratch directory");
-        let dir_text = dir.to_str().expect("a UTF-8 scratch path");
-        assert!(
-            !dir_text.contains(['"', '\\', '\n']),
-            "the scratch path {dir_text:?} cannot go into a Lua string"
-        );
-        let port = free_port();
-        let config = dir.join("prosody.cfg.lua");
-        let text = template
-            .replace("@DIR@", dir_text)
-            .replace("@PORT@", &port.to_string())
-            .replace("@HOST@", HOST);
-        fs::write(&config, text).expect("writing the Prosody configuration");
-
-        for (user, password) in users {
-            let out = Command::new("prosodyctl")
-                .arg("--config")
-                .arg(&config)
-                .args(["register", user, HOST, password])
-                .output()
-                .unwrap_or_else(|e| panic!("running prosodyctl: {e}; {PACKAGES}"));
-            assert!(
-                out.status.success(),
-                "prosodyctl register {user} {HOST} failed ({}): {}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-
-        let stdout = fs::File::create(dir.join("stdout.txt")).expect("creating stdout.txt");
-        let stderr = fs::File::create(dir.join("stderr.txt")).expect("creating stderr.txt");
-        let child = Command::new("prosody")
-            .arg("--config")
-            .arg(&config)
-            .arg("-F")
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting prosody: {e}; {PACKAGES}"));
-        let mut prosody = Prosody { child, dir, port };
-        prosody.wait_ready().then_some(prosody)
-    }
-
-    /// Waits for the log line saying c2s listens on our port: that proves the port is
-    /// Prosody's, not another process's. `false` when the port was taken.
-    fn wait_ready(&mut self) -> bool {
-        let ready = format!("Activated service 'c2s' on [127.0.0.1]:{}", self.port);
-        for _ in 0..500 {
-            let log = self.log();
-            for failure in [
-                "Unable to load module 'ipcheck'",
-                "Error initializing module 'ipcheck'",
-            ] {
-                assert!(
-                    !log.contains(failure),
-                    "Prosody could not load mod_ipcheck; {PACKAGES}\n{}",
-                    self.log_tail()
-                );
-            }
-            if log.contains("Failed to open server port") {
-                return false;
-            }
-            if log.contains(&ready) {
-                return true;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "Prosody exited ({status}) before listening\n{}",
-                    self.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("Prosody did not listen within 10 s\n{}", self.log_tail());
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.join("prosody.log")).unwrap_or_default()
-    }
-
-    /// The end of the log and of the process's output, for failure messages.
-    fn log_tail(&self) -> String {
-        let mut out = format!("--- Prosody in {} ---\n", self.dir.display());
-        for file in ["prosody.log", "stderr.txt", "stdout.txt"] {
-            let text = fs::read_to_string(self.dir.join(file)).unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
-            out += &format!("--- {file} (last lines) ---\n");
-            for l in &lines[lines.len().saturating_sub(30)..] {
-                out += l;
-                out += "\n";
-            }
-        }
-        out
-    }
-
-    async fn login(&self, (user, password): (&str, &str)) -> Session {
-        let jid: Jid = format!("{user}@{HOST}").parse().expect("a JID");
-        match Session::login(self.addr(), jid, password, TIMEOUT).await {
-            Ok(s) => s,
-            Err(e) => panic!("{e:#}\n{}", self.log_tail()),
-        }
-    }
-}
-
-impl Drop for Prosody {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("{}", self.log_tail());
-            eprintln!("(kept {} for inspection)", self.dir.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
-/// A fresh directory under `target/tmp`, unique per process, test and attempt.
-fn scratch_dir(test: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("prosody-{}-{test}-{n}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    dir
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("binding a probe socket on 127.0.0.1")
-        .port()
+/// The same without mod_ipcheck: a server that knows neither version.
+fn start_without_ipcheck(test: &str, users: &[(&str, &str)]) -> Prosody {
+    let setup = Setup {
+        template: prosody_support::config(&[], ""),
+        required: &[],
+        packages: PACKAGES,
+    };
+    Prosody::start(test, users, &setup)
 }
 
 fn iq(id: &str, type_: &str, to: Option<&str>, version: Version) -> Element {
@@ -265,7 +100,7 @@ fn address(reply: &Element) -> Address {
 #[tokio::test]
 #[ignore = "needs Debian's prosody + prosody-modules; runs in every cargo xtask ci (step interop: Prosody, after .ci/run installs them), locally with -- --ignored"]
 async fn both_versions_answer_the_clients_own_address() {
-    let prosody = Prosody::start("own-address", &[ALICE]);
+    let prosody = start("own-address", &[ALICE]);
     let mut alice = prosody.login(ALICE).await;
     let local = alice.local_addr().expect("the connection's local address");
     assert_eq!(local.ip(), Ipv4Addr::LOCALHOST);
@@ -332,7 +167,7 @@ async fn both_versions_answer_the_clients_own_address() {
 #[tokio::test]
 #[ignore = "needs Debian's prosody + prosody-modules; runs in every cargo xtask ci (step interop: Prosody, after .ci/run installs them), locally with -- --ignored"]
 async fn another_users_bare_jid_is_forbidden() {
-    let prosody = Prosody::start("forbidden", &[ALICE, BOB]);
+    let prosody = start("forbidden", &[ALICE, BOB]);
     let mut alice = prosody.login(ALICE).await;
     let local = alice.local_addr().expect("the connection's local address");
     let bob = format!("{}@{HOST}", BOB.0);
@@ -364,7 +199,7 @@ async fn another_users_bare_jid_is_forbidden() {
 #[tokio::test]
 #[ignore = "needs Debian's prosody + prosody-modules; runs in every cargo xtask ci (step interop: Prosody, after .ci/run installs them), locally with -- --ignored"]
 async fn the_servers_domain_is_service_unavailable() {
-    let prosody = Prosody::start("domain", &[ALICE]);
+    let prosody = start("domain", &[ALICE]);
     let mut alice = prosody.login(ALICE).await;
     let local = alice.local_addr().expect("the connection's local address");
     for version in [Version::Sic1, Version::Sic0] {
@@ -417,7 +252,7 @@ async fn the_servers_domain_is_service_unavailable() {
 #[tokio::test]
 #[ignore = "needs Debian's prosody + prosody-modules; runs in every cargo xtask ci (step interop: Prosody, after .ci/run installs them), locally with -- --ignored"]
 async fn request_shapes_compared_with_our_answer() {
-    let prosody = Prosody::start("shapes", &[ALICE, BOB]);
+    let prosody = start("shapes", &[ALICE, BOB]);
     let mut alice = prosody.login(ALICE).await;
     let mut bob = prosody.login(BOB).await;
     let local = alice.local_addr().expect("the connection's local address");
@@ -521,7 +356,7 @@ async fn request_shapes_compared_with_our_answer() {
 #[test]
 #[ignore = "needs Debian's prosody + prosody-modules; runs in every cargo xtask ci (step interop: Prosody, after .ci/run installs them), locally with -- --ignored"]
 fn cli_end_to_end() {
-    let prosody = Prosody::start("cli", &[ALICE]);
+    let prosody = start("cli", &[ALICE]);
     let server = prosody.addr().to_string();
     let jid = format!("{}@{HOST}", ALICE.0);
     let run = |extra: &[&str]| {
@@ -601,7 +436,7 @@ fn cli_end_to_end() {
 fn cli_reports_a_server_error_with_its_condition() {
     // Without mod_ipcheck Prosody knows neither version: the client asks sic:1, falls back to
     // sic:0 on service-unavailable, and gives up on the second.
-    let prosody = Prosody::start_without_ipcheck("no-ipcheck", &[ALICE]);
+    let prosody = start_without_ipcheck("no-ipcheck", &[ALICE]);
     let server = prosody.addr().to_string();
     let jid = format!("{}@{HOST}", ALICE.0);
     let run = |extra: &[&str]| {

@@ -205,13 +205,13 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
             Box::new(|| pcap_check(sh, root)),
         ),
         (
-            "interop: Prosody (XEP-0279)",
+            "interop: Prosody (XEP-0279, XEP-0215)",
             // Ignored in the test step because they need Debian's prosody and prosody-modules
             // (.ci/run installs them); run here, they fail loudly when Prosody is missing.
             Box::new(|| {
                 Ok(cmd!(
                     sh,
-                    "cargo test -p jingle-ice-conformance --test prosody -- --ignored"
+                    "cargo test -p jingle-ice-conformance --test prosody --test prosody_extdisco -- --ignored"
                 )
                 .run()?)
             }),

@@ -157,7 +157,9 @@ fn xep0215_examples_08_09_disco() {
 
 /// Prosody 0.12 (mod_turn_external, secret set, TLS port set) to a services request in `:2`:
 /// `restricted='1'`, `expires` in UTC, the username the expiry alone, and a `turns` entry
-/// without credentials. Shape from the lab notes (`shared/lab-notes.md`), values ours.
+/// without credentials. Captured from Prosody 0.12.3 and normalised (session, domain, id; the
+/// credentials remade for a fixed expiry); `conformance/tests/prosody_extdisco.rs` checks the
+/// fixture against a running Prosody.
 #[test]
 fn prosody_services_extdisco2() {
     let s = services(strict(listing!("prosody-0.12-services-extdisco2.xml")));
@@ -188,12 +190,13 @@ fn prosody_services_extdisco1_is_lenient_only() {
     assert_eq!(Element::from(&l.value), p);
 }
 
-/// Prosody's answer to a credentials request.
+/// Prosody's answer to a credentials request naming host, type and port: every restricted
+/// service that matches (both TURN transports), the username the expiry alone (captured and
+/// normalised as above).
 #[test]
 fn prosody_credentials() {
     let c = credentials(strict(listing!("prosody-0.12-credentials.xml")));
-    assert_eq!(
-        c.services[0].username.as_deref(),
-        Some("1796637600:juliet@example.org")
-    );
+    assert_eq!(c.services.len(), 2);
+    assert_eq!(c.services[0].username.as_deref(), Some("1796637600"));
+    assert_eq!(c.services[1].transport, Some(Transport::Tcp));
 }
