@@ -12,6 +12,7 @@
 
 pub mod check;
 pub mod checker;
+pub mod extdisco_client;
 pub mod flows;
 pub mod listings;
 #[cfg(target_os = "linux")]

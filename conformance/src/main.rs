@@ -84,6 +84,26 @@ mod flags {
                 /// One JSON object on stdout: ip, port (or null), namespace, behind_nat, ...
                 optional --json
             }
+            /// Ask a real XMPP server for its STUN and TURN services (XEP-0215 External
+            /// Service Discovery): log in over plaintext TCP (loopback or a trusted network
+            /// only), ask the account's domain, and print each service with its credentials.
+            /// Exit 0 with a list (possibly empty), 1 when the server answers an error.
+            cmd services {
+                /// The server's c2s address, HOST:PORT.
+                required --server server: String
+                /// The account (a full JID asks for that resource).
+                required --jid jid: String
+                required --password password: String
+                /// Only services of this type: stun, turn, turns, stuns, ...
+                optional --service-type service_type: String
+                /// extdisco:2 (default) or extdisco:1.
+                optional --namespace namespace: String
+                /// Seconds to wait for the login and for the answer (default 10).
+                optional --timeout seconds: u64
+                /// One JSON object per service on stdout: type, host, port, transport,
+                /// username, password, expires, restricted, name (null where absent).
+                optional --json
+            }
             /// Print the errata found, as the Markdown table of docs/CONFORMANCE.md.
             cmd errata {
                 optional --dir dir: PathBuf
@@ -386,6 +406,24 @@ fn real_main() -> Result<ExitCode> {
                 print!("{}", r.text);
             }
             Ok(ExitCode::from(u8::try_from(r.code).unwrap_or(1)))
+        }
+        flags::JingleIceConformanceCmd::Services(f) => {
+            jingle_ice_conformance::extdisco_client::cli(
+                jingle_ice_conformance::extdisco_client::Args {
+                    server: f.server,
+                    jid: f.jid,
+                    password: f.password,
+                    type_: f.service_type,
+                    version: f
+                        .namespace
+                        .as_deref()
+                        .map(jingle_ice_conformance::extdisco_client::parse_version)
+                        .transpose()?
+                        .unwrap_or(xmpp_extdisco::Version::V2),
+                    json: f.json,
+                    timeout: std::time::Duration::from_secs(f.timeout.unwrap_or(10)),
+                },
+            )
         }
         flags::JingleIceConformanceCmd::Sic(f) => sic_client::cli(sic_client::Args {
             server: f.server,
