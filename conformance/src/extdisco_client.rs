@@ -16,7 +16,7 @@ use tokio_xmpp::jid::Jid;
 use tokio_xmpp::minidom::Element;
 use xmpp_extdisco::{Reading, Service, ServiceType, Services, Version};
 
-use crate::sic_client::Session;
+use crate::sic_client::{Session, iq_error};
 
 /// The `services` command's arguments.
 #[derive(Debug)]
@@ -110,14 +110,9 @@ fn read_reply(reply: &Element) -> Result<(Vec<Service>, Vec<String>), String> {
                 read.diagnostics.iter().map(|d| d.0.to_string()).collect(),
             ))
         }
-        Some("error") => Err(reply
-            .children()
-            .find(|c| c.name() == "error")
-            .and_then(|e| {
-                e.children()
-                    .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
-            })
-            .map_or_else(|| "an error".to_owned(), |c| format!("error {}", c.name()))),
+        Some("error") => Err(iq_error(reply)
+            .and_then(|(_, condition)| condition)
+            .map_or_else(|| "an error".to_owned(), |c| format!("error {c}"))),
         other => Err(format!("an IQ of type {other:?}")),
     }
 }

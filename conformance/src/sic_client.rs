@@ -349,17 +349,27 @@ struct Report<'a> {
     asked: &'a Asked,
 }
 
+/// The `<error/>` of an IQ error (RFC 6120 §8.3): its `type` and its defined condition, each
+/// when present; `None` when `reply` is no error or has no `<error/>`.
+pub fn iq_error(reply: &Element) -> Option<(Option<&str>, Option<&str>)> {
+    if reply.attr("type") != Some("error") {
+        return None;
+    }
+    let error = reply.children().find(|c| c.name() == "error")?;
+    let condition = error
+        .children()
+        .find(|c| c.ns() == xmpp_sic::ns::STANZAS && c.name() != "text")
+        .map(|c| c.name());
+    Some((error.attr("type"), condition))
+}
+
 /// The condition of an error reply, or `result`.
 fn answer_kind(reply: &Element) -> String {
     match reply.attr("type") {
-        Some("error") => reply
-            .children()
-            .find(|c| c.name() == "error")
-            .and_then(|e| {
-                e.children()
-                    .find(|c| c.ns() == xmpp_sic::ns::STANZAS && c.name() != "text")
-            })
-            .map_or_else(|| "error".to_owned(), |c| c.name().to_owned()),
+        Some("error") => iq_error(reply)
+            .and_then(|(_, condition)| condition)
+            .unwrap_or("error")
+            .to_owned(),
         Some(t) => t.to_owned(),
         None => "no type".to_owned(),
     }

@@ -21,6 +21,7 @@ mod prosody_support;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
 
+use jingle_ice_conformance::sic_client::iq_error;
 use prosody_support::{HOST, Prosody, Setup, TIMEOUT};
 use tokio_xmpp::jid::FullJid;
 use tokio_xmpp::minidom::Element;
@@ -65,18 +66,12 @@ fn iq(id: &str, type_: &str, to: Option<&str>, version: Version) -> Element {
 /// `result`, `TYPE/CONDITION` for an error, or the IQ type (`get` when the request itself was
 /// routed back).
 fn kind(reply: &Element) -> String {
-    match reply.attr("type") {
-        Some("error") => {
-            let error = reply
-                .get_child("error", xmpp_sic::ns::CLIENT)
-                .expect("an <error/> in an error IQ");
-            let condition = error
-                .children()
-                .find(|c| c.ns() == xmpp_sic::ns::STANZAS && c.name() != "text")
-                .map_or("none", |c| c.name());
-            format!("{}/{condition}", error.attr("type").unwrap_or("?"))
+    match iq_error(reply) {
+        Some((type_, condition)) => {
+            format!("{}/{}", type_.unwrap_or("?"), condition.unwrap_or("none"))
         }
-        t => t.unwrap_or("?").to_owned(),
+        None if reply.attr("type") == Some("error") => panic!("no <error/> in an error IQ"),
+        None => reply.attr("type").unwrap_or("?").to_owned(),
     }
 }
 

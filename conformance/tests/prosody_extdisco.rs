@@ -22,8 +22,8 @@ mod prosody_support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jingle_ice_conformance::sic_client::Session;
-use prosody_support::{HOST, Prosody, Setup, TIMEOUT};
+use jingle_ice_conformance::sic_client::{Session, iq_error};
+use prosody_support::{HOST, Prosody, Setup, TIMEOUT, TURN_EXTERNAL};
 use tokio_xmpp::minidom::Element;
 use xmpp_extdisco::answer::rest_password;
 use xmpp_extdisco::{
@@ -48,15 +48,6 @@ external_services = {
 "#;
 const SECRET: &[u8] = b"s3cret";
 
-/// `mod_turn_external`'s options, as the crate's fixtures (`crates/extdisco/tests/listings/`)
-/// assume them.
-const TURN_EXTERNAL: &str = r#"
-turn_external_secret = "turnsecret"
-turn_external_host = "turn.example.org"
-turn_external_port = 3478
-turn_external_tcp = true
-turn_external_tls_port = 5349
-"#;
 const TURN_SECRET: &[u8] = b"turnsecret";
 
 fn start(test: &str, module: &str, options: &str) -> Prosody {
@@ -197,18 +188,12 @@ async fn ask(
 
 /// `result`, or `TYPE/CONDITION` for an error.
 fn kind(reply: &Element) -> String {
-    match reply.attr("type") {
-        Some("error") => {
-            let error = reply
-                .get_child("error", xmpp_extdisco::ns::CLIENT)
-                .expect("an <error/> in an error IQ");
-            let condition = error
-                .children()
-                .find(|c| c.ns() == xmpp_extdisco::ns::STANZAS && c.name() != "text")
-                .map_or("none", |c| c.name());
-            format!("{}/{condition}", error.attr("type").unwrap_or("?"))
+    match iq_error(reply) {
+        Some((type_, condition)) => {
+            format!("{}/{}", type_.unwrap_or("?"), condition.unwrap_or("none"))
         }
-        t => t.unwrap_or("?").to_owned(),
+        None if reply.attr("type") == Some("error") => panic!("no <error/> in an error IQ"),
+        None => reply.attr("type").unwrap_or("?").to_owned(),
     }
 }
 

@@ -9,21 +9,11 @@ mod prosody_support;
 
 use std::process::Command;
 
-use prosody_support::{HOST, Prosody, Setup};
+use prosody_support::{HOST, Prosody, Setup, TURN_EXTERNAL};
 
 const ALICE: (&str, &str) = ("alice", "alice-secret");
 const PACKAGES: &str = "this test needs Debian's prosody 0.12 (mod_turn_external ships with \
      it): `apt-get install prosody`; `bash .ci/run` installs it before `cargo xtask ci`";
-
-/// `mod_turn_external`: STUN and TURN on one host, TURN over UDP and TCP with a TURN REST
-/// secret, TURNS on 5349.
-const TURN_EXTERNAL: &str = r#"
-turn_external_secret = "turnsecret"
-turn_external_host = "turn.example.org"
-turn_external_port = 3478
-turn_external_tcp = true
-turn_external_tls_port = 5349
-"#;
 
 /// Runs the command with `extra` arguments; returns its exit code, stdout and stderr.
 fn services(prosody: &Prosody, extra: &[&str]) -> (Option<i32>, String, String) {

@@ -6,17 +6,13 @@
 use ice_netsim::topology::Share;
 use xep0371_model::minidom::Element;
 
-/// The candidates of `xml` (any Jingle transport, by element name) that `share` does not let
-/// out before the session is accepted, as `type address` strings; empty when none.
-pub fn leaks(share: Share, xml: &str) -> Vec<String> {
-    if share == Share::All {
-        return Vec::new();
-    }
-    let Ok(el) = xml.parse::<Element>() else {
-        return Vec::new();
-    };
+/// The candidates of stanza `el` (any Jingle transport, by element name) that `share` does not
+/// let out before the session is accepted, as `type address` strings; empty when none.
+pub fn leaks(share: Share, el: &Element) -> Vec<String> {
     let mut out = Vec::new();
-    walk(&el, share, &mut out);
+    if share != Share::All {
+        walk(el, share, &mut out);
+    }
     out
 }
 
@@ -32,12 +28,10 @@ fn walk(el: &Element, share: Share, out: &mut Vec<String>) {
     }
 }
 
-/// Whether `xml` is a session-accept (from then on, everything may leave).
-pub fn is_accept(xml: &str) -> bool {
-    xml.parse::<Element>().is_ok_and(|el| {
-        el.children()
-            .any(|j| j.name() == "jingle" && j.attr("action") == Some("session-accept"))
-    })
+/// Whether stanza `el` is a session-accept (from then on, everything may leave).
+pub fn is_accept(el: &Element) -> bool {
+    el.children()
+        .any(|j| j.name() == "jingle" && j.attr("action") == Some("session-accept"))
 }
 
 #[cfg(test)]
@@ -54,15 +48,18 @@ mod tests {
 
     #[test]
     fn relay_only_lets_relayed_candidates_out_and_names_the_others() {
+        let accept: Element = ACCEPT.parse().unwrap();
+        let info: Element = ACCEPT
+            .replace("session-accept", "transport-info")
+            .parse()
+            .unwrap();
         assert_eq!(
-            leaks(Share::RelayOnly, ACCEPT),
+            leaks(Share::RelayOnly, &accept),
             vec!["host 10.0.1.1".to_owned()]
         );
-        assert_eq!(leaks(Share::Nothing, ACCEPT).len(), 2);
-        assert!(leaks(Share::All, ACCEPT).is_empty());
-        assert!(is_accept(ACCEPT));
-        assert!(!is_accept(
-            &ACCEPT.replace("session-accept", "transport-info")
-        ));
+        assert_eq!(leaks(Share::Nothing, &accept).len(), 2);
+        assert!(leaks(Share::All, &accept).is_empty());
+        assert!(is_accept(&accept));
+        assert!(!is_accept(&info));
     }
 }

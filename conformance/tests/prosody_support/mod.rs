@@ -50,6 +50,18 @@ pub struct Prosody {
     port: u16,
 }
 
+/// `mod_turn_external`'s options (STUN and TURN on one host, TURN over UDP and TCP with a TURN
+/// REST secret, TURNS on 5349), as the XEP-0215 tests and the crate's fixtures
+/// (`crates/extdisco/tests/listings/`) assume them.
+#[allow(dead_code)] // prosody.rs (XEP-0279) has no use for it
+pub const TURN_EXTERNAL: &str = r#"
+turn_external_secret = "turnsecret"
+turn_external_host = "turn.example.org"
+turn_external_port = 3478
+turn_external_tcp = true
+turn_external_tls_port = 5349
+"#;
+
 /// What a test needs of a Prosody: its configuration, the modules that must load, and the
 /// packages to name when they do not.
 pub struct Setup<'a> {
