@@ -211,7 +211,7 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
             Box::new(|| {
                 Ok(cmd!(
                     sh,
-                    "cargo test -p jingle-ice-conformance --test prosody --test prosody_extdisco --test prosody_services_cli -- --ignored"
+                    "cargo test -p jingle-ice-conformance --test prosody --test prosody_extdisco --test prosody_services_cli --test prosody_call -- --ignored"
                 )
                 .run()?)
             }),
