@@ -10,6 +10,7 @@
 //! (the interfaces, configuration, signalling path and conductor both backends share).
 //! [`report`] prints every kind of case: progress lines, JSON lines, summaries.
 
+pub mod call_cli;
 pub mod check;
 pub mod checker;
 pub mod extdisco_client;
