@@ -269,3 +269,16 @@ fn xmpp_key_mistakes_name_file_line_and_key() {
     let text = xmpp_script(r#"{ kind = "stun" }"#, "", "", ok.3).replace("\"romeo\"", "\"ro@meo\"");
     Topology::parse("t.toml", &text).expect("no xmpp service: any name");
 }
+
+#[test]
+fn truncated_xmpp_scripts_never_panic() {
+    let text = xmpp_script(
+        FULL_XMPP,
+        "discover = true",
+        r#"via = "xmpp1""#,
+        "outcome = \"connected\"\ndata_bytes = 1",
+    );
+    for end in (0..text.len()).filter(|&i| text.is_char_boundary(i)) {
+        let _ = Topology::parse("t.toml", &text[..end]);
+    }
+}
