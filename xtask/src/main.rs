@@ -233,6 +233,12 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
                     "cargo test -p ice-netsim --features netns --test netns_turn -- --ignored --test-threads=1"
                 )
                 .run()?;
+                // The lab's Prosody for an xmpp service (accounts, XEP-0279, XEP-0215).
+                cmd!(
+                    sh,
+                    "cargo test -p ice-netsim --features netns --test netns_xmpp -- --ignored --test-threads=1"
+                )
+                .run()?;
                 // XEP-0279 across a real NAT: Prosody in the lab, the client behind the router.
                 cmd!(
                     sh,
@@ -290,7 +296,8 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
 }
 
 /// Fails when the netns backend left a namespace (prefix `icens`), an interface of its naming
-/// in this namespace, or a process (turnserver with a lab's configuration, libnice-peer).
+/// in this namespace, or a process (turnserver or prosody with a lab's configuration,
+/// libnice-peer).
 fn netns_leftovers(sh: &Shell) -> Result<()> {
     let namespaces = cmd!(sh, "ip netns list").read()?;
     let ours: Vec<&str> = namespaces
@@ -314,6 +321,7 @@ fn netns_leftovers(sh: &Shell) -> Result<()> {
         .lines()
         .filter(|l| {
             (l.starts_with("turnserver") && l.contains("icens"))
+                || (l.contains("prosody") && l.contains("icens"))
                 || l.contains("jingle-ice-libnice-peer")
         })
         .collect();

@@ -6,7 +6,9 @@
 //! preservation, hairpinning, mapping timeouts refreshed by outbound traffic and UDP blocking
 //! ([`nat::NatTable`]), links with latency, jitter and loss from a seeded RNG, STUN servers
 //! that answer RFC 8489 and RFC 3489 Binding requests ([`StunServer`]), TURN servers (RFC 8656
-//! over UDP, [`TurnServer`]), and a pcap capture per network ([`pcap::Capture`]).
+//! over UDP, [`TurnServer`]), what stands for an XMPP server (the addresses it would see,
+//! [`XmppStandIn`]: the runner plays the server), and a pcap capture per network
+//! ([`pcap::Capture`]).
 //!
 //! It knows nothing of ICE: endpoints meet it through the small sans-IO trait [`Node`]. Time is
 //! virtual (an `Instant` moved by `Duration`s from a base the caller picks) and every random
@@ -81,6 +83,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(all(feature = "netns", target_os = "linux"))]
+mod coturn;
 pub mod delay;
 pub mod nat;
 #[cfg(all(feature = "netns", target_os = "linux"))]
@@ -88,11 +92,14 @@ pub mod netns;
 pub mod nft;
 pub mod node;
 pub mod pcap;
+#[cfg(all(feature = "netns", target_os = "linux"))]
+mod prosody;
 pub mod sim;
 pub mod stun_server;
 mod stun_wire;
 pub mod topology;
 pub mod turn_server;
+pub mod xmpp_stand_in;
 
 pub use delay::DelayLine;
 pub use node::{Node, Transmit};
@@ -100,3 +107,4 @@ pub use sim::{Delivery, HostId, Sim, SimError, SimStats, derive_seed};
 pub use stun_server::StunServer;
 pub use topology::{Topology, TopologyError};
 pub use turn_server::{TurnServer, TurnServerConfig};
+pub use xmpp_stand_in::XmppStandIn;

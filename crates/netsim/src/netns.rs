@@ -8,7 +8,10 @@
 //! router's through the router of its outside network, and a network without a router is one
 //! segment, whose hosts lose what they send elsewhere (an on-link default route: a server on
 //! the internet sending to a private address loses the datagram, it gets no error). Routers
-//! run the rulesets of [`crate::nft`].
+//! run the rulesets of [`crate::nft`]. Services run in their host's namespace: coturn for stun
+//! and turn (its configuration: `coturn.rs`), Prosody for xmpp (its configuration and
+//! accounts: `prosody.rs`;
+//! [`Lab::xmpp_server`], [`Lab::xmpp_account`]).
 //!
 //! Every name carries a prefix unique to the run (`icens<pid>x<n>`); [`Lab::build`] first
 //! removes what earlier runs whose process is gone left behind ([`sweep_stale`]), and
@@ -32,8 +35,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::nft;
-use crate::topology::{Service, Topology, TurnTransport};
-use crate::turn_server::TurnAuth;
+use crate::topology::{Host, Service, Topology, TurnTransport};
+use crate::{coturn, prosody};
 
 /// The prefix of every namespace this backend creates.
 pub const PREFIX: &str = "icens";
@@ -45,7 +48,9 @@ pub enum NetnsError {
     #[error("the netns backend needs root (namespaces, veth pairs and nftables)")]
     NotRoot,
     /// A program the backend runs is missing.
-    #[error("`{0}` is not installed (the netns backend needs iproute2, nftables and coturn)")]
+    #[error(
+        "`{0}` is not installed (the netns backend needs iproute2, nftables, coturn, and prosody for xmpp services)"
+    )]
     Missing(&'static str),
     /// A command failed.
     #[error("`{command}` failed: {stderr}")]
@@ -74,6 +79,17 @@ pub struct LabHost {
     pub ips: Vec<IpAddr>,
 }
 
+/// A lab's XMPP server (Prosody) and its accounts.
+#[derive(Debug, Clone)]
+struct XmppServer {
+    /// The name of its host.
+    host: String,
+    /// Its host's first address and the service's port.
+    addr: SocketAddr,
+    domain: String,
+    accounts: Vec<prosody::Account>,
+}
+
 /// A topology built in namespaces. Dropping it removes everything it created.
 #[derive(Debug)]
 pub struct Lab {
@@ -82,44 +98,10 @@ pub struct Lab {
     hosts: Vec<LabHost>,
     children: Vec<Child>,
     scratch: PathBuf,
+    xmpp: Vec<XmppServer>,
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// The coturn settings of a turn service (coturn 4.6.1's turnserver.conf): credentials
-/// (`lt-cred-mech` with `user`, or `use-auth-secret` with `static-auth-secret`, which checks
-/// REST expiries against the machine's clock), `realm`, `max-allocate-lifetime`,
-/// `alternate-server` (an `IP:PORT`), and `no-tcp` when `transports` does not name tcp.
-fn coturn_turn_options(service: &Service) -> String {
-    let Service::Turn {
-        realm,
-        auth,
-        transports,
-        lifetime,
-        alternate,
-        ..
-    } = service
-    else {
-        return String::new();
-    };
-    let mut conf = match auth {
-        TurnAuth::LongTerm { username, password } => {
-            format!("lt-cred-mech\nuser={username}:{password}\n")
-        }
-        TurnAuth::Secret(secret) => format!("use-auth-secret\nstatic-auth-secret={secret}\n"),
-    };
-    conf.push_str(&format!(
-        "realm={realm}\nallow-loopback-peers\nmax-allocate-lifetime={}\n",
-        lifetime.as_secs()
-    ));
-    if let Some(a) = alternate {
-        conf.push_str(&format!("alternate-server={a}\n"));
-    }
-    if !transports.contains(&TurnTransport::Tcp) {
-        conf.push_str("no-tcp\n");
-    }
-    conf
-}
 
 /// Whether this process runs as root.
 pub fn is_root() -> bool {
@@ -157,6 +139,7 @@ fn program_name(cmd: &Command) -> &'static str {
         Some("ip") => "ip",
         Some("nft") => "nft",
         Some("turnserver") => "turnserver",
+        Some("prosodyctl") => "prosodyctl",
         Some("sysctl") => "sysctl",
         _ => "a program",
     }
@@ -188,6 +171,12 @@ fn run_with_input(cmd: &mut Command, input: &str) -> Result<(), NetnsError> {
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         })
     }
+}
+
+/// Whether `program` is a file in one of `$PATH`'s directories.
+fn installed(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 /// `ip [-n ns] -batch -` with `lines`.
@@ -344,6 +333,7 @@ impl Lab {
             hosts: Vec::new(),
             children: Vec::new(),
             scratch,
+            xmpp: Vec::new(),
         };
         // Drop removes whatever part was built when a step fails.
         lab.construct(topology)?;
@@ -494,35 +484,28 @@ impl Lab {
         }
         // Services.
         for (i, host) in t.hosts.iter().enumerate() {
-            if let Some(service) = &host.service {
-                self.start_service(&host_ns[i], host, service)?;
+            match &host.service {
+                Some(Service::Xmpp { .. }) => self.start_prosody(&host_ns[i], t, host)?,
+                Some(service) => self.start_service(&host_ns[i], host, service)?,
+                None => {}
             }
         }
         Ok(())
     }
 
+    /// coturn for a stun or turn service.
     fn start_service(
         &mut self,
         ns: &str,
-        host: &crate::topology::Host,
+        host: &Host,
         service: &Service,
     ) -> Result<(), NetnsError> {
         let dir = self.scratch.join(&host.name);
         std::fs::create_dir_all(&dir)?;
-        let mut conf = String::new();
-        for (ip, _) in &host.ips {
-            conf.push_str(&format!("listening-ip={ip}\nrelay-ip={ip}\n"));
-        }
+        let Some(conf) = coturn::config(host, service, &dir) else {
+            return Ok(());
+        };
         let port = service.port();
-        conf.push_str(&format!(
-            "listening-port={port}\nno-tls\nno-dtls\nno-cli\nfingerprint\nmin-port=49152\nmax-port=49999\npidfile={}\nuserdb={}\nlog-file=stdout\nsimple-log\nno-software-attribute\n",
-            dir.join("turnserver.pid").display(),
-            dir.join("turndb").display(),
-        ));
-        match service {
-            Service::Stun { .. } => conf.push_str("stun-only\n"),
-            Service::Turn { .. } => conf.push_str(&coturn_turn_options(service)),
-        }
         let file = dir.join("turnserver.conf");
         std::fs::write(&file, conf)?;
         let log = std::fs::File::create(dir.join("turnserver.log"))?;
@@ -541,19 +524,99 @@ impl Lab {
                 }
             })?;
         self.children.push(child);
-        // Ready when it listens (a UDP socket on the port): poll briefly.
-        for _ in 0..100 {
-            let out = run(Command::new("ip").args(["netns", "exec", ns, "ss", "-uln"]))?;
+        let command = format!("turnserver -c {}", file.display());
+        self.wait_listening(ns, "-uln", port, &command, &dir.join("turnserver.log"), 100)
+    }
+
+    /// Prosody for `host`'s xmpp service (configuration and accounts: [`prosody::setup`]): its
+    /// files in the scratch directory, the accounts registered with `prosodyctl`, then
+    /// `prosody` in the host's namespace, ready when it listens on its TCP port.
+    fn start_prosody(&mut self, ns: &str, t: &Topology, host: &Host) -> Result<(), NetnsError> {
+        if !installed("prosody") || !installed("prosodyctl") {
+            return Err(NetnsError::Missing("prosody"));
+        }
+        let dir = self.scratch.join(&host.name);
+        let Some(setup) = prosody::setup(t, host, &dir) else {
+            return Ok(());
+        };
+        // Prosody only logs a module it cannot load, after it listens: look first.
+        if let Some((_, package)) = prosody::required_modules(setup.ipcheck)
+            .into_iter()
+            .find(|(m, _)| !prosody::module_installed(m))
+        {
+            return Err(NetnsError::Missing(package));
+        }
+        for sub in ["data", "certs"] {
+            std::fs::create_dir_all(dir.join(sub))?;
+        }
+        let file = dir.join("prosody.cfg.lua");
+        std::fs::write(&file, &setup.config)?;
+        for a in &setup.accounts {
+            run(Command::new("prosodyctl").arg("--config").arg(&file).args([
+                "register",
+                &a.host,
+                &setup.domain,
+                &a.password,
+            ]))?;
+        }
+        let out = std::fs::File::create(dir.join("prosody.out"))?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "prosody", "--config"])
+            .arg(&file)
+            .arg("-F")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()?;
+        self.children.push(child);
+        let command = format!("prosody --config {} -F", file.display());
+        let log = dir.join("prosody.log");
+        // Prosody starts in about half a second (Lua); allow 10 s on a loaded machine.
+        self.wait_listening(ns, "-tln", setup.port, &command, &log, 500)?;
+        // A module that does not load is only logged (what it logged so far, at least).
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("Unable to load module")) {
+            return Err(NetnsError::Command {
+                command,
+                stderr: format!("{line} (modules are looked for in {})", prosody::MODULES),
+            });
+        }
+        let ip = host.ips.first().map(|(ip, _)| *ip).ok_or_else(|| {
+            NetnsError::Unsupported(format!("{}: an xmpp host without an address", host.name))
+        })?;
+        self.xmpp.push(XmppServer {
+            host: host.name.clone(),
+            addr: SocketAddr::new(ip, setup.port),
+            domain: setup.domain,
+            accounts: setup.accounts,
+        });
+        Ok(())
+    }
+
+    /// Waits until the service just started (the last child) listens on `port` in `ns`
+    /// (`ss` with `flags`: `-uln` for UDP, `-tln` for TCP), polling every 20 ms at most
+    /// `attempts` times; fails with `log` when it exits first.
+    fn wait_listening(
+        &mut self,
+        ns: &str,
+        flags: &str,
+        port: u16,
+        command: &str,
+        log: &std::path::Path,
+        attempts: u32,
+    ) -> Result<(), NetnsError> {
+        for _ in 0..attempts {
+            let out = run(Command::new("ip").args(["netns", "exec", ns, "ss", flags]))?;
             if out.contains(&format!(":{port} ")) {
                 return Ok(());
             }
             if let Some(c) = self.children.last_mut() {
                 if let Ok(Some(status)) = c.try_wait() {
                     return Err(NetnsError::Command {
-                        command: format!("turnserver -c {}", file.display()),
+                        command: command.to_owned(),
                         stderr: format!(
                             "exited with {status}: {}",
-                            std::fs::read_to_string(dir.join("turnserver.log")).unwrap_or_default()
+                            std::fs::read_to_string(log).unwrap_or_default()
                         ),
                     });
                 }
@@ -561,8 +624,8 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(20));
         }
         Err(NetnsError::Command {
-            command: format!("turnserver -c {}", file.display()),
-            stderr: "not listening after 2 s".into(),
+            command: command.to_owned(),
+            stderr: format!("not listening on port {port} after {} ms", attempts * 20),
         })
     }
 
@@ -574,6 +637,29 @@ impl Lab {
     /// The host named `name`.
     pub fn host(&self, name: &str) -> Option<&LabHost> {
         self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// The XMPP server (Prosody) of the host named `server`, when it runs an xmpp service: its
+    /// address (the host's first address and the service's port) and its domain.
+    pub fn xmpp_server(&self, server: &str) -> Option<(SocketAddr, String)> {
+        self.xmpp
+            .iter()
+            .find(|x| x.host == server)
+            .map(|x| (x.addr, x.domain.clone()))
+    }
+
+    /// The account of the host named `host` on the XMPP server of the host named `server`: its
+    /// JID (`HOST@DOMAIN`) and password. Every host of the script that runs no service has one
+    /// (registered before the server started); the password is made from the host's name (a
+    /// throwaway lab's accounts: `lab-HOST`).
+    pub fn xmpp_account(&self, server: &str, host: &str) -> Option<(String, String)> {
+        self.xmpp
+            .iter()
+            .find(|x| x.host == server)?
+            .accounts
+            .iter()
+            .find(|a| a.host == host)
+            .map(|a| (a.jid.clone(), a.password.clone()))
     }
 
     /// The unique prefix of this lab's names.

@@ -24,6 +24,7 @@ use crate::pcap::Capture;
 use crate::stun_server::StunServer;
 use crate::topology::{LinkParams, Service, Topology};
 use crate::turn_server::{TurnServer, TurnServerConfig};
+use crate::xmpp_stand_in::XmppStandIn;
 
 /// Datagrams in flight at once; more are dropped and counted.
 pub const MAX_IN_FLIGHT: usize = 100_000;
@@ -143,6 +144,8 @@ enum BuiltIn {
     Stun(u16, StunServer),
     /// A TURN server (its listening port and its relayed addresses).
     Turn(Box<TurnServer>),
+    /// What stands for an XMPP server: the sources of datagrams to its port.
+    Xmpp(XmppStandIn),
 }
 
 impl BuiltIn {
@@ -169,6 +172,7 @@ impl BuiltIn {
                 let seed = derive_seed(seed, &format!("turn {}", host.name));
                 BuiltIn::Turn(Box::new(TurnServer::new(config, base, seed)))
             }
+            Service::Xmpp { port, .. } => BuiltIn::Xmpp(XmppStandIn::new(*port)),
         }
     }
 
@@ -179,6 +183,7 @@ impl BuiltIn {
             BuiltIn::Turn(server) => server
                 .serves(to)
                 .then_some(server.as_mut() as &mut dyn Node),
+            BuiltIn::Xmpp(x) => (x.port() == to.port()).then_some(x as &mut dyn Node),
         }
     }
 }
@@ -333,7 +338,23 @@ impl Sim {
             .as_ref()?
         {
             BuiltIn::Turn(server) => Some(server),
-            BuiltIn::Stun(..) => None,
+            BuiltIn::Stun(..) | BuiltIn::Xmpp(_) => None,
+        }
+    }
+
+    /// What stands for the XMPP server of the host named `name`, if it runs an xmpp service:
+    /// the source addresses the server saw (see [`crate::xmpp_stand_in`] for how a runner
+    /// uses it to answer XEP-0279 on the simulator).
+    pub fn xmpp_server(&self, name: &str) -> Option<&XmppStandIn> {
+        match self
+            .hosts
+            .iter()
+            .find(|h| h.name == name)?
+            .service
+            .as_ref()?
+        {
+            BuiltIn::Xmpp(x) => Some(x),
+            BuiltIn::Stun(..) | BuiltIn::Turn(_) => None,
         }
     }
 

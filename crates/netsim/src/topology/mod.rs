@@ -30,7 +30,9 @@ use std::time::Duration;
 pub use crate::nat::Behaviour;
 pub use network::{Cidr, Host, LinkParams, Nat, Network, Service, TurnTransport};
 pub use raw::{FORMAT, MAX_ELEMENTS, MAX_SCRIPT_BYTES};
-pub use scenario::{Agent, Expect, JingleRole, Outcome, Share, Signalling, TurnServerRef};
+pub use scenario::{
+    Agent, Expect, JingleRole, MAX_DATA_BYTES, Outcome, Share, Signalling, TurnServerRef,
+};
 pub use source::TopologyError;
 
 use raw::RawScript;
@@ -92,8 +94,8 @@ fn resolve(src: &Source<'_>, raw: RawScript) -> Result<Topology, TopologyError> 
     let nats = resolve::nats(src, &raw.nats, &networks, &mut taken)?;
     let hosts = resolve::hosts(src, &raw.hosts, &networks, &nats, &mut taken)?;
     // The ICE half.
-    let agents = scenario::agents(src, &raw.agents, &hosts)?;
-    let signalling = scenario::signalling(raw.signalling.as_ref());
+    let signalling = scenario::signalling(src, raw.signalling.as_ref(), &hosts)?;
+    let agents = scenario::agents(src, &raw.agents, &hosts, &signalling)?;
     let expect = scenario::expect(src, &raw.expect)?;
     Ok(Topology {
         file: src.file.to_owned(),

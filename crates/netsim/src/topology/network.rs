@@ -131,7 +131,9 @@ pub struct Nat {
     pub config: NatConfig,
 }
 
-/// A service a host runs, answered by the simulator itself.
+/// A service a host runs: on the simulator, STUN and TURN are answered by netsim's own nodes and
+/// an XMPP server is the runner's (netsim records what it would see,
+/// [`crate::Sim::xmpp_server`]); on netns they are coturn and Prosody.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Service {
     /// A STUN server (RFC 8489 and RFC 3489 Binding requests).
@@ -155,6 +157,21 @@ pub enum Service {
         lifetime: Duration,
         /// `alternate`: every Allocate gets 300 Try Alternate naming this address.
         alternate: Option<SocketAddr>,
+    },
+    /// An XMPP server (RFC 6120 client-to-server): each host of the script that runs no
+    /// service has the account `HOSTNAME@DOMAIN` there. It answers disco#info, XEP-0279 when
+    /// `ipcheck`, and XEP-0215 with `external_services`.
+    Xmpp {
+        /// `domain` (default `example.org`): the server's XMPP domain, the accounts' domainpart.
+        domain: String,
+        /// The TCP port of client connections (`port`, default 5222, RFC 6120 §14.7).
+        port: u16,
+        /// `external_services`: the STUN and TURN services it announces (XEP-0215), each as the
+        /// index of its host in [`Topology::hosts`](super::Topology::hosts) and the service's
+        /// port, in the script's order.
+        external_services: Vec<(usize, u16)>,
+        /// `ipcheck` (default false): it answers XEP-0279 (Prosody's mod_ipcheck).
+        ipcheck: bool,
     },
 }
 
@@ -200,10 +217,12 @@ impl fmt::Display for TurnTransport {
 }
 
 impl Service {
-    /// The port it listens on.
+    /// The port it listens on (UDP for STUN and TURN, TCP for XMPP).
     pub fn port(&self) -> u16 {
         match self {
-            Service::Stun { port } | Service::Turn { port, .. } => *port,
+            Service::Stun { port } | Service::Turn { port, .. } | Service::Xmpp { port, .. } => {
+                *port
+            }
         }
     }
 }

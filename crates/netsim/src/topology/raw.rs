@@ -99,4 +99,31 @@ pub(super) struct RawService {
     pub(super) tls_port: Option<Spanned<u16>>,
     pub(super) lifetime_s: Option<Spanned<u64>>,
     pub(super) alternate: Option<Spanned<String>>,
+    pub(super) domain: Option<Spanned<String>>,
+    pub(super) external_services: Option<Spanned<Vec<Spanned<String>>>>,
+    pub(super) ipcheck: Option<bool>,
+}
+
+impl RawService {
+    /// The keys given, by name, in the order of the format page: what a service kind that does
+    /// not take them names in its error.
+    pub(super) fn given_keys(&self) -> Vec<&'static str> {
+        [
+            ("port", self.port.is_some()),
+            ("username", self.username.is_some()),
+            ("password", self.password.is_some()),
+            ("realm", self.realm.is_some()),
+            ("secret", self.secret.is_some()),
+            ("transports", self.transports.is_some()),
+            ("tls_port", self.tls_port.is_some()),
+            ("lifetime_s", self.lifetime_s.is_some()),
+            ("alternate", self.alternate.is_some()),
+            ("domain", self.domain.is_some()),
+            ("external_services", self.external_services.is_some()),
+            ("ipcheck", self.ipcheck.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, given)| given.then_some(k))
+        .collect()
+    }
 }

@@ -329,21 +329,60 @@ pub(super) fn hosts(
             service: h.service.as_ref().map(|s| service(src, s)).transpose()?,
         });
     }
-    // `alternate` may name a host declared later: resolved once all are known.
+    // `alternate` and `external_services` may name a host declared later: resolved once all
+    // are known.
     for (i, h) in raw.iter().enumerate() {
-        let Some(a) = h
-            .service
-            .as_ref()
-            .and_then(|s| s.get_ref().alternate.as_ref())
-        else {
+        let Some(s) = h.service.as_ref().map(Spanned::get_ref) else {
             continue;
         };
-        let addr = alternate(src, &hosts, a)?;
-        if let Some(Service::Turn { alternate, .. }) = hosts[i].service.as_mut() {
-            *alternate = Some(addr);
+        if let Some(a) = &s.alternate {
+            let addr = alternate(src, &hosts, a)?;
+            if let Some(Service::Turn { alternate, .. }) = hosts[i].service.as_mut() {
+                *alternate = Some(addr);
+            }
+        }
+        if let Some(list) = &s.external_services {
+            let resolved = external_services(src, &hosts, list)?;
+            if let Some(Service::Xmpp {
+                external_services, ..
+            }) = hosts[i].service.as_mut()
+            {
+                *external_services = resolved;
+            }
         }
     }
+    accounts(src, raw, &hosts)?;
     Ok(hosts)
+}
+
+/// When the script has an xmpp service, the hosts that run none get the account
+/// `HOSTNAME@DOMAIN` there: their names must be JID localparts (RFC 7622 §3.3: none of
+/// `"&'/:<>@`, no spaces or control characters, at most 1023 bytes).
+fn accounts(src: &Source<'_>, raw: &[RawHost], hosts: &[Host]) -> Result<(), TopologyError> {
+    if !hosts
+        .iter()
+        .any(|h| matches!(h.service, Some(Service::Xmpp { .. })))
+    {
+        return Ok(());
+    }
+    for (h, r) in hosts.iter().zip(raw) {
+        let bad = h.name.is_empty()
+            || h.name.len() > 1023
+            || h.name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "\"&'/:<>@".contains(c));
+        if h.service.is_none() && bad {
+            return Err(src.err(
+                &r.name.span(),
+                format!(
+                    "host `{}` gets an account on the script's xmpp service, and its name is not \
+                     a JID localpart (no spaces, none of \"&'/:<>@)",
+                    h.name
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A turn service's `alternate`: `IP:PORT`, or `HOST:PORT` naming a host that runs a turn
@@ -379,26 +418,141 @@ fn alternate(
     }
 }
 
+/// The keys a turn service takes.
+const TURN_KEYS: &[&str] = &[
+    "port",
+    "username",
+    "password",
+    "realm",
+    "secret",
+    "transports",
+    "tls_port",
+    "lifetime_s",
+    "alternate",
+];
+
+/// The keys an xmpp service takes.
+const XMPP_KEYS: &[&str] = &["port", "domain", "external_services", "ipcheck"];
+
+/// An error at the service when it was given a key of another kind's (`what` is "a stun
+/// service", ...): the message names the first such key and the keys it takes.
+fn only(
+    src: &Source<'_>,
+    s: &Spanned<RawService>,
+    what: &str,
+    allowed: &[&str],
+) -> Result<(), TopologyError> {
+    match s
+        .get_ref()
+        .given_keys()
+        .into_iter()
+        .find(|k| !allowed.contains(k))
+    {
+        None => Ok(()),
+        Some(k) => {
+            let list = allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Err(src.err(&s.span(), format!("{what} takes only {list}, not `{k}`")))
+        }
+    }
+}
+
+/// An xmpp service's `domain`: a DNS name (RFC 7622 §3.2: a JID's domainpart; letters, digits
+/// and hyphens in dot-separated labels of 1 to 63 characters, 253 at most). IP literals and
+/// internationalised names are refused: the lab writes it into Prosody's configuration and
+/// the accounts' JIDs.
+fn domain(src: &Source<'_>, d: &Spanned<String>) -> Result<String, TopologyError> {
+    let text = d.get_ref();
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let all_digits = text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if text.len() > 253 || !text.split('.').all(label_ok) || all_digits {
+        return Err(src.err(
+            &d.span(),
+            format!(
+                "domain `{text}` is not a DNS name (letters, digits and hyphens in dot-separated labels)"
+            ),
+        ));
+    }
+    Ok(text.clone())
+}
+
+/// An xmpp service, its `external_services` still empty (resolved by [`external_services`]
+/// once every host is known).
+fn xmpp(src: &Source<'_>, s: &Spanned<RawService>) -> Result<Service, TopologyError> {
+    only(src, s, "an xmpp service", XMPP_KEYS)?;
+    let r = s.get_ref();
+    Ok(Service::Xmpp {
+        domain: match &r.domain {
+            Some(d) => domain(src, d)?,
+            None => "example.org".to_owned(),
+        },
+        // RFC 6120 §14.7: xmpp-client, 5222.
+        port: r.port.unwrap_or(5222),
+        external_services: Vec::new(),
+        ipcheck: r.ipcheck.unwrap_or(false),
+    })
+}
+
+/// An xmpp service's `external_services`: each `HOST:PORT` names a host that runs a stun or
+/// turn service on that port, at most once.
+fn external_services(
+    src: &Source<'_>,
+    hosts: &[Host],
+    list: &Spanned<Vec<Spanned<String>>>,
+) -> Result<Vec<(usize, u16)>, TopologyError> {
+    if list.get_ref().len() > MAX_ELEMENTS {
+        return Err(src.err(
+            &list.span(),
+            format!("more than the {MAX_ELEMENTS} entries allowed"),
+        ));
+    }
+    let mut out: Vec<(usize, u16)> = Vec::new();
+    for e in list.get_ref() {
+        let text = e.get_ref();
+        let bad = || src.err(&e.span(), format!("`{text}` is not HOST:PORT"));
+        let (name, port) = text.rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        let i = hosts
+            .iter()
+            .position(|h| h.name == name)
+            .ok_or_else(|| src.err(&e.span(), format!("no host is named `{name}`")))?;
+        match &hosts[i].service {
+            Some(Service::Stun { port: p } | Service::Turn { port: p, .. }) if *p == port => {}
+            _ => {
+                return Err(src.err(
+                    &e.span(),
+                    format!("host `{name}` runs no stun or turn service on port {port}"),
+                ));
+            }
+        }
+        if out.contains(&(i, port)) {
+            return Err(src.err(&e.span(), format!("`{text}` is listed twice")));
+        }
+        out.push((i, port));
+    }
+    Ok(out)
+}
+
 /// A host's `service`.
 fn service(src: &Source<'_>, s: &Spanned<RawService>) -> Result<Service, TopologyError> {
     let r = s.get_ref();
     let port = r.port.unwrap_or(3478);
     match r.kind.get_ref().as_str() {
         "stun" => {
-            if r.username.is_some()
-                || r.password.is_some()
-                || r.realm.is_some()
-                || r.secret.is_some()
-                || r.transports.is_some()
-                || r.tls_port.is_some()
-                || r.lifetime_s.is_some()
-                || r.alternate.is_some()
-            {
-                return Err(src.err(&s.span(), "a stun service takes only `port`"));
-            }
+            only(src, s, "a stun service", &["port"])?;
             Ok(Service::Stun { port })
         }
+        "xmpp" => xmpp(src, s),
         "turn" => {
+            only(src, s, "a turn service", TURN_KEYS)?;
             let auth = match (&r.username, &r.password, &r.secret) {
                 (Some(u), Some(p), None) => TurnAuth::LongTerm {
                     username: u.clone(),
@@ -465,7 +619,7 @@ fn service(src: &Source<'_>, s: &Spanned<RawService>) -> Result<Service, Topolog
         }
         other => Err(src.err(
             &r.kind.span(),
-            format!("unknown service kind `{other}` (stun | turn)"),
+            format!("unknown service kind `{other}` (stun | turn | xmpp)"),
         )),
     }
 }

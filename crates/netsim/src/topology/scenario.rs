@@ -40,12 +40,14 @@ pub(super) struct RawAgent {
     components: Option<Spanned<u8>>,
     trickle: Option<bool>,
     share: Option<Spanned<String>>,
+    discover: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawSignalling {
     latency_ms: Option<u64>,
+    via: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -68,6 +70,7 @@ pub(super) struct RawExpect {
     #[serde(default)]
     hold_ms: u64,
     relay_transport: Option<Spanned<String>>,
+    data_bytes: Option<Spanned<u64>>,
 }
 
 // ---- The resolved values ----------------------------------------------------------------------
@@ -102,6 +105,10 @@ pub struct Agent {
     pub trickle: bool,
     /// What may leave before the session is accepted (XEP-0371 §11.1).
     pub share: Share,
+    /// `discover` (default false): the agent learns its STUN and TURN servers (XEP-0215) and
+    /// its public address (XEP-0279) from the server of [`Signalling::via`], which every
+    /// checked script with `discover` has; its `stun` and `turn` lists are then empty.
+    pub discover: bool,
 }
 
 /// An entry of an agent's `turn` list: `HOST:PORT`, or an RFC 7065 URI `turn:HOST[:PORT]`
@@ -145,6 +152,10 @@ impl Share {
 pub struct Signalling {
     /// One-way delay of the XMPP path.
     pub latency: Duration,
+    /// `via`: the index in [`Topology::hosts`](super::Topology::hosts) of the host whose xmpp
+    /// service carries the Jingle stanzas (each agent logs in to it from its own host); `None`:
+    /// the runner carries them itself, as before.
+    pub via: Option<usize>,
 }
 
 /// What the run must produce.
@@ -185,7 +196,13 @@ pub struct Expect {
     pub hold: Duration,
     /// For a relayed local candidate: how its agent reaches the TURN server, when given.
     pub relay_transport: Option<TurnTransport>,
+    /// `data_bytes` (default 0, at most [`MAX_DATA_BYTES`]): bytes of application data each
+    /// side sends over the selected pair after connecting, all of which must arrive intact.
+    pub data_bytes: u64,
 }
+
+/// The largest `data_bytes` a script may ask for (1 GiB): the runner holds what it checks.
+pub const MAX_DATA_BYTES: u64 = 1 << 30;
 
 // ---- Resolution, one function per table -------------------------------------------------------
 
@@ -211,7 +228,7 @@ fn service_address(
         Some(Service::Stun { port: p }) => !turn && *p == port,
         // A TURN server answers Binding requests too (RFC 8656 §2).
         Some(Service::Turn { port: p, .. }) => *p == port,
-        None => false,
+        Some(Service::Xmpp { .. }) | None => false,
     };
     if !ok {
         return Err(src.err(
@@ -315,12 +332,13 @@ fn share(src: &Source<'_>, s: Option<&Spanned<String>>) -> Result<Share, Topolog
     }
 }
 
-/// `[[agent]]`s: each on a host of its own that runs no service, its servers resolved; exactly
-/// one initiator and one responder.
+/// `[[agent]]`s: each on a host of its own that runs no service, its servers resolved (or
+/// `discover`, with `signalling`'s `via`); exactly one initiator and one responder.
 pub(super) fn agents(
     src: &Source<'_>,
     raw: &[RawAgent],
     hosts: &[Host],
+    signalling: &Signalling,
 ) -> Result<Vec<Agent>, TopologyError> {
     let host_names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
     let mut agents: Vec<Agent> = Vec::new();
@@ -347,6 +365,7 @@ pub(super) fn agents(
             Some(c) => *c.get_ref(),
             None => 1,
         };
+        let discover = discover(src, a, signalling)?;
         agents.push(Agent {
             host,
             implementation: a.implementation.get_ref().clone(),
@@ -368,6 +387,7 @@ pub(super) fn agents(
             components,
             trickle: a.trickle.unwrap_or(true),
             share: share(src, a.share.as_ref())?,
+            discover,
         });
     }
     let initiators = agents
@@ -391,11 +411,62 @@ pub(super) fn agents(
     Ok(agents)
 }
 
-/// `[signalling]`.
-pub(super) fn signalling(raw: Option<&RawSignalling>) -> Signalling {
-    Signalling {
-        latency: ms(raw.and_then(|s| s.latency_ms).unwrap_or(50)),
+/// An agent's `discover`: it needs a server to discover from, and replaces the agent's own
+/// `stun` and `turn` lists (the contract: "instead of the stun/turn lists").
+fn discover(
+    src: &Source<'_>,
+    a: &RawAgent,
+    signalling: &Signalling,
+) -> Result<bool, TopologyError> {
+    let Some(d) = a.discover.as_ref().filter(|d| *d.get_ref()) else {
+        return Ok(false);
+    };
+    if signalling.via.is_none() {
+        return Err(src.err(
+            &d.span(),
+            "discover = true needs [signalling] via: the xmpp server to discover from",
+        ));
     }
+    if let Some(list) = [("stun", &a.stun), ("turn", &a.turn)]
+        .into_iter()
+        .find(|(_, l)| !l.is_empty())
+    {
+        return Err(src.err(
+            &d.span(),
+            format!(
+                "discover = true takes the agent's servers from the xmpp server (XEP-0215) \
+                 instead of its `{}` list: give one or the other",
+                list.0
+            ),
+        ));
+    }
+    Ok(true)
+}
+
+/// `[signalling]`: `via` must name a host that runs an xmpp service.
+pub(super) fn signalling(
+    src: &Source<'_>,
+    raw: Option<&RawSignalling>,
+    hosts: &[Host],
+) -> Result<Signalling, TopologyError> {
+    let via = match raw.and_then(|s| s.via.as_ref()) {
+        None => None,
+        Some(v) => {
+            let name = v.get_ref();
+            let i = hosts
+                .iter()
+                .position(|h| h.name == *name)
+                .ok_or_else(|| src.err(&v.span(), format!("no host is named `{name}`")))?;
+            if !matches!(hosts[i].service, Some(Service::Xmpp { .. })) {
+                return Err(src.err(&v.span(), format!("host `{name}` runs no xmpp service")));
+            }
+            Some(i)
+        }
+    };
+    Ok(Signalling {
+        latency: ms(raw.and_then(|s| s.latency_ms).unwrap_or(50)),
+        via,
+    })
 }
 
 /// Candidate types of `local_type` or `remote_type` (none given: any).
@@ -433,6 +504,22 @@ pub(super) fn expect(src: &Source<'_>, e: &RawExpect) -> Result<Expect, Topology
                 .map_err(|m| src.err(&t.span(), m))?,
         ),
     };
+    let data_bytes = match &e.data_bytes {
+        None => 0,
+        Some(n) if *n.get_ref() > MAX_DATA_BYTES => {
+            return Err(src.err(
+                &n.span(),
+                format!("data_bytes must be at most {MAX_DATA_BYTES} (1 GiB)"),
+            ));
+        }
+        Some(n) if *n.get_ref() > 0 && matches!(e.outcome, RawOutcome::Failed) => {
+            return Err(src.err(
+                &n.span(),
+                "data_bytes needs outcome = \"connected\": a failed run delivers no data",
+            ));
+        }
+        Some(n) => *n.get_ref(),
+    };
     Ok(Expect {
         outcome: match e.outcome {
             RawOutcome::Connected => Outcome::Connected,
@@ -445,5 +532,6 @@ pub(super) fn expect(src: &Source<'_>, e: &RawExpect) -> Result<Expect, Topology
         data: e.data,
         hold: ms(e.hold_ms),
         relay_transport,
+        data_bytes,
     })
 }
