@@ -641,7 +641,7 @@ impl Call {
             let (Some(u), Some(p)) = (&s.username, &s.password) else {
                 continue;
             };
-            let port = s.port.unwrap_or(3478);
+            let port = s.port.unwrap_or(crate::discover::DEFAULT_PORT);
             for t in &mut self.servers.turn {
                 if t.host == s.host && t.port == port && s.type_.is_turn() {
                     t.credentials = ice_sans_io::turn::TurnCredentials::new(u, p);

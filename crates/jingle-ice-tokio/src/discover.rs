@@ -238,6 +238,9 @@ pub struct TurnServer {
     pub credentials: TurnCredentials,
 }
 
+/// The STUN and TURN port when a service gives none (RFC 8489 §6.2, RFC 8656 §3.1).
+pub(crate) const DEFAULT_PORT: u16 = 3478;
+
 /// STUN and TURN servers in the shape the agent takes.
 #[derive(Debug, Clone, Default)]
 pub struct IceServers {
@@ -251,8 +254,34 @@ pub struct IceServers {
 }
 
 impl ExternalServices {
-    /// The STUN and TURN services over UDP, their hosts resolved (`host` may be a name).
+    /// The STUN and TURN services over UDP, their hosts resolved (`host` may be a name) with
+    /// the system's resolver; as [`Self::ice_servers_with`].
     pub async fn ice_servers(&self) -> IceServers {
+        let mut resolved = Vec::new();
+        for s in &self.services {
+            let port = s.port.unwrap_or(DEFAULT_PORT);
+            if let Ok(mut addrs) = tokio::net::lookup_host((s.host.as_str(), port)).await
+                && let Some(addr) = addrs.next()
+            {
+                resolved.push(((s.host.clone(), port), addr));
+            }
+        }
+        self.ice_servers_with(|host, port| {
+            resolved
+                .iter()
+                .find(|((h, p), _)| h == host && *p == port)
+                .map(|(_, a)| *a)
+        })
+    }
+
+    /// The STUN and TURN services over UDP as the agent takes them, each `host` and port
+    /// resolved by `resolve` (`None`: skipped); the rest skipped with the reason: TCP and TLS
+    /// transports (which the agent does not speak yet), a TURN service without credentials.
+    /// A port left out is 3478 (RFC 8489 §6.2, RFC 8656 §3.1).
+    pub fn ice_servers_with(
+        &self,
+        mut resolve: impl FnMut(&str, u16) -> Option<SocketAddr>,
+    ) -> IceServers {
         let mut out = IceServers::default();
         for s in &self.services {
             let label = format!(
@@ -263,15 +292,14 @@ impl ExternalServices {
                 s.transport.as_ref().map_or("udp", Transport::as_str)
             );
             let udp = matches!(s.transport, None | Some(Transport::Udp));
-            let kind = match s.type_ {
+            let stun = match s.type_ {
                 ServiceType::Stun | ServiceType::Turn if !udp => {
-                    out.skipped.push(format!(
-                        "{label}: only UDP to STUN and TURN servers for now"
-                    ));
+                    out.skipped
+                        .push(format!("{label}: only UDP to STUN and TURN servers for now"));
                     continue;
                 }
-                ServiceType::Stun => ServiceType::Stun,
-                ServiceType::Turn => ServiceType::Turn,
+                ServiceType::Stun => true,
+                ServiceType::Turn => false,
                 ServiceType::Stuns | ServiceType::Turns => {
                     out.skipped
                         .push(format!("{label}: no TLS to STUN and TURN servers for now"));
@@ -279,32 +307,25 @@ impl ExternalServices {
                 }
                 ServiceType::Other(_) => continue,
             };
-            // RFC 8489 §6.2, RFC 8656 §3.1: 3478 by default over UDP.
-            let port = s.port.unwrap_or(3478);
-            let addr = match tokio::net::lookup_host((s.host.as_str(), port)).await {
-                Ok(mut addrs) => addrs.next(),
-                Err(_) => None,
-            };
-            let Some(addr) = addr else {
-                out.skipped
-                    .push(format!("{label}: the host does not resolve"));
+            let port = s.port.unwrap_or(DEFAULT_PORT);
+            let Some(addr) = resolve(&s.host, port) else {
+                out.skipped.push(format!("{label}: the host does not resolve"));
                 continue;
             };
-            match kind {
-                ServiceType::Stun => {
-                    if !out.stun.contains(&addr) {
-                        out.stun.push(addr);
-                    }
+            if stun {
+                if !out.stun.contains(&addr) {
+                    out.stun.push(addr);
                 }
-                _ => match (&s.username, &s.password) {
-                    (Some(u), Some(p)) => out.turn.push(TurnServer {
-                        addr,
-                        host: s.host.clone(),
-                        port,
-                        credentials: TurnCredentials::new(u, p),
-                    }),
-                    _ => out.skipped.push(format!("{label}: no credentials")),
-                },
+                continue;
+            }
+            match (&s.username, &s.password) {
+                (Some(u), Some(p)) => out.turn.push(TurnServer {
+                    addr,
+                    host: s.host.clone(),
+                    port,
+                    credentials: TurnCredentials::new(u, p),
+                }),
+                _ => out.skipped.push(format!("{label}: no credentials")),
             }
         }
         out
