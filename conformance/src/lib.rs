@@ -27,4 +27,5 @@ pub mod sim;
 pub mod stanza;
 pub mod stun;
 pub mod suite;
+pub mod transfer;
 pub mod xmlcmp;
