@@ -15,7 +15,7 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -72,11 +72,9 @@ async fn login(c: &Common) -> Result<Connection> {
         .next()
         .with_context(|| format!("--server {}: no address", c.server))?;
     let jid = with_resource(&c.jid).with_context(|| format!("--jid {}", c.jid))?;
-    let options = ConnectOptions {
-        timeout: c.timeout,
-        features: vec![FILE_NS.to_owned()],
-        ..ConnectOptions::default()
-    };
+    let mut options = ConnectOptions::default();
+    options.timeout = c.timeout;
+    options.features = vec![FILE_NS.to_owned()];
     Ok(Connection::login(server, Jid::from(jid), &c.password, options).await?)
 }
 
@@ -111,7 +109,11 @@ async fn discover(conn: &mut Connection, c: &Common) -> Learned {
             };
             eprintln!(
                 "server sees us at {seen}{}",
-                if hint.behind_nat { " (behind a NAT)" } else { "" }
+                if hint.behind_nat {
+                    " (behind a NAT)"
+                } else {
+                    ""
+                }
             );
             learned.sic = Some(seen);
             learned.behind_nat = Some(hint.behind_nat);
@@ -128,7 +130,9 @@ async fn discover(conn: &mut Connection, c: &Common) -> Learned {
     }
     for s in &servers.stun {
         eprintln!("STUN server {s}");
-        learned.services.push(json!({"type": "stun", "addr": s.to_string()}));
+        learned
+            .services
+            .push(json!({"type": "stun", "addr": s.to_string()}));
     }
     for t in &servers.turn {
         eprintln!("TURN server {} ({})", t.addr, t.credentials.username);
@@ -158,8 +162,8 @@ fn now() -> Instant {
 /// The `call` command: sends `file` to `to`.
 pub fn call(common: Common, to: String, file: PathBuf) -> Result<ExitCode> {
     let to = with_resource(&to).with_context(|| format!("--to {to}"))?;
-    let mut source = std::fs::File::open(&file)
-        .with_context(|| format!("opening {}", file.display()))?;
+    let mut source =
+        std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
     let len = source
         .metadata()
         .with_context(|| format!("reading {}", file.display()))?
@@ -190,7 +194,10 @@ pub fn call(common: Common, to: String, file: PathBuf) -> Result<ExitCode> {
                 call.send(&d).await?;
             }
             match sender.state() {
-                SenderState::Done { sent, received } => break Ok((*sent, *received)),
+                SenderState::Done {
+                    sha256,
+                    peer_sha256,
+                } => break Ok((sha256, peer_sha256)),
                 SenderState::Failed(why) => break Err(anyhow!("the transfer failed: {why}")),
                 _ => {}
             }
@@ -209,7 +216,9 @@ pub fn call(common: Common, to: String, file: PathBuf) -> Result<ExitCode> {
         let (sent, received) = match outcome {
             Ok(d) => d,
             Err(e) => {
-                let conn = call.hang_up("failed-transport", Duration::from_secs(2)).await;
+                let conn = call
+                    .hang_up("failed-transport", Duration::from_secs(2))
+                    .await;
                 conn.close().await;
                 return Err(e);
             }
@@ -232,7 +241,11 @@ pub fn call(common: Common, to: String, file: PathBuf) -> Result<ExitCode> {
             started,
             name.as_deref(),
         );
-        Ok(if matched { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        Ok(if matched {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     })
 }
 
@@ -282,7 +295,10 @@ pub fn answer(common: Common, dir: PathBuf) -> Result<ExitCode> {
                 receiver.write_to(f).context("writing the file")?;
             }
             match receiver.state() {
-                ReceiverState::Done { received, sent } => break Ok((*received, *sent)),
+                ReceiverState::Done {
+                    sha256,
+                    peer_sha256,
+                } => break Ok((sha256, peer_sha256)),
                 ReceiverState::Failed(why) => break Err(anyhow!("the transfer failed: {why}")),
                 _ => {}
             }
@@ -341,7 +357,11 @@ pub fn answer(common: Common, dir: PathBuf) -> Result<ExitCode> {
             started,
             path.file_name().and_then(|n| n.to_str()),
         );
-        Ok(if matched { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        Ok(if matched {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     })
 }
 
@@ -405,7 +425,10 @@ fn transfer_id(to: &FullJid) -> u32 {
 fn pair_text(p: &PairInfo) -> String {
     format!(
         "{} {} -> {} {}",
-        p.local.kind, p.local.addr, p.remote.kind, p.remote.addr
+        p.local.kind.as_str(),
+        p.local.addr,
+        p.remote.kind.as_str(),
+        p.remote.addr
     )
 }
 
@@ -431,8 +454,8 @@ fn report(
             "role": role,
             "peer": peer,
             "file": file,
-            "local_type": pair.local.kind.to_string(),
-            "remote_type": pair.remote.kind.to_string(),
+            "local_type": pair.local.kind.as_str(),
+            "remote_type": pair.remote.kind.as_str(),
             "local": pair.local.addr.to_string(),
             "remote": pair.remote.addr.to_string(),
             "connect_ms": connect_ms,
@@ -487,12 +510,19 @@ impl Progress {
 
     fn show(&mut self, done: u64) {
         let t = now();
-        if self.last.is_some_and(|l| t.duration_since(l) < Duration::from_millis(250)) {
+        if self
+            .last
+            .is_some_and(|l| t.duration_since(l) < Duration::from_millis(250))
+        {
             return;
         }
         self.last = Some(t);
         self.shown = true;
-        let pct = if self.total == 0 { 100 } else { done * 100 / self.total };
+        let pct = if self.total == 0 {
+            100
+        } else {
+            done * 100 / self.total
+        };
         eprint!("\r{} {done} / {} bytes ({pct}%)   ", self.verb, self.total);
     }
 
@@ -501,9 +531,4 @@ impl Progress {
             eprintln!();
         }
     }
-}
-
-/// The path a received file is written to before it is complete.
-pub fn part_path(dir: &Path, name: &str) -> PathBuf {
-    dir.join(format!("{name}.part"))
 }

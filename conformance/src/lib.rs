@@ -28,4 +28,5 @@ pub mod sim;
 pub mod stanza;
 pub mod stun;
 pub mod suite;
+pub mod transfer;
 pub mod xmlcmp;

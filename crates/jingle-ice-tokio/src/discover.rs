@@ -294,8 +294,9 @@ impl ExternalServices {
             let udp = matches!(s.transport, None | Some(Transport::Udp));
             let stun = match s.type_ {
                 ServiceType::Stun | ServiceType::Turn if !udp => {
-                    out.skipped
-                        .push(format!("{label}: only UDP to STUN and TURN servers for now"));
+                    out.skipped.push(format!(
+                        "{label}: only UDP to STUN and TURN servers for now"
+                    ));
                     continue;
                 }
                 ServiceType::Stun => true,
@@ -309,7 +310,8 @@ impl ExternalServices {
             };
             let port = s.port.unwrap_or(DEFAULT_PORT);
             let Some(addr) = resolve(&s.host, port) else {
-                out.skipped.push(format!("{label}: the host does not resolve"));
+                out.skipped
+                    .push(format!("{label}: the host does not resolve"));
                 continue;
             };
             if stun {
