@@ -302,7 +302,9 @@ pub fn answer(common: Common, dir: PathBuf) -> Result<ExitCode> {
                 ReceiverState::Failed(why) => break Err(anyhow!("the transfer failed: {why}")),
                 _ => {}
             }
-            progress.show(receiver.bytes_received());
+            if receiver.total_len().is_some() {
+                progress.show(receiver.bytes_received());
+            }
             let deadline = receiver.poll_timeout();
             tokio::select! {
                 e = call.next() => match e? {
