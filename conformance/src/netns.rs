@@ -65,6 +65,9 @@ pub fn skip_reason(topology: &Topology) -> Option<String> {
     {
         return Some(reason);
     }
+    if topology.signalling.via.is_some() {
+        return Some("[signalling] via: not yet implemented on this backend".to_owned());
+    }
     if topology.duration > MAX_REAL_RUN {
         return Some(format!(
             "runs {} s, in real time on this backend (at most {} s here); the simulator runs it \

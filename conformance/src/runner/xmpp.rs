@@ -46,7 +46,10 @@ pub fn via(topology: &Topology) -> Option<(&str, u16, usize)> {
 /// The full JID of the agent on `host` when signalling goes via a server.
 pub fn account_jid(topology: &Topology, host: usize) -> Option<String> {
     let (domain, _, _) = via(topology)?;
-    Some(format!("{}@{domain}/{RESOURCE}", topology.hosts.get(host)?.name))
+    Some(format!(
+        "{}@{domain}/{RESOURCE}",
+        topology.hosts.get(host)?.name
+    ))
 }
 
 /// The services of the xmpp host's `external_services` as XEP-0215 server-side configuration:
@@ -56,7 +59,10 @@ pub fn account_jid(topology: &Topology, host: usize) -> Option<String> {
 pub fn configured_services(topology: &Topology, xmpp_host: usize) -> Vec<ConfiguredService> {
     let Some(Service::Xmpp {
         external_services, ..
-    }) = topology.hosts.get(xmpp_host).and_then(|h| h.service.as_ref())
+    }) = topology
+        .hosts
+        .get(xmpp_host)
+        .and_then(|h| h.service.as_ref())
     else {
         return Vec::new();
     };
@@ -106,7 +112,12 @@ pub fn configured_services(topology: &Topology, xmpp_host: usize) -> Vec<Configu
                             out.push(entry(ServiceType::Turn, Transport::Tcp, port, auth.clone()));
                         }
                         (TurnTransport::Tls, Some(tls)) => {
-                            out.push(entry(ServiceType::Turns, Transport::Tcp, *tls, auth.clone()));
+                            out.push(entry(
+                                ServiceType::Turns,
+                                Transport::Tcp,
+                                *tls,
+                                auth.clone(),
+                            ));
                         }
                         (TurnTransport::Tls, None) => {}
                     }
@@ -210,8 +221,12 @@ pub fn learn_in_process(
     seen_from: Option<SocketAddr>,
     now: SystemTime,
 ) -> Result<Learned> {
-    let Some(Service::Xmpp { domain, ipcheck, .. }) =
-        topology.hosts.get(xmpp_host).and_then(|h| h.service.as_ref())
+    let Some(Service::Xmpp {
+        domain, ipcheck, ..
+    }) = topology
+        .hosts
+        .get(xmpp_host)
+        .and_then(|h| h.service.as_ref())
     else {
         bail!("host {xmpp_host} runs no xmpp service");
     };
@@ -221,7 +236,9 @@ pub fn learn_in_process(
     let mut client = xmpp_sic::Client::default();
     loop {
         let Some((_, request)) = client.request("sic") else {
-            learned.warnings.push("XEP-0279: every version was refused".to_owned());
+            learned
+                .warnings
+                .push("XEP-0279: every version was refused".to_owned());
             break;
         };
         let reply = if *ipcheck {
@@ -264,9 +281,8 @@ pub fn learn_in_process(
         services: read.value.services,
         warnings: Vec::new(),
     };
-    let servers = services.ice_servers_with(|host, port| {
-        host.parse().ok().map(|ip| SocketAddr::new(ip, port))
-    });
+    let servers = services
+        .ice_servers_with(|host, port| host.parse().ok().map(|ip| SocketAddr::new(ip, port)));
     learned.take_services(&services, &servers);
     Ok(learned)
 }
