@@ -18,6 +18,8 @@ pub mod flows;
 pub mod listings;
 #[cfg(target_os = "linux")]
 pub mod netns;
+#[cfg(target_os = "linux")]
+pub mod netns_xmpp;
 pub mod peers;
 pub mod render;
 pub mod report;

@@ -40,8 +40,8 @@ pub fn parse_jids(local: &str, peer: &str) -> Result<(Jid, Jid)> {
 pub trait Carrier {
     /// Hands `xml` to the side that sends it; `Err` when it cannot go.
     fn send(&mut self, direction: Direction, xml: &str) -> Result<(), String>;
-    /// A stanza that arrived, with the way it went.
-    fn poll(&mut self) -> Option<(Direction, String)>;
+    /// A stanza that arrived, with the way it went, or what went wrong on the way.
+    fn poll(&mut self) -> Option<Result<(Direction, String), String>>;
 }
 
 /// Which way a stanza goes.
@@ -165,7 +165,12 @@ impl Signalling {
     /// The next stanza due by `now`, with the way it goes.
     pub fn poll(&mut self, now: Instant) -> Option<(Direction, String)> {
         if let Some(c) = &mut self.carrier {
-            return c.poll();
+            loop {
+                match c.poll()? {
+                    Ok(arrived) => return Some(arrived),
+                    Err(e) => self.errors.push(e),
+                }
+            }
         }
         if self.queue.front()?.due > now {
             return None;
