@@ -418,10 +418,8 @@ fn description(name: Option<&str>, len: u64) -> Element {
 
 /// A transfer id that differs between calls (nothing depends on it being unpredictable).
 fn transfer_id(to: &FullJid) -> u32 {
-    use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    to.hash(&mut h);
-    h.finish() as u32
+    use std::hash::BuildHasher as _;
+    std::collections::hash_map::RandomState::new().hash_one(to) as u32
 }
 
 fn pair_text(p: &PairInfo) -> String {
@@ -520,11 +518,7 @@ impl Progress {
         }
         self.last = Some(t);
         self.shown = true;
-        let pct = if self.total == 0 {
-            100
-        } else {
-            done * 100 / self.total
-        };
+        let pct = (done * 100).checked_div(self.total).unwrap_or(100);
         eprint!("\r{} {done} / {} bytes ({pct}%)   ", self.verb, self.total);
     }
 

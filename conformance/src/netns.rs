@@ -188,7 +188,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
                 agent.discover,
             )?;
             if let Some(l) = learned {
-                l.apply(&mut config);
+                config.take_learned(&l);
                 learned_by_side.push((bridges.len(), l));
             }
             bridges.push(bridge);

@@ -109,7 +109,7 @@ fn run_inner(
                     .and_then(|(_, a)| *a),
                 rest_now,
             )?;
-            l.apply(&mut config);
+            config.take_learned(&l);
             learned.push((endpoints.len(), l));
         }
         let endpoint = make_endpoint(&agent.implementation, &config)
@@ -193,6 +193,9 @@ const LOGIN_PORT: u16 = 40_000;
 /// The longest the logins may take to cross the network.
 const LOGIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// A JID and the address the server saw its login come from (`None`: it did not arrive).
+type Seen = (String, Option<SocketAddr>);
+
 /// One datagram to send, then nothing: an agent's login as the simulator's XMPP stand-in sees
 /// it.
 struct Login(Option<Transmit>);
@@ -212,11 +215,7 @@ impl Node for Login {
 /// `ice_netsim::xmpp_stand_in`) to the server, and the address the server saw is what XEP-0279
 /// answers. Returns when the run starts (after the logins, or `t0`) and each JID with the
 /// address seen (`None`: the login did not arrive).
-fn log_in(
-    sim: &mut Sim,
-    topology: &Topology,
-    t0: Instant,
-) -> Result<(Instant, Vec<(String, Option<SocketAddr>)>)> {
+fn log_in(sim: &mut Sim, topology: &Topology, t0: Instant) -> Result<(Instant, Vec<Seen>)> {
     let Some((_, port, server)) = xmpp::via(topology) else {
         return Ok((t0, Vec::new()));
     };

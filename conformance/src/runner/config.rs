@@ -49,6 +49,15 @@ pub struct PeerConfig {
     pub trickle: bool,
 }
 
+impl PeerConfig {
+    /// The side's STUN and TURN servers become those it learned from its XMPP server
+    /// (`discover = true`).
+    pub fn take_learned(&mut self, learned: &super::xmpp::Learned) {
+        self.stun = learned.stun.clone();
+        self.turn = learned.turn.clone();
+    }
+}
+
 /// Options of a run.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions<'a> {

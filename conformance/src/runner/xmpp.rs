@@ -26,8 +26,6 @@ use xep0371_model::jid::FullJid;
 use xep0371_model::minidom::Element;
 use xmpp_sic::NatHint;
 
-use super::config::PeerConfig;
-
 /// The resource every agent binds when signalling goes `via` a server.
 pub const RESOURCE: &str = "ice";
 /// How long the REST credentials of a `secret` live (Prosody's `ttl` default, mod_turn_external's
@@ -187,12 +185,6 @@ impl Learned {
             .iter()
             .map(|t| (t.addr, t.credentials.clone()))
             .collect();
-    }
-
-    /// The agent's STUN and TURN servers become the ones learned.
-    pub fn apply(&self, config: &mut PeerConfig) {
-        config.stun = self.stun.clone();
-        config.turn = self.turn.clone();
     }
 
     /// The JSON of `--json`: `sic`, `behind_nat`, `services`, `warnings`.
