@@ -99,7 +99,15 @@ pub enum CallEvent {
     Warning(String),
 }
 
-/// One Jingle ICE session on real sockets. See the [module docs](self).
+/// One Jingle ICE session ([`jingle_ice_glue::Session`]) over a [`Connection`] and UDP
+/// sockets, on tokio's clock.
+///
+/// [`Call::next`] is the one loop: it hands the session the stanzas, datagrams and timeouts
+/// that arrive, sends what the session asks (stanzas queued on the connection, datagrams
+/// without waiting) and returns its events and the application data. It is cancel-safe: every
+/// input is handled within the poll that received it, so a [`Call::next`] dropped in a
+/// `tokio::select!` loses nothing. The session reads no clock (it is given tokio's) and its
+/// seed comes from the operating system unless [`CallConfig::seed`] is set.
 #[derive(Debug)]
 pub struct Call {
     conn: Connection,

@@ -71,7 +71,15 @@ enum FromTask {
     Closed(String),
 }
 
-/// A logged-in XMPP session. See the [module docs](self).
+/// A logged-in XMPP session: tokio-xmpp's client in a task of its own, stanzas in and out
+/// through bounded queues.
+///
+/// The task answers what every Jingle client must answer itself (disco#info with the ICE
+/// features of XEP-0371 §8, XEP-0199 pings) and hands everything else over in arrival order.
+/// Sending never waits: a stanza is queued, or refused with [`Error::Backlog`] when the server
+/// does not keep up, so no `await` here stops halfway through a stanza; every receive is a
+/// receive from a queue, which loses nothing when its future is dropped: the methods are
+/// cancel-safe.
 #[derive(Debug)]
 pub struct Connection {
     to_task: mpsc::Sender<Stanza>,
