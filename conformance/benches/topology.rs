@@ -151,7 +151,7 @@ fn network(c: &mut Criterion) {
 
 fn signalling(c: &mut Criterion) {
     use jingle_ice_conformance::peers::jingle::{read_strict, transport_set};
-    use jingle_ice_conformance::runner::signal::jids;
+    use jingle_ice_conformance::runner::signal::{default_jids, parse_jids};
     use xep0371_model::candidate::{CandidateType, Protocol};
     use xep0371_model::minidom::Element;
     use xep0371_model::{Action, Candidate, Creator, IceNamespace, IceTransport};
@@ -169,7 +169,8 @@ fn signalling(c: &mut Criterion) {
     cand.id = Some("c0".into());
     t.candidates.push(cand);
     t.gathering_complete = true;
-    let (romeo, juliet) = jids(true).expect("JIDs");
+    let (romeo, juliet) = default_jids(true);
+    let (romeo, juliet) = parse_jids(&romeo, &juliet).expect("JIDs");
     let mut g = c.benchmark_group("signalling");
     g.throughput(Throughput::Elements(1));
     // One session-initiate written to XML and read back strictly (a host-to-host run carries

@@ -10,6 +10,7 @@
 //! (the interfaces, configuration, signalling path and conductor both backends share).
 //! [`report`] prints every kind of case: progress lines, JSON lines, summaries.
 
+pub mod call_cli;
 pub mod check;
 pub mod checker;
 pub mod extdisco_client;
@@ -17,6 +18,8 @@ pub mod flows;
 pub mod listings;
 #[cfg(target_os = "linux")]
 pub mod netns;
+#[cfg(target_os = "linux")]
+pub mod netns_xmpp;
 pub mod peers;
 pub mod render;
 pub mod report;

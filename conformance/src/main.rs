@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use jingle_ice_conformance::listings::{self, Paths};
 use jingle_ice_conformance::suite::{self, Backend, Case, CaseOptions};
-use jingle_ice_conformance::{check, report, sic_client, stun};
+use jingle_ice_conformance::{call_cli, check, report, sic_client, stun};
 
 mod flags {
     use std::path::PathBuf;
@@ -102,6 +102,47 @@ mod flags {
                 optional --timeout seconds: u64
                 /// One JSON object per service on stdout: type, host, port, transport,
                 /// username, password, expires, restricted, name (null where absent).
+                optional --json
+            }
+            /// Send a file to another XMPP client peer to peer (Jingle ICE over UDP): log in
+            /// over plaintext TCP (a lab or a trusted network), learn the public address
+            /// (XEP-0279) and the STUN/TURN servers (XEP-0215) from the server, call --to,
+            /// and move the file over the selected pair with retransmissions. Prints a
+            /// progress line, then the SHA-256 of what was sent and of what the peer received;
+            /// exit 0 when they match.
+            cmd call {
+                /// The server's c2s address, HOST:PORT.
+                required --server server: String
+                /// The account (a bare JID binds the resource `jingle-ice`).
+                required --jid jid: String
+                required --password password: String
+                /// The callee (a bare JID means its resource `jingle-ice`).
+                required --to to: String
+                /// The file to send.
+                required file: PathBuf
+                /// Seconds to wait for the login, each answer, and a connected pair (default 30).
+                optional --timeout seconds: u64
+                /// Skip XEP-0279 and XEP-0215: host candidates only.
+                optional --no-discover
+                /// One JSON object on stdout: role, peer, local_type, remote_type, connect_ms,
+                /// bytes, sha256, peer_sha256, match, sic, services, ...
+                optional --json
+            }
+            /// Wait for one call (see `call`) and write its file into --dir; prints the
+            /// SHA-256 of what was received and of what the peer sent; exit 0 when they match.
+            cmd answer {
+                /// The server's c2s address, HOST:PORT.
+                required --server server: String
+                /// The account (a bare JID binds the resource `jingle-ice`).
+                required --jid jid: String
+                required --password password: String
+                /// The directory the file is written to (as NAME.part until complete).
+                required --dir dir: PathBuf
+                /// Seconds to wait for the login, each answer, and a connected pair (default 30).
+                optional --timeout seconds: u64
+                /// Skip XEP-0279 and XEP-0215: host candidates only.
+                optional --no-discover
+                /// One JSON object on stdout, as for `call`.
                 optional --json
             }
             /// Print the errata found, as the Markdown table of docs/CONFORMANCE.md.
@@ -437,6 +478,29 @@ fn real_main() -> Result<ExitCode> {
             json: f.json,
             timeout: std::time::Duration::from_secs(f.timeout.unwrap_or(10)),
         }),
+        flags::JingleIceConformanceCmd::Call(f) => call_cli::call(
+            call_cli::Common {
+                server: f.server,
+                jid: f.jid,
+                password: f.password,
+                timeout: std::time::Duration::from_secs(f.timeout.unwrap_or(30)),
+                no_discover: f.no_discover,
+                json: f.json,
+            },
+            f.to,
+            f.file,
+        ),
+        flags::JingleIceConformanceCmd::Answer(f) => call_cli::answer(
+            call_cli::Common {
+                server: f.server,
+                jid: f.jid,
+                password: f.password,
+                timeout: std::time::Duration::from_secs(f.timeout.unwrap_or(30)),
+                no_discover: f.no_discover,
+                json: f.json,
+            },
+            f.dir,
+        ),
         flags::JingleIceConformanceCmd::Errata(f) => {
             let paths = paths(f.dir);
             let suite = listings::run(&paths, None)?;

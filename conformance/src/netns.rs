@@ -39,12 +39,14 @@ use ice_netsim::{DelayLine, Topology, derive_seed};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
+use crate::netns_xmpp::{Bridge, XmppCarrier};
 use crate::peers::jingle::JingleEndpoint;
 use crate::peers::libnice::{self, Libnice};
 use crate::peers::make_endpoint;
 use crate::runner::conductor::{Conductor, RunResult};
 use crate::runner::config::{RunOptions, host_port, peer_config};
 use crate::runner::peer::Endpoint;
+use crate::runner::xmpp;
 
 /// The longest the loop sleeps before it reads the sockets again.
 const POLL: Duration = Duration::from_millis(2);
@@ -159,13 +161,38 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
 
     let mut endpoints: Vec<Box<dyn Endpoint>> = Vec::new();
     let mut wires: Vec<Option<Wire>> = Vec::new();
+    let mut bridges: Vec<Bridge> = Vec::new();
+    let mut learned_by_side = Vec::new();
     for role in [JingleRole::Initiator, JingleRole::Responder] {
         let agent = topology.agent(role);
         let name = &topology.hosts[agent.host].name;
         let host = lab
             .host(name)
             .ok_or_else(|| anyhow!("the lab has no host `{name}`"))?;
-        let config = peer_config(topology, role, seed, host.ips.clone(), base, unix_now)?;
+        let mut config = peer_config(topology, role, seed, host.ips.clone(), base, unix_now)?;
+        if let Some((_, _, server)) = xmpp::via(topology) {
+            // The side logs in from its namespace and, with `discover`, asks the server.
+            let server_name = &topology.hosts[server].name;
+            let (addr, _) = lab
+                .xmpp_server(server_name)
+                .ok_or_else(|| anyhow!("the lab runs no XMPP server on {server_name}"))?;
+            let (_, password) = lab
+                .xmpp_account(server_name, name)
+                .ok_or_else(|| anyhow!("{server_name} has no account for {name}"))?;
+            let (bridge, learned) = Bridge::start(
+                &lab,
+                &host.namespace,
+                addr,
+                &config.local_jid,
+                &password,
+                agent.discover,
+            )?;
+            if let Some(l) = learned {
+                config.take_learned(&l);
+                learned_by_side.push((bridges.len(), l));
+            }
+            bridges.push(bridge);
+        }
         if agent.implementation == "libnice" {
             let program = libnice::program()?;
             let peer = Libnice::start(&program, Some(&host.namespace), &config)?;
@@ -200,6 +227,12 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         }));
     }
     let mut conductor = Conductor::new(topology, endpoints, base, false)?;
+    for (side, l) in learned_by_side {
+        conductor.set_learned(side, l);
+    }
+    if let Ok(bridges) = <[Bridge; 2]>::try_from(bridges) {
+        conductor.carry_with(Box::new(XmppCarrier { bridges }));
+    }
     let deadline = base + topology.duration;
     // Senders whose datagrams skipped the user-space path: STUN servers (coturn) always, and
     // the other side when it is a real program (libnice).

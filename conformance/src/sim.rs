@@ -28,6 +28,7 @@ use crate::runner::conductor::{Conductor, RunResult};
 use crate::runner::config::{RunOptions, peer_config};
 use crate::runner::peer::Endpoint;
 use crate::runner::signal::Sent;
+use crate::runner::xmpp;
 
 /// Loop turns at one virtual instant after which the run is stopped as stalled.
 const MAX_ROUNDS_AT_ONE_INSTANT: usize = 100_000;
@@ -68,21 +69,25 @@ fn run_inner(
     transcript: bool,
 ) -> Result<(RunResult, Vec<Sent>)> {
     let seed = options.seed.unwrap_or(topology.seed);
-    // The base of virtual time; results do not depend on it (only differences are used).
+    // The start of virtual time; results do not depend on it (only differences are used).
     #[allow(clippy::disallowed_methods)]
-    let base = Instant::now();
+    let t0 = Instant::now();
     let mut topology = topology.clone();
     topology.seed = seed;
-    let mut sim = Sim::new(&topology, base);
+    let mut sim = Sim::new(&topology, t0);
     if options.pcap.is_some() {
         sim.enable_capture();
     }
+    // With `[signalling] via`, the agents log in first (the runner plays the server); the run
+    // starts once their logins have crossed the network.
+    let (base, seen) = log_in(&mut sim, &topology, t0)?;
     let mut endpoints = Vec::new();
     let mut hosts = Vec::new();
+    let mut learned = Vec::new();
     for role in [JingleRole::Initiator, JingleRole::Responder] {
         let agent = topology.agent(role);
         let host = HostId(agent.host);
-        let config = peer_config(
+        let mut config = peer_config(
             &topology,
             role,
             seed,
@@ -90,12 +95,32 @@ fn run_inner(
             base,
             ice_netsim::turn_server::REST_EPOCH,
         )?;
+        if let (true, Some((_, _, server))) = (agent.discover, xmpp::via(&topology)) {
+            let rest_now = std::time::UNIX_EPOCH
+                + std::time::Duration::from_secs(ice_netsim::turn_server::REST_EPOCH)
+                + base.saturating_duration_since(t0);
+            let l = xmpp::learn_in_process(
+                &topology,
+                server,
+                &config.local_jid,
+                &config.host_ips,
+                seen.iter()
+                    .find(|(j, _)| *j == config.local_jid)
+                    .and_then(|(_, a)| *a),
+                rest_now,
+            )?;
+            config.take_learned(&l);
+            learned.push((endpoints.len(), l));
+        }
         let endpoint = make_endpoint(&agent.implementation, &config)
             .with_context(|| format!("{}:{}: impl", topology.file, agent.impl_line))?;
         endpoints.push(endpoint);
         hosts.push(host);
     }
     let mut conductor = Conductor::new(&topology, endpoints, base, transcript)?;
+    for (side, l) in learned {
+        conductor.set_learned(side, l);
+    }
     let deadline = base + topology.duration;
 
     let mut now = base;
@@ -160,4 +185,88 @@ fn write_pcaps(sim: &Sim, topology: &Topology, dir: &Path) -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The port each agent's login leaves from (a client's TCP connection has a socket of its own,
+/// not the ICE socket's).
+const LOGIN_PORT: u16 = 40_000;
+/// The longest the logins may take to cross the network.
+const LOGIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A JID and the address the server saw its login come from (`None`: it did not arrive).
+type Seen = (String, Option<SocketAddr>);
+
+/// One datagram to send, then nothing: an agent's login as the simulator's XMPP stand-in sees
+/// it.
+struct Login(Option<Transmit>);
+
+impl Node for Login {
+    fn handle_datagram(&mut self, _: Instant, _: SocketAddr, _: SocketAddr, _: &[u8]) {}
+    fn handle_timeout(&mut self, _: Instant) {}
+    fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.0.take()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+}
+
+/// With `[signalling] via`: each agent's host sends its login (a datagram naming its JID,
+/// `ice_netsim::xmpp_stand_in`) to the server, and the address the server saw is what XEP-0279
+/// answers. Returns when the run starts (after the logins, or `t0`) and each JID with the
+/// address seen (`None`: the login did not arrive).
+fn log_in(sim: &mut Sim, topology: &Topology, t0: Instant) -> Result<(Instant, Vec<Seen>)> {
+    let Some((_, port, server)) = xmpp::via(topology) else {
+        return Ok((t0, Vec::new()));
+    };
+    let Some(&(server_ip, _)) = topology.hosts[server].ips.first() else {
+        bail!(
+            "the xmpp host {} has no address",
+            topology.hosts[server].name
+        );
+    };
+    let mut logins = Vec::new();
+    for agent in &topology.agents {
+        let host = HostId(agent.host);
+        let Some(ip) = sim
+            .host_ips(host)
+            .into_iter()
+            .find(|ip| ip.is_ipv4() == server_ip.is_ipv4())
+        else {
+            continue;
+        };
+        let Some(jid) = xmpp::account_jid(topology, agent.host) else {
+            continue;
+        };
+        let login = Login(Some(Transmit {
+            from: SocketAddr::new(ip, LOGIN_PORT),
+            to: SocketAddr::new(server_ip, port),
+            data: jid.clone().into_bytes(),
+        }));
+        logins.push((host, jid, login));
+    }
+    let mut now = t0;
+    {
+        let mut nodes: Vec<(HostId, &mut dyn Node)> = logins
+            .iter_mut()
+            .map(|(h, _, l)| (*h, l as &mut dyn Node))
+            .collect();
+        sim.step(now, &mut nodes)?;
+        while let Some(t) = sim.next_time(&nodes).filter(|t| *t <= t0 + LOGIN_TIME) {
+            now = now.max(t);
+            sim.step(now, &mut nodes)?;
+        }
+    }
+    let name = &topology.hosts[server].name;
+    let stand_in = sim
+        .xmpp_server(name)
+        .with_context(|| format!("the simulator has no XMPP stand-in on {name}"))?;
+    let seen = logins
+        .into_iter()
+        .map(|(_, jid, _)| {
+            let from = stand_in.seen_from(jid.as_bytes());
+            (jid, from)
+        })
+        .collect();
+    Ok((now, seen))
 }

@@ -75,17 +75,10 @@ impl Backend {
 }
 
 /// The keys of the topology format the runner does not act on yet, on either backend, as a
-/// skip reason: `[signalling] via` (signalling through an XMPP server), an agent's `discover`
-/// (XEP-0215, XEP-0279) and `expect.data_bytes`. Run anyway, such a script would pass without
+/// skip reason: `expect.data_bytes`. Run anyway, such a script would pass without
 /// testing what it asks for. Remove each from here when the runner implements it.
 fn not_yet_by_the_runner(topology: &Topology) -> Option<String> {
     let mut keys = Vec::new();
-    if topology.signalling.via.is_some() {
-        keys.push("[signalling] via");
-    }
-    if topology.agents.iter().any(|a| a.discover) {
-        keys.push("[[agent]] discover");
-    }
     if topology.expect.data_bytes > 0 {
         keys.push("[expect] data_bytes");
     }
@@ -375,27 +368,18 @@ EXPECT
 
     #[test]
     fn keys_the_runner_does_not_act_on_yet_are_skipped_on_both_backends() {
-        let t = script(
-            "discover = true",
-            "[signalling]\nvia = \"xmpp1\"",
-            "data_bytes = 1",
-        );
+        let t = script("", "", "data_bytes = 1");
         for backend in [Backend::Sim, Backend::Netns] {
             assert_eq!(
                 backend.skip_reason(&t).as_deref(),
-                Some(
-                    "not yet implemented by the runner: [signalling] via, [[agent]] discover, \
-                     [expect] data_bytes"
-                )
+                Some("not yet implemented by the runner: [expect] data_bytes")
             );
             let run = backend.run(&t, &RunOptions::default());
             assert!(run.is_err(), "never run, never passed");
         }
-        let t = script("", "", "data_bytes = 1");
-        assert_eq!(
-            Backend::Sim.skip_reason(&t).as_deref(),
-            Some("not yet implemented by the runner: [expect] data_bytes")
-        );
+        // Signalling through the server, and discovery, run on the simulator.
+        let t = script("discover = true", "[signalling]\nvia = \"xmpp1\"", "");
+        assert_eq!(Backend::Sim.skip_reason(&t), None);
         // An xmpp service nobody uses is run as before.
         let t = script("", "", "");
         assert_eq!(Backend::Sim.skip_reason(&t), None);

@@ -359,6 +359,8 @@ fn responder_config() -> PeerConfig {
         seed: [3; 32],
         start,
         trickle: true,
+        local_jid: jingle_ice_conformance::runner::signal::RESPONDER_JID.to_owned(),
+        peer_jid: jingle_ice_conformance::runner::signal::INITIATOR_JID.to_owned(),
     }
 }
 

@@ -211,7 +211,7 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
             Box::new(|| {
                 Ok(cmd!(
                     sh,
-                    "cargo test -p jingle-ice-conformance --test prosody --test prosody_extdisco --test prosody_services_cli -- --ignored"
+                    "cargo test -p jingle-ice-conformance --test prosody --test prosody_extdisco --test prosody_services_cli --test prosody_call -- --ignored"
                 )
                 .run()?)
             }),
@@ -239,10 +239,11 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
                     "cargo test -p ice-netsim --features netns --test netns_xmpp -- --ignored --test-threads=1"
                 )
                 .run()?;
-                // XEP-0279 across a real NAT: Prosody in the lab, the client behind the router.
+                // The call and answer commands: a 1 MiB file between two clients behind
+                // symmetric NATs, through the lab's Prosody (XEP-0279, XEP-0215) and coturn.
                 cmd!(
                     sh,
-                    "cargo test -p jingle-ice-conformance --test netns_prosody -- --ignored"
+                    "cargo test -p jingle-ice-conformance --test netns_call -- --ignored"
                 )
                 .run()?;
                 // The runner's user-space path (latency, loss) on real sockets; our agent

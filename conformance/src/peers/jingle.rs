@@ -34,7 +34,7 @@ use xep0371_model::{
 use super::common::Errors;
 use crate::runner::config::PeerConfig;
 use crate::runner::peer::{Endpoint, Peer, PeerStatus, Stack};
-use crate::runner::signal::{SID, jids};
+use crate::runner::signal::{SID, parse_jids};
 
 /// Stanzas larger than this are refused on arrival (a transport with 100 candidates is ~20 kB).
 pub const MAX_STANZA: usize = 1 << 20;
@@ -122,7 +122,7 @@ pub struct JingleEndpoint<P> {
 impl<P: Peer> JingleEndpoint<P> {
     /// `peer` as the initiator (`config.controlling`) or the responder of the run's session.
     pub fn new(peer: P, config: &PeerConfig) -> Result<Self> {
-        let (local, remote) = jids(config.controlling)?;
+        let (local, remote) = parse_jids(&config.local_jid, &config.peer_jid)?;
         Ok(JingleEndpoint {
             peer,
             initiator: config.controlling,

@@ -44,7 +44,7 @@ use xep0371_model::{IceFeatures, ns};
 use super::common::Errors;
 use crate::runner::config::{PeerConfig, host_port};
 use crate::runner::peer::{Endpoint, PeerStatus, SelectedPair, Stack};
-use crate::runner::signal::{SID, jids};
+use crate::runner::signal::{SID, parse_jids};
 
 /// A datagram of the session, as the runner carries it.
 fn transmit(t: &ice_sans_io::Transmit<'_>) -> Transmit {
@@ -104,7 +104,7 @@ impl Ours {
         }
         let allow_on_accept = role == Role::Initiator && cfg.allowance.is_none();
         cfg.ice.components = u16::from(config.components);
-        let (local, peer) = jids(config.controlling)?;
+        let (local, peer) = parse_jids(&config.local_jid, &config.peer_jid)?;
         let mut session = Session::new(cfg, role, SID, local, peer, config.seed);
         // XEP-0371 §8: the peer's disco#info features; both sides of the runner speak ice:0.
         session.set_peer_features(IceFeatures::from_features(&[

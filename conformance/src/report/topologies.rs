@@ -87,6 +87,15 @@ pub fn json_line(c: &Case, backend: &str) -> String {
         "skipped": c.skipped,
         "replayable": r.map(|r| r.replayable),
     });
+    // What each agent learned from the XMPP server of `[signalling] via` (`discover`).
+    if let Some(r) = r
+        && r.learned.iter().any(Option::is_some)
+    {
+        v["learned"] = json!({
+            "initiator": r.learned[0].as_ref().map(|l| l.to_json()),
+            "responder": r.learned[1].as_ref().map(|l| l.to_json()),
+        });
+    }
     if c.runs.len() > 1 {
         v["seeds"] = json!(c.runs.len());
         v["passed_seeds"] = json!(c.runs.len() - c.failures().len());

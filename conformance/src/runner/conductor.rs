@@ -13,6 +13,7 @@ use xep0371_model::minidom::Element;
 
 use super::share;
 use super::signal::{Direction, Sent, Signalling};
+use super::xmpp::Learned;
 
 /// How long after connecting each application datagram may take to arrive.
 const DATA_DEADLINE: Duration = Duration::from_secs(5);
@@ -45,6 +46,9 @@ pub struct RunResult {
     pub failures: Vec<String>,
     /// Whether both stacks replay exactly from the seed.
     pub replayable: bool,
+    /// What each side (initiator first) learned from the XMPP server of `[signalling] via`
+    /// (`discover = true`), when it asked.
+    pub learned: [Option<Learned>; 2],
 }
 
 impl RunResult {
@@ -131,6 +135,7 @@ pub struct Conductor {
     /// A session-accept went onto the path (or no side's `share` restricts anything).
     accepted: bool,
     errors: Vec<String>,
+    learned: [Option<Learned>; 2],
 }
 
 impl Conductor {
@@ -172,7 +177,20 @@ impl Conductor {
                 .iter()
                 .all(|r| topology.agent(*r).share == Share::All),
             errors: Vec::new(),
+            learned: [None, None],
         })
+    }
+
+    /// What side `side` (0: the initiator) learned from its XMPP server, for the result.
+    pub fn set_learned(&mut self, side: usize, learned: Learned) {
+        if let Some(slot) = self.learned.get_mut(side) {
+            *slot = Some(learned);
+        }
+    }
+
+    /// Stanzas arrive through `carrier` (a real XMPP server) instead of the runner's path.
+    pub fn carry_with(&mut self, carrier: Box<dyn super::signal::Carrier>) {
+        self.signalling.carry_with(carrier);
     }
 
     /// The endpoint of the initiator (0) or the responder (1).
@@ -199,6 +217,7 @@ impl Conductor {
                 &mut self.errors,
             );
         }
+        self.errors.append(&mut self.signalling.errors);
         while let Some((direction, xml)) = self.signalling.poll(now) {
             let to = match direction {
                 Direction::ToResponder => 1,
@@ -328,6 +347,7 @@ impl Conductor {
             (Some(c), Some(i)) => Some(c.saturating_duration_since(i)),
             _ => None,
         };
+        self.errors.append(&mut self.signalling.errors);
         let mut failures = std::mem::take(&mut self.errors);
         let describe = |s: &PeerStatus| match s {
             PeerStatus::Checking => "still checking".to_owned(),
@@ -425,6 +445,7 @@ impl Conductor {
             elapsed: now.saturating_duration_since(base),
             failures,
             replayable: sides.iter().all(|s| s.endpoint.replayable()),
+            learned: self.learned.clone(),
         };
         (result, self.signalling.take_log())
     }

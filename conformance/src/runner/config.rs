@@ -38,10 +38,24 @@ pub struct PeerConfig {
     pub seed: [u8; 32],
     /// The virtual time the session starts at.
     pub start: Instant,
+    /// The side's full JID: `HOSTNAME@DOMAIN/ice` when signalling goes `via` an XMPP server,
+    /// else the runner's fixed JIDs ([`crate::runner::signal::default_jids`]).
+    pub local_jid: String,
+    /// The other side's full JID.
+    pub peer_jid: String,
     /// Whether the side trickles its candidates (RFC 8838, XEP-0371 §5.5: transport-info as
     /// they are found). `false`: session-initiate or session-accept waits until gathering is
     /// complete and carries every candidate.
     pub trickle: bool,
+}
+
+impl PeerConfig {
+    /// The side's STUN and TURN servers become those it learned from its XMPP server
+    /// (`discover = true`).
+    pub fn take_learned(&mut self, learned: &super::xmpp::Learned) {
+        self.stun = learned.stun.clone();
+        self.turn = learned.turn.clone();
+    }
 }
 
 /// Options of a run.
@@ -69,6 +83,17 @@ pub fn peer_config(
     unix_now: u64,
 ) -> Result<PeerConfig> {
     let agent = topology.agent(role);
+    let other = topology.agent(match role {
+        JingleRole::Initiator => JingleRole::Responder,
+        JingleRole::Responder => JingleRole::Initiator,
+    });
+    let (local_jid, peer_jid) = match (
+        super::xmpp::account_jid(topology, agent.host),
+        super::xmpp::account_jid(topology, other.host),
+    ) {
+        (Some(l), Some(p)) => (l, p),
+        _ => super::signal::default_jids(role == JingleRole::Initiator),
+    };
     let label = match role {
         JingleRole::Initiator => "agent initiator",
         JingleRole::Responder => "agent responder",
@@ -103,5 +128,7 @@ pub fn peer_config(
         seed: derive_seed(seed, label),
         start,
         trickle: agent.trickle,
+        local_jid,
+        peer_jid,
     })
 }

@@ -13,3 +13,4 @@ pub mod config;
 pub mod peer;
 pub mod share;
 pub mod signal;
+pub mod xmpp;

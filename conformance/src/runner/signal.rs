@@ -20,11 +20,28 @@ pub const INITIATOR_JID: &str = "romeo@example.net/sim";
 /// The responder's full JID.
 pub const RESPONDER_JID: &str = "juliet@example.org/sim";
 
-/// `(local, peer)` full JIDs of the initiator's side (`initiator`) or of the responder's.
-pub fn jids(initiator: bool) -> Result<(Jid, Jid)> {
-    let i: Jid = INITIATOR_JID.parse().context("initiator JID")?;
-    let r: Jid = RESPONDER_JID.parse().context("responder JID")?;
-    Ok(if initiator { (i, r) } else { (r, i) })
+/// `(local, peer)` full JIDs of the initiator's side (`initiator`) or of the responder's, when
+/// the runner carries the stanzas itself (no `[signalling] via`).
+pub fn default_jids(initiator: bool) -> (String, String) {
+    let (i, r) = (INITIATOR_JID.to_owned(), RESPONDER_JID.to_owned());
+    if initiator { (i, r) } else { (r, i) }
+}
+
+/// `(local, peer)` of a side, as JIDs.
+pub fn parse_jids(local: &str, peer: &str) -> Result<(Jid, Jid)> {
+    Ok((
+        local.parse().with_context(|| format!("the JID {local}"))?,
+        peer.parse().with_context(|| format!("the JID {peer}"))?,
+    ))
+}
+
+/// What carries the stanzas when the runner does not (the netns backend's XMPP connections
+/// through a real server, `[signalling] via`).
+pub trait Carrier {
+    /// Hands `xml` to the side that sends it; `Err` when it cannot go.
+    fn send(&mut self, direction: Direction, xml: &str) -> Result<(), String>;
+    /// A stanza that arrived, with the way it went, or what went wrong on the way.
+    fn poll(&mut self) -> Option<Result<(Direction, String), String>>;
 }
 
 /// Which way a stanza goes.
@@ -69,6 +86,16 @@ pub struct Signalling {
     pub bytes: u64,
     /// Every stanza sent, with the start of the run, once [`Signalling::record`] was called.
     log: Option<(Instant, Vec<Sent>)>,
+    /// Carries the stanzas instead of the delay line.
+    carrier: Option<Box<dyn Carrier>>,
+    /// What the carrier refused.
+    pub errors: Vec<String>,
+}
+
+impl std::fmt::Debug for dyn Carrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Carrier")
+    }
 }
 
 impl Signalling {
@@ -81,7 +108,15 @@ impl Signalling {
             stanzas: 0,
             bytes: 0,
             log: None,
+            carrier: None,
+            errors: Vec::new(),
         }
+    }
+
+    /// From now on `carrier` takes the stanzas sent and gives those that arrive (their time
+    /// is its own; `latency` no longer applies).
+    pub fn carry_with(&mut self, carrier: Box<dyn Carrier>) {
+        self.carrier = Some(carrier);
     }
 
     /// Keeps a copy of every stanza sent from now on, timed from `start`.
@@ -114,6 +149,12 @@ impl Signalling {
                 xml: xml.clone(),
             });
         }
+        if let Some(c) = &mut self.carrier {
+            if let Err(e) = c.send(direction, &xml) {
+                self.errors.push(e);
+            }
+            return;
+        }
         self.queue.push_back(InFlight {
             due: now + self.latency,
             direction,
@@ -123,6 +164,14 @@ impl Signalling {
 
     /// The next stanza due by `now`, with the way it goes.
     pub fn poll(&mut self, now: Instant) -> Option<(Direction, String)> {
+        if let Some(c) = &mut self.carrier {
+            loop {
+                match c.poll()? {
+                    Ok(arrived) => return Some(arrived),
+                    Err(e) => self.errors.push(e),
+                }
+            }
+        }
         if self.queue.front()?.due > now {
             return None;
         }

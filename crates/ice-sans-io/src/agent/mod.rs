@@ -356,7 +356,11 @@ impl IceAgent {
     /// candidate by [`Event::LocalCandidate`], or by [`Event::RelayFailed`] with the reason;
     /// either way it counts for [`Event::GatheringComplete`]. The allocation's mapped address
     /// is also a server-reflexive candidate. The clients use [`Config::turn`]. Adding the same
-    /// server twice does nothing; a username over 512 bytes is refused (RFC 8489 §14.3).
+    /// server again replaces its credentials for the allocations made from then on (a new host
+    /// candidate's), as when TURN REST credentials are fetched again before they expire
+    /// (XEP-0215); an existing allocation keeps the username it was made with, since RFC 8656
+    /// §5 has every later request of an allocation use that username (a server answers 441
+    /// otherwise). A username over 512 bytes is refused (RFC 8489 §14.3).
     ///
     /// ```
     /// use std::net::SocketAddr;
@@ -388,7 +392,8 @@ impl IceAgent {
         credentials: TurnCredentials,
     ) -> Result<(), TurnError> {
         credentials.check()?;
-        if self.turn_servers.iter().any(|t| t.addr == server) {
+        if let Some(known) = self.turn_servers.iter_mut().find(|t| t.addr == server) {
+            known.credentials = credentials;
             return Ok(());
         }
         self.turn_servers.push(TurnServer {

@@ -152,3 +152,63 @@ fn close_while_allocating_still_completes_gathering() {
         "no GatheringComplete after the restart"
     );
 }
+
+/// The username of a STUN request, if it carries one.
+fn username(data: &[u8]) -> Option<String> {
+    stun(data)?.attributes().find_map(|a| match a {
+        ice_sans_io::stun::Attribute::Username(u) => Some(u.to_owned()),
+        _ => None,
+    })
+}
+
+/// Credentials fetched again (XEP-0215 §3.3: TURN REST credentials about to expire) and given
+/// for the same server start no allocation, and the allocation in use keeps its username (RFC
+/// 8656 §5: every later request of an allocation uses the username it was made with, or the
+/// server answers 441): over ten minutes of refreshes A signs with the old username only, the
+/// server accepts every request and the relayed pair stays up.
+#[test]
+fn new_credentials_leave_the_allocation_alone() {
+    let mut net = Net::new(SEEDS);
+    turn_server_proto::api::TurnServerApi::add_user(
+        &mut net.server,
+        "romeo-fresh".into(),
+        "fresh-pass".into(),
+    );
+    net.filter = Some(hosts_apart());
+    net.start();
+    net.connect();
+    let allocs = allocates(&net.peers[0].sent);
+    let t = net.elapsed();
+    let now = net.now;
+    let a = &mut net.peers[0].agent;
+    a.add_turn_server(
+        crate::net::SERVER,
+        ice_sans_io::turn::TurnCredentials::new("romeo-fresh", "fresh-pass"),
+    )
+    .unwrap();
+    a.handle_timeout(now);
+    net.drain();
+    net.run_for(Duration::from_secs(600));
+    let p = &net.peers[0];
+    let signed: Vec<String> = p
+        .sent
+        .iter()
+        .filter(|w| w.at > t && w.to == crate::net::SERVER)
+        .filter_map(|w| username(&w.data))
+        .collect();
+    assert!(!signed.is_empty(), "no request signed after the update");
+    assert!(
+        signed.iter().all(|u| u == crate::net::USER),
+        "another username for the same allocation: {signed:?}"
+    );
+    assert_eq!(allocates(&p.sent), allocs, "a new Allocate");
+    assert!(
+        !p.events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::RelayFailed { .. })),
+        "the allocation was lost"
+    );
+    assert!(net.both(State::Completed));
+    let sent = net.send(0, b"still connected");
+    assert_eq!(sent.data, b"still connected");
+}

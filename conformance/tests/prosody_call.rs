@@ -1,0 +1,118 @@
+//! Two clients of `jingle-ice-tokio` call each other through a real Prosody on loopback:
+//! disco#info answered by the connection (XEP-0371 §8), session-initiate, session-accept and
+//! transport-info routed by the server, a connected pair, datagrams both ways, and a hang-up
+//! that the callee sees as session-terminate.
+//!
+//! Ignored in the test step because it needs Debian's prosody; `cargo xtask ci` runs it in
+//! its Prosody step with `--ignored`.
+
+mod prosody_support;
+
+use std::time::Duration;
+
+use jingle_ice_tokio::jingle_ice_glue::Event;
+use jingle_ice_tokio::{Call, CallConfig, CallEvent, ConnectOptions, Connection, peer_features};
+use prosody_support::{HOST, Prosody, Setup};
+use tokio_xmpp::jid::{FullJid, Jid};
+
+const ROMEO: (&str, &str) = ("romeo", "montague");
+const JULIET: (&str, &str) = ("juliet", "capulet");
+const PACKAGES: &str = "install Debian's prosody";
+
+async fn login(p: &Prosody, (user, password): (&str, &str), resource: &str) -> Connection {
+    let jid: Jid = format!("{user}@{HOST}/{resource}").parse().expect("a JID");
+    match Connection::login(p.addr(), jid, password, ConnectOptions::default()).await {
+        Ok(c) => c,
+        Err(e) => panic!("{e}\n{}", p.log_tail()),
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs Debian's prosody; run by `cargo xtask ci` (Prosody step) with --ignored"]
+async fn two_clients_call_through_prosody() {
+    let setup = Setup {
+        template: prosody_support::config(&[], ""),
+        required: &[],
+        packages: PACKAGES,
+    };
+    let prosody = Prosody::start("prosody_call", &[ROMEO, JULIET], &setup);
+    let mut romeo = login(&prosody, ROMEO, "orchard").await;
+    let juliet = login(&prosody, JULIET, "balcony").await;
+    let juliet_jid: FullJid = juliet.bound_jid().clone();
+    assert_eq!(juliet_jid.resource().as_str(), "balcony");
+
+    // XEP-0371 §8: Juliet's connection answers disco#info with both ICE namespaces.
+    let features = peer_features(&mut romeo, &juliet_jid, Duration::from_secs(5))
+        .await
+        .expect("Juliet's features");
+    assert!(features.ice0 && features.ice_udp1, "{features:?}");
+
+    let callee = async move {
+        let mut call = Call::wait_incoming(juliet, CallConfig::default())
+            .await
+            .expect("an incoming call");
+        // The host candidate's event, then the offer.
+        loop {
+            match call.next().await.expect("an event") {
+                CallEvent::Session(Event::Initiated { .. }) => break,
+                CallEvent::Session(Event::Ice(_)) => {}
+                other => panic!("expected Initiated, got {other:?}"),
+            }
+        }
+        call.accept(None).expect("accept");
+        let pair = call
+            .connected(Duration::from_secs(10))
+            .await
+            .expect("Juliet connected");
+        // Echo three datagrams, then wait for the hang-up.
+        for _ in 0..3 {
+            let d = call.recv().await.expect("a datagram");
+            call.send(&d).await.expect("the echo");
+        }
+        let ended = loop {
+            match call.next().await {
+                Ok(CallEvent::Session(Event::Terminated { .. })) => break true,
+                Ok(_) => {}
+                Err(e) => panic!("Juliet: {e}"),
+            }
+        };
+        (pair, ended)
+    };
+    let caller = async move {
+        let mut call = Call::initiate(romeo, juliet_jid, CallConfig::default())
+            .await
+            .expect("the call");
+        let pair = call
+            .connected(Duration::from_secs(10))
+            .await
+            .expect("Romeo connected");
+        let mut echoed = Vec::new();
+        for i in 0..3u8 {
+            let msg = [0x80, i, 0xAA];
+            // Until Juliet is connected too, a datagram may go unanswered: send again.
+            let got = loop {
+                call.send(&msg).await.expect("send");
+                if let Ok(Ok(d)) =
+                    tokio::time::timeout(Duration::from_millis(300), call.recv()).await
+                {
+                    break d;
+                }
+            };
+            echoed.push(got);
+        }
+        let connected_after = call.connected_after();
+        let conn = call.hang_up("success", Duration::from_secs(2)).await;
+        conn.close().await;
+        (pair, echoed, connected_after)
+    };
+    let ((jpair, ended), (rpair, echoed, after)) = tokio::join!(callee, caller);
+    assert!(ended, "Juliet saw no session-terminate");
+    assert_eq!(echoed.len(), 3);
+    for (i, e) in echoed.iter().enumerate() {
+        assert_eq!(e[1], i as u8, "echo {i} out of order: {echoed:?}");
+    }
+    assert!(after.is_some());
+    // Host candidates on loopback: each side's selected pair is the other's mirror.
+    assert_eq!(rpair.remote.addr, jpair.local.addr);
+    assert_eq!(jpair.remote.addr, rpair.local.addr);
+}
