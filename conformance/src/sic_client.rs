@@ -1,103 +1,27 @@
 //! `jingle-ice-conformance sic`: XEP-0279 Server IP Check against a real XMPP server.
 //!
-//! One login with tokio-xmpp over plaintext TCP (enough on loopback; no STARTTLS), then the
-//! requests that [`xmpp_sic::Client`] builds (sic:1 first, sic:0 when the server does not know
-//! it), the answers read back with [`xmpp_sic::Client::handle_reply`], and a [`NatHint`] that
-//! compares the address the server reports with the local address of the TCP connection, which a
-//! connector of ours records (tokio-xmpp does not expose it).
-//!
-//! tokio-xmpp retries a failed connection or login silently and forever, so every wait here
-//! has a deadline of its own.
+//! One login over plaintext TCP with `jingle-ice-tokio`'s [`Connection`] (enough on loopback;
+//! no STARTTLS), then the requests that [`xmpp_sic::Client`] builds (sic:1 first, sic:0 when the
+//! server does not know it), the answers read back with [`xmpp_sic::Client::handle_reply`], and a
+//! [`NatHint`] that compares the address the server reports with the local address of the TCP
+//! connection, which the connection records (tokio-xmpp does not expose it).
 //!
 //! The Prosody interop tests (`conformance/tests/prosody.rs`) use [`Session`] too.
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, anyhow, bail};
-use futures_util::StreamExt as _;
-use tokio::io::BufStream;
-use tokio::net::TcpStream;
-use tokio_xmpp::connect::ServerConnector;
+use anyhow::{Context as _, Result, bail};
+use jingle_ice_tokio::{ConnectOptions, Connection};
 use tokio_xmpp::jid::{FullJid, Jid};
 use tokio_xmpp::minidom::Element;
-use tokio_xmpp::parsers::iq::Iq;
-use tokio_xmpp::xmlstream::{PendingFeaturesRecv, StreamHeader, Timeouts, initiate_stream};
-use tokio_xmpp::{Client, Event, Stanza};
 use xmpp_sic::{NatHint, Outcome, Version};
 
-/// What the connector saw of the last TCP connection it opened.
-#[derive(Debug, Default)]
-struct Seen {
-    local: Option<SocketAddr>,
-    last_error: Option<String>,
-    connections: u32,
-}
-
-/// Plaintext TCP to one socket address, like tokio-xmpp's `TcpServerConnector`, recording the
-/// local address of each connection.
-#[derive(Debug, Clone)]
-struct RecordingConnector {
-    server: SocketAddr,
-    seen: Arc<Mutex<Seen>>,
-}
-
-impl RecordingConnector {
-    fn record(&self, f: impl FnOnce(&mut Seen)) {
-        // A poisoned lock only means a panic elsewhere; the record is still usable.
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut seen);
-    }
-}
-
-impl ServerConnector for RecordingConnector {
-    type Stream = BufStream<TcpStream>;
-
-    async fn connect(
-        &self,
-        jid: &Jid,
-        ns: &'static str,
-        timeouts: Timeouts,
-    ) -> Result<
-        (
-            PendingFeaturesRecv<Self::Stream>,
-            sasl::common::ChannelBinding,
-        ),
-        tokio_xmpp::Error,
-    > {
-        let tcp = match TcpStream::connect(self.server).await {
-            Ok(tcp) => tcp,
-            Err(e) => {
-                self.record(|s| s.last_error = Some(format!("connecting to {}: {e}", self.server)));
-                return Err(e.into());
-            }
-        };
-        let local = tcp.local_addr().ok();
-        self.record(|s| {
-            s.local = local;
-            s.connections += 1;
-        });
-        let header = StreamHeader {
-            to: Some(Cow::Borrowed(jid.domain().as_str())),
-            from: None,
-            id: None,
-        };
-        let pending = initiate_stream(BufStream::new(tcp), ns, header, timeouts)
-            .await
-            .inspect_err(|e| self.record(|s| s.last_error = Some(format!("stream header: {e}"))))?;
-        Ok((pending, sasl::common::ChannelBinding::None))
-    }
-}
-
-/// A logged-in XMPP session.
+/// A logged-in XMPP session for the `sic` and `services` commands and the Prosody tests: a
+/// [`Connection`] of `jingle-ice-tokio` (login, the connection's local address, IQs by id).
 pub struct Session {
-    client: Client,
-    bound: FullJid,
-    seen: Arc<Mutex<Seen>>,
-    next_id: u64,
+    conn: Connection,
 }
 
 impl Session {
@@ -109,71 +33,25 @@ impl Session {
         password: &str,
         timeout: Duration,
     ) -> Result<Session> {
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let connector = RecordingConnector {
-            server,
-            seen: Arc::clone(&seen),
-        };
-        let mut client =
-            Client::new_with_connector(jid.clone(), password, connector, Timeouts::tight());
-        let online = tokio::time::timeout(timeout, async {
-            while let Some(event) = client.next().await {
-                match event {
-                    Event::Online { bound_jid, .. } => return Some(bound_jid),
-                    // tokio-xmpp reconnects by itself; keep waiting until the deadline.
-                    Event::Disconnected(_) | Event::Stanza(_) => {}
-                }
-            }
-            None
-        })
-        .await;
-        let bound = match online {
-            Ok(Some(bound)) => bound,
-            Ok(None) => bail!("the XMPP client stopped before logging in as {jid}"),
-            Err(_) => {
-                let s = seen.lock().unwrap_or_else(|p| p.into_inner());
-                let why = match (&s.last_error, s.connections) {
-                    (Some(e), 0) => format!("no connection: {e}"),
-                    (_, 0) => "no connection".to_owned(),
-                    (e, n) => format!(
-                        "{n} connection(s) to the server, but no session: wrong JID or password, or \
-                         the server requires TLS{}",
-                        e.as_ref()
-                            .map(|e| format!(" (last error: {e})"))
-                            .unwrap_or_default()
-                    ),
-                };
-                bail!(
-                    "could not log in to {server} as {jid} within {}s: {why}",
-                    timeout.as_secs_f64()
-                );
-            }
-        };
-        let bound = bound
-            .try_into_full()
-            .map_err(|b| anyhow!("the server bound a bare JID: {b}"))?;
-        Ok(Session {
-            client,
-            bound,
-            seen,
-            next_id: 0,
-        })
+        let mut options = ConnectOptions::default();
+        options.timeout = timeout;
+        let conn = Connection::login(server, jid, password, options).await?;
+        Ok(Session { conn })
     }
 
     /// The full JID the server bound.
     pub fn bound_jid(&self) -> &FullJid {
-        &self.bound
+        self.conn.bound_jid()
     }
 
     /// The local address of the connection to the server.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.seen.lock().unwrap_or_else(|p| p.into_inner()).local
+        self.conn.local_addr()
     }
 
     /// A fresh stanza id.
     pub fn new_id(&mut self) -> String {
-        self.next_id += 1;
-        format!("sic-{}", self.next_id)
+        self.conn.new_id()
     }
 
     /// Sends `iq` (which must carry an id) as it is and returns the first IQ that comes back
@@ -191,31 +69,14 @@ impl Session {
             .attr("id")
             .context("the IQ to send has no id")?
             .to_owned();
-        let iq = Iq::try_from(iq).map_err(|e| anyhow!("not an IQ tokio-xmpp can send: {e}"))?;
-        self.client
-            .send_stanza(Stanza::Iq(iq))
-            .await
-            .context("sending the IQ")?;
+        self.conn.send(iq).context("sending the IQ")?;
         Ok(id)
     }
 
     /// The first IQ of any type that arrives with this id, within `timeout`. Other stanzas are
-    /// dropped.
+    /// kept by the connection.
     pub async fn wait_iq(&mut self, id: &str, timeout: Duration) -> Result<Element> {
-        let iq = tokio::time::timeout(timeout, async {
-            while let Some(event) = self.client.next().await {
-                if let Event::Stanza(Stanza::Iq(iq)) = event {
-                    if iq.id() == id {
-                        return Some(iq);
-                    }
-                }
-            }
-            None
-        })
-        .await
-        .map_err(|_| anyhow!("no IQ {id} within {}s", timeout.as_secs_f64()))?
-        .with_context(|| format!("the stream ended before IQ {id} came"))?;
-        Ok(Element::from(iq))
+        Ok(self.conn.wait_for_id(id, timeout).await?)
     }
 
     /// Asks with `client` until it has an address or a final failure: each request, in order,
@@ -245,7 +106,7 @@ impl Session {
 
     /// Ends the stream politely (bounded: a dead server does not hold the caller).
     pub async fn close(self) {
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.client.send_end()).await;
+        self.conn.close().await;
     }
 }
 
@@ -349,19 +210,7 @@ struct Report<'a> {
     asked: &'a Asked,
 }
 
-/// The `<error/>` of an IQ error (RFC 6120 §8.3): its `type` and its defined condition, each
-/// when present; `None` when `reply` is no error or has no `<error/>`.
-pub fn iq_error(reply: &Element) -> Option<(Option<&str>, Option<&str>)> {
-    if reply.attr("type") != Some("error") {
-        return None;
-    }
-    let error = reply.children().find(|c| c.name() == "error")?;
-    let condition = error
-        .children()
-        .find(|c| c.ns() == xmpp_sic::ns::STANZAS && c.name() != "text")
-        .map(|c| c.name());
-    Some((error.attr("type"), condition))
-}
+pub use jingle_ice_tokio::iq_error;
 
 /// The condition of an error reply, or `result`.
 fn answer_kind(reply: &Element) -> String {

@@ -318,6 +318,43 @@ impl Connection {
             })?
     }
 
+    /// The first IQ with this id, of any type (a reply, or a request the server routed back
+    /// to this very session), within `timeout`; other stanzas are kept, in order, for
+    /// [`Connection::next_stanza`]. For tests of how a server routes and answers.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Timeout`], [`Error::Flooded`], [`Error::Closed`].
+    pub async fn wait_for_id(&mut self, id: &str, timeout: Duration) -> Result<Element, Error> {
+        if let Some(i) = self
+            .stash
+            .iter()
+            .position(|el| el.name() == "iq" && el.attr("id") == Some(id))
+        {
+            if let Some(el) = self.stash.remove(i) {
+                return Ok(el);
+            }
+        }
+        let wait = async {
+            loop {
+                let el = self.receive().await?;
+                if el.name() == "iq" && el.attr("id") == Some(id) {
+                    return Ok(el);
+                }
+                if self.stash.len() >= STASH {
+                    return Err(Error::Flooded(STASH));
+                }
+                self.stash.push_back(el);
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .map_err(|_| Error::Timeout {
+                what: format!("an IQ with id {id}"),
+                secs: timeout.as_secs_f64(),
+            })?
+    }
+
     /// The next stanza the task did not answer itself, in arrival order. Cancel-safe.
     ///
     /// # Errors
