@@ -376,19 +376,9 @@ fn is_for_sender(d: &[u8]) -> bool {
 
 /// `Err` when the session ended or failed.
 fn ended(e: &Event) -> Result<()> {
-    match e {
-        Event::Terminated { reason } => bail!(
-            "the peer ended the session{}",
-            reason
-                .as_ref()
-                .and_then(|r| r.children().next())
-                .map(|c| format!(" ({})", c.name()))
-                .unwrap_or_default()
-        ),
-        Event::Ice(jingle_ice_tokio::ice_sans_io::Event::StateChanged(
-            jingle_ice_tokio::ice_sans_io::State::Failed,
-        )) => bail!("ICE failed"),
-        _ => Ok(()),
+    match jingle_ice_tokio::ends_call(e) {
+        Some(why) => bail!("{why}"),
+        None => Ok(()),
     }
 }
 

@@ -518,23 +518,9 @@ impl Call {
 
     /// `Err` when `e` ends the call.
     fn check_alive(&mut self, e: &Event) -> Result<(), Error> {
-        match e {
-            Event::Terminated { reason } => Err(Error::Ended(format!(
-                "the peer terminated the session{}",
-                reason
-                    .as_ref()
-                    .and_then(|r| r.children().next())
-                    .map(|c| format!(" ({})", c.name()))
-                    .unwrap_or_default()
-            ))),
-            Event::Ice(ice_sans_io::Event::StateChanged(State::Failed)) => {
-                Err(Error::Ended("ICE failed: no pair works".to_owned()))
-            }
-            Event::PeerError { action, error, .. } => Err(Error::Ended(format!(
-                "the peer refused {action}: {error:?}"
-            ))),
-            Event::IqTimeout { action, .. } => Err(Error::Ended(format!("no answer to {action}"))),
-            _ => Ok(()),
+        match ends_call(e) {
+            Some(why) => Err(Error::Ended(why)),
+            None => Ok(()),
         }
     }
 
@@ -668,6 +654,30 @@ impl Call {
         self.refresh_at = fresh.refresh_at(wall);
         self.pending
             .push_back(CallEvent::ServicesRefreshed { updated });
+    }
+}
+
+/// Why the call is over, when session event `e` ends it: the peer terminated the session, ICE
+/// failed (no pair works), the peer refused or did not answer one of our requests. `None` for
+/// every other event.
+pub fn ends_call(e: &Event) -> Option<String> {
+    match e {
+        Event::Terminated { reason } => Some(format!(
+            "the peer terminated the session{}",
+            reason
+                .as_ref()
+                .and_then(|r| r.children().next())
+                .map(|c| format!(" ({})", c.name()))
+                .unwrap_or_default()
+        )),
+        Event::Ice(ice_sans_io::Event::StateChanged(State::Failed)) => {
+            Some("ICE failed: no pair works".to_owned())
+        }
+        Event::PeerError { action, error, .. } => {
+            Some(format!("the peer refused {action}: {error:?}"))
+        }
+        Event::IqTimeout { action, .. } => Some(format!("no answer to {action}")),
+        _ => None,
     }
 }
 

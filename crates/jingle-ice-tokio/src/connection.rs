@@ -298,10 +298,27 @@ impl Connection {
         };
         let what = describe(&iq);
         self.send(iq)?;
+        self.wait_for(|el| is_reply_to(el, &id), what, timeout)
+            .await
+    }
+
+    /// The first stanza that `wanted` takes, within `timeout`, from what was kept aside and
+    /// then from the connection; what it does not take is kept, in order.
+    async fn wait_for(
+        &mut self,
+        wanted: impl Fn(&Element) -> bool,
+        what: String,
+        timeout: Duration,
+    ) -> Result<Element, Error> {
+        if let Some(i) = self.stash.iter().position(&wanted)
+            && let Some(el) = self.stash.remove(i)
+        {
+            return Ok(el);
+        }
         let wait = async {
             loop {
                 let el = self.receive().await?;
-                if is_reply_to(&el, &id) {
+                if wanted(&el) {
                     return Ok(el);
                 }
                 if self.stash.len() >= STASH {
@@ -326,33 +343,9 @@ impl Connection {
     ///
     /// [`Error::Timeout`], [`Error::Flooded`], [`Error::Closed`].
     pub async fn wait_for_id(&mut self, id: &str, timeout: Duration) -> Result<Element, Error> {
-        if let Some(i) = self
-            .stash
-            .iter()
-            .position(|el| el.name() == "iq" && el.attr("id") == Some(id))
-        {
-            if let Some(el) = self.stash.remove(i) {
-                return Ok(el);
-            }
-        }
-        let wait = async {
-            loop {
-                let el = self.receive().await?;
-                if el.name() == "iq" && el.attr("id") == Some(id) {
-                    return Ok(el);
-                }
-                if self.stash.len() >= STASH {
-                    return Err(Error::Flooded(STASH));
-                }
-                self.stash.push_back(el);
-            }
-        };
-        tokio::time::timeout(timeout, wait)
+        let is_it = |el: &Element| el.name() == "iq" && el.attr("id") == Some(id);
+        self.wait_for(is_it, format!("an IQ with id {id}"), timeout)
             .await
-            .map_err(|_| Error::Timeout {
-                what: format!("an IQ with id {id}"),
-                secs: timeout.as_secs_f64(),
-            })?
     }
 
     /// The next stanza the task did not answer itself, in arrival order. Cancel-safe.

@@ -7,7 +7,7 @@ mod discover;
 mod error;
 mod sockets;
 
-pub use call::{Call, CallConfig, CallEvent};
+pub use call::{Call, CallConfig, CallEvent, ends_call};
 pub use connection::{ConnectOptions, Connection};
 pub use discover::{
     ExternalServices, IceServers, TurnServer, external_services, iq_error, peer_features,
