@@ -11,7 +11,9 @@ mod prosody_support;
 use std::time::Duration;
 
 use jingle_ice_tokio::jingle_ice_glue::Event;
-use jingle_ice_tokio::{Call, CallConfig, CallEvent, ConnectOptions, Connection, peer_features};
+use jingle_ice_tokio::{
+    Call, CallConfig, CallEvent, ConnectOptions, Connection, external_services, peer_features,
+};
 use prosody_support::{HOST, Prosody, Setup};
 use tokio_xmpp::jid::{FullJid, Jid};
 
@@ -40,6 +42,17 @@ async fn two_clients_call_through_prosody() {
     let juliet = login(&prosody, JULIET, "balcony").await;
     let juliet_jid: FullJid = juliet.bound_jid().clone();
     assert_eq!(juliet_jid.resource().as_str(), "balcony");
+
+    // A server without XEP-0215: a warning, no services, no failure.
+    let services = external_services(&mut romeo, Duration::from_secs(5)).await;
+    assert!(services.services.is_empty(), "{services:?}");
+    assert!(
+        services
+            .warnings
+            .iter()
+            .any(|w| w.contains("service-unavailable") || w.contains("feature-not-implemented")),
+        "{services:?}"
+    );
 
     // XEP-0371 §8: Juliet's connection answers disco#info with both ICE namespaces.
     let features = peer_features(&mut romeo, &juliet_jid, Duration::from_secs(5))
@@ -115,4 +128,82 @@ async fn two_clients_call_through_prosody() {
     // Host candidates on loopback: each side's selected pair is the other's mirror.
     assert_eq!(rpair.remote.addr, jpair.local.addr);
     assert_eq!(jpair.remote.addr, rpair.local.addr);
+}
+
+/// TURN REST credentials that live 15 s (mod_external_services' `ttl`): the call asks for the
+/// services again before they expire (`CallConfig::refresh_services`) and takes the new
+/// credentials of the TURN server it uses (nothing listens there: the relay fails and the call
+/// connects on host candidates, which is all this test needs).
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs Debian's prosody; run by `cargo xtask ci` (Prosody step) with --ignored"]
+async fn a_call_asks_for_services_again_before_they_expire() {
+    let setup = Setup {
+        template: prosody_support::config(
+            &["external_services"],
+            r#"
+external_services = {
+	{ type = "turn", host = "127.0.0.1", port = 3479, transport = "udp", secret = "s3cret", ttl = 15 };
+}
+"#,
+        ),
+        required: &["external_services"],
+        packages: PACKAGES,
+    };
+    let prosody = Prosody::start("prosody_call_refresh", &[ROMEO, JULIET], &setup);
+    let mut romeo = login(&prosody, ROMEO, "orchard").await;
+    let juliet = login(&prosody, JULIET, "balcony").await;
+    let juliet_jid: FullJid = juliet.bound_jid().clone();
+    let services = external_services(&mut romeo, Duration::from_secs(5)).await;
+    assert_eq!(services.services.len(), 1, "{services:?}");
+    #[allow(clippy::disallowed_methods)] // XEP-0215 `expires` is wall-clock time
+    let now = std::time::SystemTime::now();
+    let due = services.refresh_at(now).expect("credentials that expire");
+    assert!(due.duration_since(now).unwrap_or_default() <= Duration::from_secs(15));
+    let mut config = CallConfig::default();
+    config.servers = services.ice_servers().await;
+    config.refresh_services = Some(due);
+    assert_eq!(config.servers.turn.len(), 1, "{:?}", config.servers);
+
+    let callee = async move {
+        let mut call = Call::wait_incoming(juliet, CallConfig::default())
+            .await
+            .expect("an incoming call");
+        loop {
+            if let CallEvent::Session(Event::Initiated { .. }) = call.next().await.expect("event") {
+                break;
+            }
+        }
+        call.accept(None).expect("accept");
+        // Keep answering until Romeo hangs up.
+        loop {
+            match call.next().await {
+                Ok(CallEvent::Session(Event::Terminated { .. })) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    let caller = async move {
+        let mut call = Call::initiate(romeo, juliet_jid, config)
+            .await
+            .expect("the call");
+        let refreshed = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match call.next().await.expect("event") {
+                    CallEvent::ServicesRefreshed { updated } => return updated,
+                    CallEvent::Warning(w) => panic!("{w}"),
+                    _ => {}
+                }
+            }
+        })
+        .await
+        .expect("the services asked again within 20 s");
+        let conn = call.hang_up("success", Duration::from_secs(2)).await;
+        conn.close().await;
+        refreshed
+    };
+    let ((), updated) = tokio::join!(callee, caller);
+    assert_eq!(
+        updated, 1,
+        "the TURN server's credentials were not replaced"
+    );
 }

@@ -363,7 +363,7 @@ impl Call {
             match input {
                 Input::Timeout => {
                     self.session.handle_timeout(now);
-                    if self.refresh_deadline().is_some_and(|d| d <= now) {
+                    if self.refresh_due() {
                         self.ask_services_again();
                     }
                 }
@@ -582,6 +582,14 @@ impl Call {
         #[allow(clippy::disallowed_methods)] // XEP-0215 `expires` is wall-clock time
         let left = at.duration_since(SystemTime::now()).unwrap_or_default();
         Some(self.now() + left)
+    }
+
+    /// Whether the time to ask for the services again has come (wall-clock time, as the
+    /// XEP-0215 `expires` it comes from).
+    fn refresh_due(&self) -> bool {
+        #[allow(clippy::disallowed_methods)] // XEP-0215 `expires` is wall-clock time
+        let wall = SystemTime::now();
+        self.refresh_request.is_none() && self.refresh_at.is_some_and(|at| wall >= at)
     }
 
     fn ask_services_again(&mut self) {
