@@ -95,6 +95,20 @@ async fn two_clients_call_through_prosody() {
         let mut call = Call::initiate(romeo, juliet_jid, CallConfig::default())
             .await
             .expect("the call");
+        // Cancel-safety: until the pair is up, `next` is dropped every millisecond by a timer
+        // that wins the select; nothing it had received may be lost, or the call would stall.
+        let mut cancelled = 0u32;
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while call.selected_pair().is_none() {
+                tokio::select! {
+                    e = call.next() => { e.expect("an event"); }
+                    () = tokio::time::sleep(Duration::from_millis(1)) => cancelled += 1,
+                }
+            }
+        })
+        .await
+        .expect("a pair within 10 s while next() is cancelled every millisecond");
+        assert!(cancelled > 0, "the timer never won: nothing was cancelled");
         let pair = call
             .connected(Duration::from_secs(10))
             .await
