@@ -53,7 +53,9 @@ pub struct Config {
     /// When the peer never signals end-of-candidates (deployed Jingle clients do not send
     /// `gathering-complete`), how long every pair of a component may stay failed, with no new
     /// remote candidate, before the agent declares failure (RFC 8838 §8 leaves this to the
-    /// agent). Default 10 s.
+    /// agent). The clock starts once the peer has given at least one candidate for the
+    /// component: before that nothing was tried (a peer may hold its candidates until its user
+    /// accepts, XEP-0371 §11.1). Default 10 s.
     pub no_end_of_candidates_timeout: Duration,
     /// Consent freshness (RFC 7675 §5.1): the mean interval of consent checks on each selected
     /// pair, randomised to 0.8..1.2 times. `None` disables consent (and consent loss). Default

@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use jingle_ice_glue::ice_sans_io::State;
 use jingle_ice_glue::xep0371_model::{Action, IceFeatures, IceNamespace, Transport};
 use jingle_ice_glue::{Allowance, Config, Event, Phase};
 
@@ -311,5 +312,52 @@ fn seeded_sweep() {
             );
             assert!(n.refused[1].is_empty(), "{repro}: {:?}", n.refused[1]);
         }
+    }
+}
+
+/// A callee whose user takes 30 s to accept (XEP-0371 §11.1: its candidates wait for the
+/// acceptance, and so do the caller's candidates it holds): neither agent gives up meanwhile
+/// (the no-end-of-candidates timer of RFC 8838 §8 starts with the peer's first candidate, not
+/// with its credentials), and the call connects once accepted.
+#[test]
+fn a_callee_that_accepts_after_thirty_seconds_still_connects() {
+    // The caller allows its candidates at once (it chose the callee: its allow list, as
+    // jingle-ice-tokio's calls do); the callee's wait for its user.
+    let mut n = Net::new(
+        [Config::allowing(Allowance::AllowList), Config::default()],
+        [21, 22],
+    );
+    n.auto_accept = false;
+    n.initiate();
+    // Thirty seconds of ringing.
+    let _ = n.run_until(Duration::from_secs(30), |_| false);
+    assert!(
+        n.saw(1, |e| matches!(e, Event::Initiated { .. })),
+        "the offer did not arrive"
+    );
+    for i in 0..2 {
+        assert_ne!(
+            n.s[i].state(),
+            State::Failed,
+            "side {i} gave up before the accept"
+        );
+    }
+    let now = n.now;
+    n.s[1].accept(now, None).unwrap();
+    n.drain();
+    assert!(
+        n.run_until(Duration::from_secs(10), |n| n.both(State::Completed)),
+        "not connected after the accept: {:?} {:?}",
+        n.s[0].state(),
+        n.s[1].state()
+    );
+    for i in 0..2 {
+        assert!(
+            !n.saw(i, |e| matches!(
+                e,
+                Event::Ice(jingle_ice_glue::ice_sans_io::Event::ComponentFailed { .. })
+            )),
+            "side {i} reported a failed component"
+        );
     }
 }

@@ -27,8 +27,14 @@ impl IceAgent {
                 .is_some_and(|o| o.pairs.iter().any(|p| p.component == id));
             let prev = self.components[ci].state;
             // Failure (RFC 8445 §8.1.2, RFC 8838 §8): nothing valid and nothing left to check,
-            // after the peer's end-of-candidates or, without it, for a while.
-            let stuck = !any_valid && !live && self.remote_creds.is_some() && !old_selected;
+            // after the peer's end-of-candidates or, without it, for a while once the peer has
+            // given candidates for the component. Before its first candidate nothing was tried:
+            // a peer may hold its candidates back for a long time (XEP-0371 §11.1: until its
+            // user accepts), and only the session can decide how long to wait for them.
+            let heard =
+                self.remote_end_of_candidates || self.remotes.iter().any(|c| c.component == id);
+            let stuck =
+                heard && !any_valid && !live && self.remote_creds.is_some() && !old_selected;
             let c = &mut self.components[ci];
             if !stuck {
                 c.idle_since = None;
