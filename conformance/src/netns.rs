@@ -199,7 +199,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
             rng: ChaCha8Rng::from_seed(derive_seed(seed, label)),
         }));
     }
-    let mut conductor = Conductor::new(topology, endpoints, base, false)?;
+    let mut conductor = Conductor::new(topology, endpoints, base, false, seed)?;
     let deadline = base + topology.duration;
     // Senders whose datagrams skipped the user-space path: STUN servers (coturn) always, and
     // the other side when it is a real program (libnice).

@@ -95,7 +95,7 @@ fn run_inner(
         endpoints.push(endpoint);
         hosts.push(host);
     }
-    let mut conductor = Conductor::new(&topology, endpoints, base, transcript)?;
+    let mut conductor = Conductor::new(&topology, endpoints, base, transcript, seed)?;
     let deadline = base + topology.duration;
 
     let mut now = base;
