@@ -226,7 +226,7 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
             rng: ChaCha8Rng::from_seed(derive_seed(seed, label)),
         }));
     }
-    let mut conductor = Conductor::new(topology, endpoints, base, false)?;
+    let mut conductor = Conductor::new(topology, endpoints, base, false, seed)?;
     for (side, l) in learned_by_side {
         conductor.set_learned(side, l);
     }

@@ -117,7 +117,7 @@ fn run_inner(
         endpoints.push(endpoint);
         hosts.push(host);
     }
-    let mut conductor = Conductor::new(&topology, endpoints, base, transcript)?;
+    let mut conductor = Conductor::new(&topology, endpoints, base, transcript, seed)?;
     for (side, l) in learned {
         conductor.set_learned(side, l);
     }

@@ -36,9 +36,6 @@ impl Backend {
     /// Why this backend does not run `topology`, if it does not: the case is reported as
     /// skipped, with the reason, never silently left out.
     pub fn skip_reason(self, topology: &Topology) -> Option<String> {
-        if let Some(reason) = not_yet_by_the_runner(topology) {
-            return Some(reason);
-        }
         match self {
             Backend::Sim => topology
                 .agents
@@ -61,9 +58,6 @@ impl Backend {
 
     /// Runs `topology` once on this backend.
     pub fn run(self, topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
-        if let Some(reason) = not_yet_by_the_runner(topology) {
-            anyhow::bail!("{}: {reason}", topology.file);
-        }
         match self {
             Backend::Sim => crate::sim::run(topology, options),
             #[cfg(target_os = "linux")]
@@ -72,17 +66,6 @@ impl Backend {
             Backend::Netns => anyhow::bail!("the netns backend needs Linux"),
         }
     }
-}
-
-/// The keys of the topology format the runner does not act on yet, on either backend, as a
-/// skip reason: `expect.data_bytes`. Run anyway, such a script would pass without
-/// testing what it asks for. Remove each from here when the runner implements it.
-fn not_yet_by_the_runner(topology: &Topology) -> Option<String> {
-    let mut keys = Vec::new();
-    if topology.expect.data_bytes > 0 {
-        keys.push("[expect] data_bytes");
-    }
-    (!keys.is_empty()).then(|| format!("not yet implemented by the runner: {}", keys.join(", ")))
 }
 
 /// The most seeds one sweep may ask for per script.
@@ -367,19 +350,30 @@ EXPECT
     }
 
     #[test]
-    fn keys_the_runner_does_not_act_on_yet_are_skipped_on_both_backends() {
-        let t = script("", "", "data_bytes = 1");
-        for backend in [Backend::Sim, Backend::Netns] {
-            assert_eq!(
-                backend.skip_reason(&t).as_deref(),
-                Some("not yet implemented by the runner: [expect] data_bytes")
-            );
-            let run = backend.run(&t, &RunOptions::default());
-            assert!(run.is_err(), "never run, never passed");
-        }
-        // Signalling through the server, and discovery, run on the simulator.
-        let t = script("discover = true", "[signalling]\nvia = \"xmpp1\"", "");
+    fn signalling_via_discover_and_data_bytes_run_on_the_simulator() {
+        let t = script(
+            "discover = true",
+            "[signalling]\nvia = \"xmpp1\"",
+            "data_bytes = 1",
+        );
         assert_eq!(Backend::Sim.skip_reason(&t), None);
+        let r = Backend::Sim
+            .run(&t, &RunOptions::default())
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(r.passed(), "{:?}", r.failures);
+        let d = r
+            .data_bytes
+            .unwrap_or_else(|| panic!("data_bytes summarised"));
+        assert_eq!(d.expected, 1);
+        assert_eq!(d.transfers.map(|t| t.delivered), [1, 1]);
+        // The initiator (discover) asked the server, which offers nothing here and has no
+        // ipcheck; the responder did not ask.
+        let l = r.learned[0]
+            .as_ref()
+            .unwrap_or_else(|| panic!("nothing learned"));
+        assert!(l.sic.is_none() && l.services.is_empty(), "{l:?}");
+        assert!(!l.warnings.is_empty(), "no XEP-0279 warning: {l:?}");
+        assert!(r.learned[1].is_none());
         // An xmpp service nobody uses is run as before.
         let t = script("", "", "");
         assert_eq!(Backend::Sim.skip_reason(&t), None);

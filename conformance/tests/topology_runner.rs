@@ -97,6 +97,95 @@ fn a_seed_replays_the_run_datagram_for_datagram() {
 }
 
 #[test]
+fn data_bytes_replays_byte_for_byte_and_arrives_intact() {
+    let dir = std::env::temp_dir().join(format!("topology-data-bytes-{}", std::process::id()));
+    let t = script("data-bytes-lossy.toml");
+    let mut runs = Vec::new();
+    for i in 0..2 {
+        let d = dir.join(i.to_string());
+        let options = RunOptions {
+            seed: None,
+            pcap: Some(&d),
+        };
+        let r = run(&t, &options).expect("runs");
+        let mut files: Vec<_> = std::fs::read_dir(&d)
+            .expect("pcaps")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        files.sort();
+        let captures: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| std::fs::read(f).expect("read"))
+            .collect();
+        runs.push((r, captures));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let r = &runs[0].0;
+    assert!(r.passed(), "{:?}", r.failures);
+    let d = r.data_bytes.as_ref().expect("data_bytes summarised");
+    assert_eq!(d.expected, 1 << 20);
+    for x in &d.transfers {
+        assert_eq!(x.delivered, 1 << 20);
+        assert!(x.retransmissions > 0, "3% loss costs retransmissions");
+        assert!(x.time.is_some());
+    }
+    // The same seed: the same result, and the same bytes on every network (the content of both
+    // streams is drawn from the seed).
+    assert_eq!(runs[0].0, runs[1].0);
+    assert!(
+        runs[0].1 == runs[1].1,
+        "the captures differ between two runs of one seed"
+    );
+    // Another seed, other losses.
+    let other = run(
+        &t,
+        &RunOptions {
+            seed: Some(t.seed + 1),
+            pcap: None,
+        },
+    )
+    .expect("runs");
+    assert!(other.passed(), "{:?}", other.failures);
+    assert_ne!(other.data_bytes, r.data_bytes);
+
+    // Cut short, the transfers fail the run and say how far they got.
+    let mut short = t.clone();
+    short.duration = std::time::Duration::from_secs(5);
+    let r = run(&short, &RunOptions::default()).expect("runs");
+    assert_eq!(r.outcome, "connected");
+    assert_eq!(r.failures.len(), 2, "{:?}", r.failures);
+    assert!(
+        r.failures[0].starts_with(
+            "data_bytes: the initiator's 1048576 bytes to the responder: the transfer did not \
+             finish within duration_ms ("
+        ),
+        "{:?}",
+        r.failures
+    );
+}
+
+#[test]
+fn data_bytes_and_the_text_datagrams_of_data_go_together() {
+    let mut t = script("same-lan.toml");
+    assert!(t.expect.data);
+    t.expect.data_bytes = 10_000;
+    let r = run(&t, &RunOptions::default()).expect("runs");
+    assert!(r.passed(), "{:?}", r.failures);
+    assert_eq!(r.data_delivered, (2, 2));
+    let d = r.data_bytes.expect("data_bytes summarised");
+    assert_eq!(d.transfers.map(|x| x.delivered), [10_000, 10_000]);
+    let single = run_case(&path("data-bytes-relay.toml"), &sim(1), &[]);
+    let v: serde_json::Value = serde_json::from_str(&json_line(&single, "sim")).expect("JSON");
+    assert_eq!(v["data_bytes"]["expected"], 262_144);
+    assert_eq!(
+        v["data_bytes"]["delivered"],
+        serde_json::json!([262_144, 262_144])
+    );
+    assert!(v["data_bytes"]["ms"][0].as_f64().is_some(), "{v}");
+    assert!(v["data_bytes"]["retransmissions"].is_array(), "{v}");
+}
+
+#[test]
 fn an_expectation_that_does_not_hold_is_reported() {
     let mut t = script("nat-eim-apdf--apdm-apdf.toml");
     // This pair of NATs cannot connect without a relay; claim that it does.

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde_json::json;
 
 use crate::runner::conductor::RunResult;
+use crate::runner::data::DataBytes;
 use crate::suite::{Backend, Case, quantile};
 
 fn pair_text(r: &RunResult) -> String {
@@ -62,8 +63,26 @@ pub fn progress_line(c: &Case) -> String {
     line
 }
 
+/// What the transfers of `[expect] data_bytes` did, as JSON: each array the initiator's
+/// transfer (to the responder) first; `ms` is null for a transfer that did not finish.
+fn data_bytes_json(d: &DataBytes) -> serde_json::Value {
+    let each = |f: fn(&crate::runner::data::TransferSummary) -> serde_json::Value| {
+        d.transfers.each_ref().map(f)
+    };
+    json!({
+        "expected": d.expected,
+        "delivered": each(|t| json!(t.delivered)),
+        "ms": each(|t| json!(t.time.map(|d| d.as_secs_f64() * 1000.0))),
+        "datagrams": each(|t| json!(t.datagrams)),
+        "retransmissions": each(|t| json!(t.retransmissions)),
+        "timeouts": each(|t| json!(t.timeouts)),
+    })
+}
+
 /// One JSON object per case (`kind` = `topology`); a sweep adds `seeds`, `passed_seeds`,
-/// `connect_ms_p50` and `connect_ms_p95`.
+/// `connect_ms_p50` and `connect_ms_p95`. `data_bytes` is null unless the script asks for
+/// `[expect] data_bytes`: then the first seed's transfers (`expected`, and per side
+/// `delivered`, `ms`, `datagrams`, `retransmissions`, `timeouts`).
 pub fn json_line(c: &Case, backend: &str) -> String {
     let r = c.first();
     let ms = c.connect_ms();
@@ -86,6 +105,7 @@ pub fn json_line(c: &Case, backend: &str) -> String {
         "known_failure": c.known.as_ref().map(|k| k.reason.clone()),
         "skipped": c.skipped,
         "replayable": r.map(|r| r.replayable),
+        "data_bytes": r.and_then(|r| r.data_bytes.as_ref()).map(data_bytes_json),
     });
     // What each agent learned from the XMPP server of `[signalling] via` (`discover`).
     if let Some(r) = r

@@ -11,11 +11,13 @@ use ice_netsim::topology::{Expect, JingleRole, Outcome, Share};
 use super::peer::{Endpoint, PeerStatus, SelectedPair};
 use xep0371_model::minidom::Element;
 
+use super::data::{DataBytes, DataTransfers};
 use super::share;
 use super::signal::{Direction, Sent, Signalling};
 use super::xmpp::Learned;
 
-/// How long after connecting each application datagram may take to arrive.
+/// How long after connecting each application datagram of `data = true` may take to arrive
+/// (the transfers of `data_bytes` give up on their own, after 15 s without progress).
 const DATA_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The result of one run.
@@ -35,6 +37,8 @@ pub struct RunResult {
     pub checks_by_side: (u64, u64),
     /// Application datagrams that arrived, of those sent.
     pub data_delivered: (u32, u32),
+    /// What the transfers of `[expect] data_bytes` moved, when the script asks for them.
+    pub data_bytes: Option<DataBytes>,
     /// Signalling stanzas and bytes: every IQ on the path, the sets and the IQ-results (and
     /// IQ-errors, if any) that answer them.
     pub signalling: (u64, u64),
@@ -132,6 +136,8 @@ pub struct Conductor {
     data_sent: u32,
     hold_sent: bool,
     data_sent_at: Option<Instant>,
+    /// The transfers of `[expect] data_bytes`, when asked for.
+    transfers: Option<DataTransfers>,
     /// A session-accept went onto the path (or no side's `share` restricts anything).
     accepted: bool,
     errors: Vec<String>,
@@ -141,12 +147,14 @@ pub struct Conductor {
 impl Conductor {
     /// A run of `topology` starting at `base` between `endpoints`, the initiator's first:
     /// the signalling path delays each stanza by `[signalling] latency_ms`, `[expect]` is
-    /// checked; with `transcript`, every stanza is kept.
+    /// checked; with `transcript`, every stanza is kept. `seed` is the run's: the bytes of
+    /// `[expect] data_bytes` are drawn from it.
     pub fn new(
         topology: &Topology,
         endpoints: Vec<Box<dyn Endpoint>>,
         base: Instant,
         transcript: bool,
+        seed: u64,
     ) -> Result<Conductor> {
         let Ok([initiator, responder]) = <[Box<dyn Endpoint>; 2]>::try_from(endpoints) else {
             bail!("a run has two endpoints");
@@ -173,6 +181,10 @@ impl Conductor {
             data_sent: 0,
             hold_sent: false,
             data_sent_at: None,
+            transfers: match topology.expect.data_bytes {
+                0 => None,
+                n => Some(DataTransfers::new(seed, n)?),
+            },
             accepted: [JingleRole::Initiator, JingleRole::Responder]
                 .iter()
                 .all(|r| topology.agent(*r).share == Share::All),
@@ -225,7 +237,7 @@ impl Conductor {
             };
             self.sides[to].endpoint.handle_stanza(now, &xml);
         }
-        for s in &mut self.sides {
+        for (i, s) in self.sides.iter_mut().enumerate() {
             s.signal(
                 now,
                 &mut self.signalling,
@@ -233,6 +245,9 @@ impl Conductor {
                 &mut self.errors,
             );
             while let Some(d) = s.endpoint.poll_data() {
+                if self.transfers.as_mut().is_some_and(|t| t.take(i, now, &d)) {
+                    continue;
+                }
                 if s.received.len() < 1024 {
                     s.received.push(d);
                 }
@@ -257,15 +272,20 @@ impl Conductor {
                 self.send_data(now, 2, " after hold_ms");
                 self.hold_sent = true;
             }
+            if let Some(t) = &mut self.transfers {
+                let sides = &mut self.sides;
+                t.drive(now, |i, d| sides[i].endpoint.send_data(now, d));
+            }
         }
         let expect = &self.expect;
         let data_sent = self.data_sent;
-        let data_done = !expect.data
+        let data_done = (!expect.data
             || (data_sent >= if expect.hold.is_zero() { 1 } else { 2 }
                 && self
                     .sides
                     .iter()
-                    .all(|s| s.received.len() >= data_sent as usize));
+                    .all(|s| s.received.len() >= data_sent as usize)))
+            && self.transfers.as_ref().is_none_or(DataTransfers::done);
         let done = match expect.outcome {
             Outcome::Connected => (self.connected_at.is_some() && data_done) || both_failed,
             Outcome::Failed => both_failed || self.connected_at.is_some() && data_done,
@@ -276,7 +296,8 @@ impl Conductor {
             .iter()
             .any(|s| s.received.len() < data_sent as usize)
             && self.data_sent_at.is_some_and(|t| now >= t + DATA_DEADLINE);
-        done || data_late || !self.errors.is_empty()
+        let transfer_failed = self.transfers.as_ref().is_some_and(DataTransfers::failed);
+        done || data_late || transfer_failed || !self.errors.is_empty()
     }
 
     /// Datagram `n` of the application data from both sides.
@@ -295,7 +316,7 @@ impl Conductor {
     }
 
     /// When the conductor next has something to do after `now`: a stanza arrives, the hold
-    /// time ends, or the data deadline passes.
+    /// time ends, the data deadline passes, or a transfer of `data_bytes` has a deadline.
     pub fn next_due(&self, now: Instant) -> Option<Instant> {
         let expect = &self.expect;
         let hold_due = self
@@ -306,7 +327,11 @@ impl Conductor {
             .data_sent_at
             .map(|t| t + DATA_DEADLINE)
             .filter(|t| *t > now);
-        [self.signalling.next_due(), hold_due, data_due]
+        let transfer_due = self
+            .transfers
+            .as_ref()
+            .and_then(DataTransfers::poll_timeout);
+        [self.signalling.next_due(), hold_due, data_due, transfer_due]
             .into_iter()
             .flatten()
             .min()
@@ -424,6 +449,9 @@ impl Conductor {
                 ));
             }
         }
+        if let Some(t) = self.transfers.as_ref().filter(|_| outcome == "connected") {
+            failures.extend(t.failures());
+        }
         if expect.outcome == Outcome::Failed && sides.iter().any(|s| !s.received.is_empty()) {
             failures.push("application data was delivered in a run expected to fail".to_owned());
         }
@@ -440,6 +468,7 @@ impl Conductor {
             checks_sent: checks.0 + checks.1,
             checks_by_side: checks,
             data_delivered: (delivered, wanted * 2),
+            data_bytes: self.transfers.as_ref().map(DataTransfers::summary),
             signalling: (self.signalling.stanzas, self.signalling.bytes),
             datagrams,
             elapsed: now.saturating_duration_since(base),

@@ -6,10 +6,13 @@
 //! - [`config`]: the options of a run, each side's configuration from the script, host ports;
 //! - [`share`]: the script's `share` (XEP-0371 §11.1) checked on the stanzas as they leave;
 //! - [`signal`]: the signalling path (XML text, delayed in order) and the session's names;
+//! - [`data`]: the transfers of `[expect] data_bytes` (each side's bytes to the other, whole
+//!   and intact), which the conductor drives;
 //! - [`conductor`]: one run's signalling, application data and verdict ([`conductor::RunResult`]).
 
 pub mod conductor;
 pub mod config;
+pub mod data;
 pub mod peer;
 pub mod share;
 pub mod signal;

@@ -5,6 +5,7 @@ mod connection;
 mod connector;
 mod discover;
 mod error;
+mod incoming;
 mod sockets;
 
 pub use call::{Call, CallConfig, CallEvent, ends_call};
