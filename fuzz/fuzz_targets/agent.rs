@@ -299,7 +299,16 @@ impl Rig {
             let next = self.agent.poll_timeout();
             assert!(
                 next.is_none_or(|n| n > self.now),
-                "handle_timeout left a deadline at or before now: a driver would spin"
+                "handle_timeout left a deadline at or before now: a driver would spin \
+                 (agent {:?}; TURN clients, state and deadline from now: {:?})",
+                self.agent.state(),
+                self.agent
+                    .turn_clients()
+                    .map(|c| (
+                        c.state(),
+                        c.poll_timeout().map(|t| t.checked_duration_since(self.now))
+                    ))
+                    .collect::<Vec<_>>()
             );
         }
     }

@@ -93,18 +93,20 @@ impl IceAgent {
         if !self.gather_requested {
             return false;
         }
-        let Some(r) = self.relays.iter_mut().find(|r| !r.started) else {
-            return false;
-        };
-        r.started = true;
-        if r.client.allocate(now).is_err() {
-            // Closed before it started (`close`): nothing to gather from it.
-            r.done = true;
-            self.maybe_gathering_complete();
-            return false;
+        // Relays closed before they started (`close`) have nothing to gather: each is done at
+        // once, and the next one is tried in the same pace, so that no relay that cannot start
+        // is left as work for a timer that would then be due again at once.
+        while let Some(r) = self.relays.iter_mut().find(|r| !r.started) {
+            r.started = true;
+            if r.client.allocate(now).is_err() {
+                r.done = true;
+                self.maybe_gathering_complete();
+                continue;
+            }
+            self.stats.relay_allocations += 1;
+            return true;
         }
-        self.stats.relay_allocations += 1;
-        true
+        false
     }
 
     /// Moves what the TURN clients have to send into the agent's queue and takes their

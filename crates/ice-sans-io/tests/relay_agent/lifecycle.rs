@@ -212,3 +212,46 @@ fn new_credentials_leave_the_allocation_alone() {
     let sent = net.send(0, b"still connected");
     assert_eq!(sent.data, b"still connected");
 }
+
+/// Found by the `agent` fuzz target: TURN servers added, the agent closed before gathering,
+/// then gathering started. Every relay is closed before its Allocate, so none has anything to
+/// gather; all of them must be settled by the one timeout that comes due, not one per timeout
+/// (which left a deadline at `now` after `handle_timeout(now)`: a driver would spin).
+#[test]
+fn relays_closed_before_they_start_leave_no_due_deadline() {
+    use ice_sans_io::turn::TurnCredentials;
+    use ice_sans_io::{Config, IceAgent, Role};
+    #[allow(clippy::disallowed_methods)] // a test's origin of time
+    let now = std::time::Instant::now();
+    let mut agent = IceAgent::new(Config::new(Role::Controlling), [9; 32]);
+    agent.add_local_host(1, crate::net::HOSTS[0]).unwrap();
+    for port in [3478, 3479, 3480] {
+        let server = std::net::SocketAddr::new(crate::net::SERVER.ip(), port);
+        agent
+            .add_turn_server(server, TurnCredentials::new("u", "p"))
+            .unwrap();
+    }
+    agent.close(now);
+    agent.gather(now);
+    let mut complete = false;
+    for _ in 0..10 {
+        while agent.poll_transmit().is_some() {}
+        while let Some(e) = agent.poll_event() {
+            complete |= e == Event::GatheringComplete;
+        }
+        let Some(due) = agent.poll_timeout().filter(|t| *t <= now) else {
+            break;
+        };
+        agent.handle_timeout(due.max(now));
+        while agent.poll_transmit().is_some() {}
+        while let Some(e) = agent.poll_event() {
+            complete |= e == Event::GatheringComplete;
+        }
+        assert!(
+            agent.poll_timeout().is_none_or(|t| t > now),
+            "a deadline at or before now after handle_timeout(now)"
+        );
+    }
+    assert!(complete, "gathering never completed");
+    assert_eq!(agent.turn_clients().count(), 3);
+}
