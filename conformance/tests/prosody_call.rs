@@ -221,3 +221,42 @@ external_services = {
         "the TURN server's credentials were not replaced"
     );
 }
+
+/// `Connection::from_client` takes a tokio-xmpp client built by the caller (here plaintext
+/// through tokio-xmpp's own connector; with TLS it would be `Client::new` and tokio-xmpp's TLS
+/// features): it waits until the client is online, then works like a login of ours.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "needs Debian's prosody; run by `cargo xtask ci` (Prosody step) with --ignored"]
+async fn a_connection_from_a_client_built_by_the_caller() {
+    let setup = Setup {
+        template: prosody_support::config(&[], ""),
+        required: &[],
+        packages: PACKAGES,
+    };
+    let prosody = Prosody::start("prosody_call_from_client", &[ROMEO, JULIET], &setup);
+    let jid: Jid = format!("{}@{HOST}/own", ROMEO.0).parse().expect("a JID");
+    let client = tokio_xmpp::Client::new_plaintext(
+        jid,
+        ROMEO.1,
+        tokio_xmpp::connect::DnsConfig::Addr {
+            addr: prosody.addr().to_string(),
+        },
+        tokio_xmpp::xmlstream::Timeouts::tight(),
+    );
+    let mut romeo = Connection::from_client(client, ConnectOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", prosody.log_tail()));
+    assert_eq!(romeo.bound_jid().resource().as_str(), "own");
+    assert_eq!(
+        romeo.local_addr(),
+        None,
+        "tokio-xmpp's connector does not tell"
+    );
+    let juliet = login(&prosody, JULIET, "balcony").await;
+    let features = peer_features(&mut romeo, juliet.bound_jid(), Duration::from_secs(5))
+        .await
+        .expect("Juliet's features");
+    assert!(features.ice0, "{features:?}");
+    romeo.close().await;
+    juliet.close().await;
+}
