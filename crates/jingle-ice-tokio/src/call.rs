@@ -451,8 +451,7 @@ impl Call {
     ///
     /// No pair to send on or consent lost ([`Error::Send`]), the socket failed.
     pub async fn send(&mut self, data: &[u8]) -> Result<(), Error> {
-        #[allow(clippy::disallowed_methods)] // tokio's clock, the one the session runs on
-        let now = tokio::time::Instant::now().into_std();
+        let now = self.now();
         let t = self.session.send(now, 1, data)?;
         let socket = self.sockets.socket(t.local).ok_or_else(|| {
             Error::Io(std::io::Error::new(
