@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
 
 /// A component of a data stream (RFC 8445 §4): 1 for RTP or a single-component stream, 2 for
 /// RTCP. XEP-0371 §5.3 allows 1 to 255; the agent accepts 1 to 256 as RFC 8445 §5.1.2.1 does.
@@ -27,6 +28,134 @@ impl Protocol {
             Protocol::Tcp => "tcp",
         }
     }
+}
+
+/// The TCP candidate type (RFC 6544 §4.5; XEP-0371 §5.3 `tcptype`): which way the candidate
+/// makes its connections.
+///
+/// Not yet used by the agent, which refuses TCP candidates: a building block for ICE-TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TcpType {
+    /// Opens connections and accepts none. Signalled with port [`ACTIVE_PORT`] (RFC 6544 §4.5).
+    Active,
+    /// Accepts connections and opens none.
+    Passive,
+    /// Simultaneous open (`so`): both ends open a connection to each other at once.
+    SimultaneousOpen,
+}
+
+impl TcpType {
+    /// The type as SDP (RFC 6544 §4.5) and XEP-0371 (§5.3) write it: `active`, `passive`, `so`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TcpType::Active => "active",
+            TcpType::Passive => "passive",
+            TcpType::SimultaneousOpen => "so",
+        }
+    }
+}
+
+impl fmt::Display for TcpType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `tcptype` value that is none of `active`, `passive`, `so`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownTcpType;
+
+impl fmt::Display for UnknownTcpType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tcptype is one of active, passive, so (RFC 6544 §4.5)")
+    }
+}
+
+impl std::error::Error for UnknownTcpType {}
+
+impl FromStr for TcpType {
+    type Err = UnknownTcpType;
+
+    /// Exactly as written on the wire (RFC 6544 §4.5's grammar is lower case): `active`,
+    /// `passive`, `so`.
+    fn from_str(s: &str) -> Result<TcpType, UnknownTcpType> {
+        match s {
+            "active" => Ok(TcpType::Active),
+            "passive" => Ok(TcpType::Passive),
+            "so" => Ok(TcpType::SimultaneousOpen),
+            _ => Err(UnknownTcpType),
+        }
+    }
+}
+
+/// The port an active TCP candidate is signalled with (RFC 6544 §4.5: the discard port, 9):
+/// an active candidate opens connections from an ephemeral port, so it has no port to
+/// announce. A receiver ignores it.
+pub const ACTIVE_PORT: u16 = 9;
+
+/// The largest `other-pref` of RFC 6544 §4.2 (13 bits). §4.2: with a single IP address it
+/// SHOULD be this value.
+pub const MAX_TCP_OTHER_PREF: u16 = 8191;
+
+/// The `direction-pref` RFC 6544 §4.2 RECOMMENDS (0 to 7, higher is preferred).
+///
+/// Host, UDP-tunneled and relayed candidates: active 6, passive 4, S-O 2. NAT-assisted and
+/// server-reflexive: S-O 6, active 4, passive 2 (through a NAT, simultaneous open is what gets
+/// past filtering). §4.2 names no value for peer-reflexive candidates; they are a NAT's
+/// mapping like server-reflexive ones and get the same.
+pub const fn tcp_direction_preference(kind: CandidateKind, tcptype: TcpType) -> u16 {
+    match kind {
+        CandidateKind::Host | CandidateKind::Relayed => match tcptype {
+            TcpType::Active => 6,
+            TcpType::Passive => 4,
+            TcpType::SimultaneousOpen => 2,
+        },
+        CandidateKind::ServerReflexive | CandidateKind::PeerReflexive => match tcptype {
+            TcpType::SimultaneousOpen => 6,
+            TcpType::Active => 4,
+            TcpType::Passive => 2,
+        },
+    }
+}
+
+/// The local preference of a TCP candidate (RFC 6544 §4.2):
+/// `local preference = 2^13 * direction-pref + other-pref`, with the direction preference of
+/// [`tcp_direction_preference`]. `other_pref` (0 to [`MAX_TCP_OTHER_PREF`]; larger values are
+/// clamped) ranks the IP addresses of one host: §4.2 asks that two candidates with the same
+/// type preference and direction preference have different ones, and 8191 when there is one
+/// address.
+///
+/// The type preference stays that of RFC 8445 §5.1.2.2 (§4.2: "the same formula and candidate
+/// type preferences SHOULD be used"), so the priority is [`priority`]`(kind.type_preference(),
+/// tcp_local_preference(..), component)`.
+///
+/// UDP candidates keep their own local preference ([`default_local_preference`]). When a
+/// stream gathers both, which transport ranks higher is local policy under §4.2 (UDP for its
+/// lower latency, TCP as the way out where UDP is blocked, is the usual choice). The two
+/// policies alone do not give that order: a TCP local preference runs up to 57,343 (direction
+/// 6), above the 32,767 the default UDP policy gives the first IPv4 address (though below the
+/// 65,535 of the first IPv6 one), so with equal type preferences a host TCP active candidate
+/// on IPv4 would outrank host UDP. The agent's policy for mixed gathering, when it gathers
+/// TCP candidates, has to settle this (for instance with a lower type preference for TCP).
+pub const fn tcp_local_preference(kind: CandidateKind, tcptype: TcpType, other_pref: u16) -> u16 {
+    let other = if other_pref > MAX_TCP_OTHER_PREF {
+        MAX_TCP_OTHER_PREF
+    } else {
+        other_pref
+    };
+    (tcp_direction_preference(kind, tcptype) << 13) + other
+}
+
+/// Whether a local and a remote TCP candidate of these types form a pair (RFC 6544 §6.2):
+/// active with passive, passive with active, S-O with S-O. Every other combination would have
+/// two ends that both wait, or both connect without simultaneous open.
+pub const fn tcp_types_pair(local: TcpType, remote: TcpType) -> bool {
+    matches!(
+        (local, remote),
+        (TcpType::Active, TcpType::Passive)
+            | (TcpType::Passive, TcpType::Active)
+            | (TcpType::SimultaneousOpen, TcpType::SimultaneousOpen)
+    )
 }
 
 /// Candidate type (RFC 8445 §5.1.1).
@@ -247,5 +376,101 @@ mod tests {
         assert!(!is_valid_foundation(""));
         assert!(!is_valid_foundation("a b"));
         assert!(!is_valid_foundation(&"a".repeat(33)));
+    }
+
+    /// RFC 6544 §4.5: the three values as SDP and XEP-0371 write them, both ways.
+    #[test]
+    fn rfc6544_4_5_tcptype_strings() {
+        for t in [TcpType::Active, TcpType::Passive, TcpType::SimultaneousOpen] {
+            assert_eq!(t.as_str().parse::<TcpType>(), Ok(t));
+            assert_eq!(t.to_string(), t.as_str());
+        }
+        assert_eq!("so".parse::<TcpType>(), Ok(TcpType::SimultaneousOpen));
+        for bad in ["", "Active", "s-o", "simultaneous-open", "active "] {
+            assert_eq!(bad.parse::<TcpType>(), Err(UnknownTcpType), "{bad:?}");
+        }
+        assert_eq!(ACTIVE_PORT, 9);
+    }
+
+    /// RFC 6544 §4.2: `local pref = 2^13 * direction-pref + other-pref`; host and relayed
+    /// active 6, passive 4, S-O 2; server-reflexive S-O 6, active 4, passive 2.
+    #[test]
+    fn rfc6544_4_2_local_preference() {
+        use CandidateKind::*;
+        use TcpType::*;
+        let direction = |k, t| tcp_local_preference(k, t, 0) >> 13;
+        for k in [Host, Relayed] {
+            assert_eq!(
+                [
+                    direction(k, Active),
+                    direction(k, Passive),
+                    direction(k, SimultaneousOpen)
+                ],
+                [6, 4, 2]
+            );
+        }
+        for k in [ServerReflexive, PeerReflexive] {
+            assert_eq!(
+                [
+                    direction(k, SimultaneousOpen),
+                    direction(k, Active),
+                    direction(k, Passive)
+                ],
+                [6, 4, 2]
+            );
+        }
+        assert_eq!(tcp_local_preference(Host, Active, 8191), 6 * 8192 + 8191);
+        assert_eq!(tcp_local_preference(Host, Active, 8191), 57_343);
+        assert_eq!(tcp_local_preference(ServerReflexive, Passive, 0), 16_384);
+        // other-pref is 13 bits: larger values are clamped, never spill into direction-pref.
+        assert_eq!(
+            tcp_local_preference(Host, Passive, u16::MAX),
+            tcp_local_preference(Host, Passive, MAX_TCP_OTHER_PREF)
+        );
+        assert!(tcp_local_preference(Host, Passive, 8191) < tcp_local_preference(Host, Active, 0));
+        // What the doc says of mixed gathering: the default UDP policy's first IPv4 address
+        // ranks below a host active TCP candidate, the first IPv6 one above.
+        let udp = |ip: &str| {
+            default_local_preference(LocalPreferenceInput {
+                ip: ip.parse().unwrap(),
+                index: 0,
+            })
+        };
+        assert!(udp("192.0.2.1") < tcp_local_preference(Host, Active, 8191));
+        assert!(udp("2001:db8::1") > tcp_local_preference(Host, Active, 8191));
+        // The whole priority (RFC 8445 §5.1.2.1 with the §4.2 local preference): a host
+        // active candidate, one address, component 1.
+        assert_eq!(
+            priority(
+                Host.type_preference(),
+                tcp_local_preference(Host, Active, 8191),
+                1
+            ),
+            (126 << 24) + (57_343 << 8) + 255
+        );
+    }
+
+    /// RFC 6544 §6.2: active pairs with passive, passive with active, S-O with S-O; nothing
+    /// else.
+    #[test]
+    fn rfc6544_6_2_pairing() {
+        use TcpType::*;
+        let all = [Active, Passive, SimultaneousOpen];
+        let mut pairs = Vec::new();
+        for l in all {
+            for r in all {
+                if tcp_types_pair(l, r) {
+                    pairs.push((l, r));
+                }
+            }
+        }
+        assert_eq!(
+            pairs,
+            [
+                (Active, Passive),
+                (Passive, Active),
+                (SimultaneousOpen, SimultaneousOpen)
+            ]
+        );
     }
 }

@@ -7,6 +7,7 @@ mod config;
 #[cfg(feature = "tokio")]
 pub mod driver;
 mod event;
+pub mod framing;
 mod outqueue;
 mod retransmit;
 mod role;
@@ -17,7 +18,7 @@ pub mod turn;
 pub use agent::{CandidateError, CredentialsError, IceAgent, SendError};
 pub use candidate::{
     Candidate, CandidateKind, ComponentId, LocalPreferenceInput, LocalPreferencePolicy, Protocol,
-    default_local_preference,
+    TcpType, default_local_preference,
 };
 pub use config::Config;
 pub use event::{Datagram, DropReason, Event, FailReason, PairInfo, Received, State, Stats};
