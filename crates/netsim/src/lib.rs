@@ -4,7 +4,8 @@
 //! ([`topology::Topology::parse`]) and builds a simulated network from them ([`Sim`]): hosts on
 //! networks, NAT routers with every RFC 4787 mapping and filtering behaviour, port
 //! preservation, hairpinning, mapping timeouts refreshed by outbound traffic and UDP blocking
-//! ([`nat::NatTable`]), links with latency, jitter and loss from a seeded RNG, STUN servers
+//! ([`nat::NatTable`]; their RFC 5382 TCP state, not yet driven by [`Sim`], in
+//! [`nat_tcp::TcpNatTable`] on [`tcp::TcpSegment`]s), links with latency, jitter and loss from a seeded RNG, STUN servers
 //! that answer RFC 8489 and RFC 3489 Binding requests ([`StunServer`]), TURN servers (RFC 8656
 //! over UDP, [`TurnServer`]), what stands for an XMPP server (the addresses it would see,
 //! [`XmppStandIn`]: the runner plays the server), and a pcap capture per network
@@ -87,6 +88,7 @@
 mod coturn;
 pub mod delay;
 pub mod nat;
+pub mod nat_tcp;
 #[cfg(all(feature = "netns", target_os = "linux"))]
 pub mod netns;
 pub mod nft;
@@ -97,6 +99,7 @@ mod prosody;
 pub mod sim;
 pub mod stun_server;
 mod stun_wire;
+pub mod tcp;
 pub mod topology;
 pub mod turn_server;
 pub mod xmpp_stand_in;

@@ -18,6 +18,10 @@
 //! - Hairpinning (§6, REQ-9): a datagram from inside to the NAT's own public address is
 //!   translated as outbound, then filtered as inbound with its external source address, and
 //!   delivered inside; see [`NatTable::hairpin`].
+//!
+//! TCP (RFC 5382) has a table of its own, [`crate::nat_tcp::TcpNatTable`], built from the same
+//! [`NatConfig`]: TCP and UDP ports are separate spaces, so a mapping of one protocol never
+//! serves the other. The mapping key, the port choice and the filter are shared from here.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -76,12 +80,21 @@ pub struct NatConfig {
     pub udp_timeout: Duration,
     /// Drop all UDP.
     pub block_udp: bool,
+    /// Drop all TCP (RFC 5382 behaviour otherwise: [`crate::nat_tcp`]).
+    pub block_tcp: bool,
+    /// An established TCP connection's idle lifetime (RFC 5382 REQ-5, which asks for at
+    /// least 2 h 4 min; a script may choose less on purpose).
+    pub tcp_timeout: Duration,
 }
+
+/// RFC 5382 REQ-5's least established-connection idle timeout (2 h 4 min), the default of
+/// a script's `tcp_timeout_s`.
+pub const TCP_ESTABLISHED_TIMEOUT: Duration = Duration::from_secs(7440);
 
 /// Why a NAT dropped a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NatDrop {
-    /// `block_udp`.
+    /// `block_udp` (or, for TCP, `block_tcp`).
     Blocked,
     /// Inbound to a port with no live mapping.
     NoMapping,
@@ -89,8 +102,12 @@ pub enum NatDrop {
     Filtered,
     /// To its own public address from inside, with hairpinning off.
     NoHairpin,
-    /// Every external port is taken (or the mapping limit reached).
+    /// Every external port is taken (or the mapping limit, or for TCP a mapping's connection
+    /// limit, reached).
     PortsExhausted,
+    /// TCP: a segment other than a connection-opening SYN that belongs to no connection
+    /// through the NAT (RFC 5382 REQ-3, REQ-4: only a SYN creates state).
+    NoConnection,
 }
 
 /// The most mappings a NAT holds at once (64 512 external ports exist).
@@ -101,12 +118,63 @@ pub const MAX_PERMISSIONS: usize = 64;
 
 const FIRST_PORT: u16 = 1024;
 
-/// What a mapping is keyed on besides the internal endpoint (RFC 4787 §4.1).
+/// What a mapping is keyed on besides the internal endpoint (RFC 4787 §4.1; RFC 5382 REQ-1 for TCP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Key {
+pub(crate) enum Key {
     Independent,
     Address(IpAddr),
     AddressPort(SocketAddr),
+}
+
+/// The key of the mapping an internal endpoint uses towards `remote` under `mapping`.
+pub(crate) fn mapping_key(mapping: Behaviour, remote: SocketAddr) -> Key {
+    match mapping {
+        Behaviour::EndpointIndependent => Key::Independent,
+        Behaviour::AddressDependent => Key::Address(remote.ip()),
+        Behaviour::AddressAndPortDependent => Key::AddressPort(remote),
+    }
+}
+
+/// Whether `filtering` admits traffic from `src` to a mapping that sent to `sent_to` (RFC
+/// 4787 §5; RFC 5382 REQ-3 for TCP's inbound SYN).
+pub(crate) fn admits(filtering: Behaviour, sent_to: &[SocketAddr], src: SocketAddr) -> bool {
+    match filtering {
+        Behaviour::EndpointIndependent => true,
+        Behaviour::AddressDependent => sent_to.iter().any(|a| a.ip() == src.ip()),
+        Behaviour::AddressAndPortDependent => sent_to.contains(&src),
+    }
+}
+
+/// Records that a mapping sent to `dst` (most recent last, at most [`MAX_PERMISSIONS`]).
+pub(crate) fn remember(sent_to: &mut Vec<SocketAddr>, dst: SocketAddr) {
+    if let Some(i) = sent_to.iter().position(|a| *a == dst) {
+        sent_to.remove(i);
+    } else if sent_to.len() >= MAX_PERMISSIONS {
+        sent_to.remove(0);
+    }
+    sent_to.push(dst);
+}
+
+/// An external port for a new mapping of the internal port `wanted` (RFC 4787 §4.2.1; TCP's are
+/// chosen the same way): `wanted` itself with port preservation while free, else one drawn from `rng` in
+/// 1024..=65535, else the first free one; `None` when `taken` holds them all.
+pub(crate) fn choose_port(
+    rng: &mut ChaCha8Rng,
+    preserve: bool,
+    wanted: u16,
+    taken: impl Fn(u16) -> bool,
+) -> Option<u16> {
+    if preserve && wanted >= FIRST_PORT && !taken(wanted) {
+        return Some(wanted);
+    }
+    let span = u32::from(u16::MAX - FIRST_PORT) + 1;
+    for _ in 0..64 {
+        let p = FIRST_PORT + u16::try_from(rng.next_u32() % span).unwrap_or(0);
+        if !taken(p) {
+            return Some(p);
+        }
+    }
+    (FIRST_PORT..=u16::MAX).find(|p| !taken(*p))
 }
 
 #[derive(Debug, Clone)]
@@ -198,11 +266,7 @@ impl NatTable {
     }
 
     fn key(&self, remote: SocketAddr) -> Key {
-        match self.config.mapping {
-            Behaviour::EndpointIndependent => Key::Independent,
-            Behaviour::AddressDependent => Key::Address(remote.ip()),
-            Behaviour::AddressAndPortDependent => Key::AddressPort(remote),
-        }
+        mapping_key(self.config.mapping, remote)
     }
 
     fn expired(&self, m: &Mapping, now: Instant) -> bool {
@@ -230,20 +294,10 @@ impl NatTable {
     }
 
     fn free_port(&mut self, wanted: u16) -> Option<u16> {
-        if self.config.port_preservation
-            && wanted >= FIRST_PORT
-            && !self.mappings.contains_key(&wanted)
-        {
-            return Some(wanted);
-        }
-        let span = u32::from(u16::MAX - FIRST_PORT) + 1;
-        for _ in 0..64 {
-            let p = FIRST_PORT + u16::try_from(self.rng.next_u32() % span).unwrap_or(0);
-            if !self.mappings.contains_key(&p) {
-                return Some(p);
-            }
-        }
-        (FIRST_PORT..=u16::MAX).find(|p| !self.mappings.contains_key(p))
+        let mappings = &self.mappings;
+        choose_port(&mut self.rng, self.config.port_preservation, wanted, |p| {
+            mappings.contains_key(&p)
+        })
     }
 
     /// `block_udp`: every datagram dropped, counted.
@@ -307,12 +361,7 @@ impl NatTable {
         if let Some(m) = self.mappings.get_mut(&port) {
             // RFC 4787 §4.3 REQ-6: outbound traffic refreshes the mapping.
             m.last_outbound = now;
-            if let Some(i) = m.sent_to.iter().position(|a| *a == dst) {
-                m.sent_to.remove(i);
-            } else if m.sent_to.len() >= MAX_PERMISSIONS {
-                m.sent_to.remove(0);
-            }
-            m.sent_to.push(dst);
+            remember(&mut m.sent_to, dst);
         }
         self.stats.outbound += 1;
         Ok(SocketAddr::new(self.config.public_ip, port))
@@ -355,12 +404,7 @@ impl NatTable {
             return Err(NatDrop::NoMapping);
         }
         // RFC 4787 §5.
-        let admitted = match self.config.filtering {
-            Behaviour::EndpointIndependent => true,
-            Behaviour::AddressDependent => m.sent_to.iter().any(|a| a.ip() == src.ip()),
-            Behaviour::AddressAndPortDependent => m.sent_to.contains(&src),
-        };
-        if admitted {
+        if admits(self.config.filtering, &m.sent_to, src) {
             Ok(m.internal)
         } else {
             Err(NatDrop::Filtered)
@@ -411,6 +455,8 @@ mod tests {
             hairpinning: false,
             udp_timeout: Duration::from_secs(120),
             block_udp: false,
+            block_tcp: false,
+            tcp_timeout: TCP_ESTABLISHED_TIMEOUT,
         }
     }
 

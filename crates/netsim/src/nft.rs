@@ -22,6 +22,15 @@
 //!   the public address, so that the peer sees the sender's external mapping (RFC 4787 REQ-9).
 //! - mapping timeouts: the map and set entries expire after `udp_timeout_s`, and the caller
 //!   sets the namespace's conntrack UDP timeouts to the same value.
+//!
+//! TCP (RFC 5382): `block_tcp` drops every TCP segment forwarded through the router, and
+//! conntrack's established-TCP timeout is `tcp_timeout_s`. Mapping follows `mapping` as for UDP
+//! (the source NAT rules are protocol-agnostic, and address-dependent mapping hashes TCP ports
+//! too). Filtering does not yet: the port map and the contacted set are learned and used for
+//! UDP only, so TCP is filtered by conntrack alone, i.e. address-and-port-dependent whatever
+//! `filtering` says (an unsolicited inbound SYN is always dropped, simultaneous open works
+//! through conntrack), and TCP is never hairpinned. The simulator's
+//! [`TcpNatTable`](crate::nat_tcp::TcpNatTable) follows `filtering` and `hairpinning` for TCP.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -67,6 +76,9 @@ pub fn ruleset(nat: &NatConfig) -> String {
     s.push_str("  chain forward {\n    type filter hook forward priority filter; policy drop;\n");
     if nat.block_udp {
         s.push_str("    meta l4proto udp drop\n");
+    }
+    if nat.block_tcp {
+        s.push_str("    meta l4proto tcp drop\n");
     }
     s.push_str("    iif \"lan\" accept\n");
     s.push_str("    iif \"wan\" ct state established,related accept\n");
@@ -117,6 +129,11 @@ pub fn ruleset(nat: &NatConfig) -> String {
                 s,
                 "    oif \"wan\" meta l4proto udp snat {family} to {public} : jhash {saddr} . udp sport . {daddr} mod 20000 seed 0x1 offset 20000"
             );
+            // RFC 5382 REQ-1 leaves TCP mapping to the NAT; the script's applies to TCP too.
+            let _ = writeln!(
+                s,
+                "    oif \"wan\" meta l4proto tcp snat {family} to {public} : jhash {saddr} . tcp sport . {daddr} mod 20000 seed 0x1 offset 20000"
+            );
             let _ = writeln!(s, "    oif \"wan\" snat {family} to {public}");
         }
         Behaviour::AddressAndPortDependent => {
@@ -166,7 +183,8 @@ fn learn(s: &mut String, name: &str, element: &str) {
 }
 
 /// The sysctls of a router namespace: forwarding on, reverse-path filtering off (asymmetric
-/// paths through nested NATs), and conntrack's UDP timeouts set to the mapping lifetime.
+/// paths through nested NATs), conntrack's UDP timeouts set to the mapping lifetime and its
+/// established-TCP timeout to `tcp_timeout_s` (RFC 5382 REQ-5).
 pub fn router_sysctls(nat: &NatConfig) -> Vec<(String, String)> {
     let t = nat.udp_timeout.as_secs().max(1).to_string();
     let mut v = vec![
@@ -182,6 +200,10 @@ pub fn router_sysctls(nat: &NatConfig) -> Vec<(String, String)> {
     v.push((
         "net.netfilter.nf_conntrack_udp_timeout_stream".to_owned(),
         t,
+    ));
+    v.push((
+        "net.netfilter.nf_conntrack_tcp_timeout_established".to_owned(),
+        nat.tcp_timeout.as_secs().max(1).to_string(),
     ));
     v
 }
@@ -205,6 +227,8 @@ mod tests {
             hairpinning,
             udp_timeout: Duration::from_secs(30),
             block_udp: false,
+            block_tcp: false,
+            tcp_timeout: Duration::from_secs(7440),
         }
     }
 
@@ -227,5 +251,39 @@ mod tests {
         let r = ruleset(&nat(AddressAndPortDependent, AddressAndPortDependent, true));
         assert!(r.contains("random"));
         assert!(!r.contains("iif \"lan\" ip daddr"), "no map, no hairpin");
+    }
+
+    #[test]
+    fn tcp_blocking_mapping_and_timeout() {
+        use Behaviour::*;
+        let plain = nat(EndpointIndependent, AddressAndPortDependent, false);
+        let r = ruleset(&plain);
+        assert!(
+            !r.contains("meta l4proto tcp drop"),
+            "TCP passes by default"
+        );
+        let mut blocked = plain;
+        blocked.block_tcp = true;
+        let r = ruleset(&blocked);
+        assert!(r.contains("    meta l4proto tcp drop\n"), "{r}");
+        assert!(!r.contains("meta l4proto udp drop"), "UDP untouched");
+        let forward = &r[r.find("chain forward").expect("forward")..];
+        assert!(
+            forward.find("meta l4proto tcp drop") < forward.find("iif \"lan\" accept"),
+            "the drop comes before the accepts"
+        );
+        let r = ruleset(&nat(AddressDependent, AddressAndPortDependent, false));
+        assert!(
+            r.contains(
+                "meta l4proto tcp snat ip to 198.51.100.10 : jhash ip saddr . tcp sport . ip daddr"
+            ),
+            "{r}"
+        );
+        let mut short = plain;
+        short.tcp_timeout = Duration::from_secs(5);
+        assert!(router_sysctls(&short).contains(&(
+            "net.netfilter.nf_conntrack_tcp_timeout_established".to_owned(),
+            "5".to_owned()
+        )));
     }
 }

@@ -405,6 +405,8 @@ fn nat_table_alone_filters_and_expires() {
             hairpinning: false,
             udp_timeout: Duration::from_secs(5),
             block_udp: false,
+            block_tcp: false,
+            tcp_timeout: Duration::from_secs(7440),
         },
         [0; 32],
     );

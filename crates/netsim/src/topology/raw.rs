@@ -74,6 +74,9 @@ pub(super) struct RawNat {
     pub(super) udp_timeout_s: Option<Spanned<u64>>,
     #[serde(default)]
     pub(super) block_udp: bool,
+    #[serde(default)]
+    pub(super) block_tcp: bool,
+    pub(super) tcp_timeout_s: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::nat::NatConfig;
+use crate::nat::{NatConfig, TCP_ESTABLISHED_TIMEOUT};
 
 use crate::turn_server::TurnAuth;
 
@@ -163,6 +163,9 @@ fn network_index(
     })
 }
 
+/// The longest `tcp_timeout_s` a script may give (a day).
+const MAX_TCP_TIMEOUT_S: u64 = 86_400;
+
 /// `[[nat]]`s: their networks and public addresses checked, at most one per inside network,
 /// no loop of NATs.
 pub(super) fn nats(
@@ -220,6 +223,18 @@ pub(super) fn nats(
             Some(t) => Duration::from_secs(*t.get_ref()),
             None => Duration::from_secs(120),
         };
+        // RFC 5382 REQ-5 asks for at least 7440 s; shorter is allowed on purpose (a script
+        // testing expiry), zero and more than a day are mistakes.
+        let tcp_timeout = match &n.tcp_timeout_s {
+            Some(t) if !(1..=MAX_TCP_TIMEOUT_S).contains(t.get_ref()) => {
+                return Err(src.err(
+                    &t.span(),
+                    format!("tcp_timeout_s must be between 1 and {MAX_TCP_TIMEOUT_S}"),
+                ));
+            }
+            Some(t) => Duration::from_secs(*t.get_ref()),
+            None => TCP_ESTABLISHED_TIMEOUT,
+        };
         nats.push(Nat {
             name: n.name.get_ref().clone(),
             inside,
@@ -232,6 +247,8 @@ pub(super) fn nats(
                 hairpinning: n.hairpinning,
                 udp_timeout,
                 block_udp: n.block_udp,
+                block_tcp: n.block_tcp,
+                tcp_timeout,
             },
         });
     }
