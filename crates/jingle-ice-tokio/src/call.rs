@@ -116,7 +116,9 @@ pub struct Call {
     pending: VecDeque<CallEvent>,
     early_data: VecDeque<Vec<u8>>,
     early_dropped: u64,
-    refresh_at: Option<SystemTime>,
+    /// When to ask for the services again, on the call's clock (converted once from the
+    /// wall-clock time XEP-0215's `expires` gives); `None` while a request is out.
+    refresh_at: Option<Instant>,
     refresh_request: Option<(String, Version)>,
     started: Instant,
     connected_after: Option<Duration>,
@@ -246,7 +248,7 @@ impl Call {
             pending: VecDeque::new(),
             early_data: VecDeque::new(),
             early_dropped: 0,
-            refresh_at: config.refresh_services,
+            refresh_at: config.refresh_services.map(|at| on_clock(now, at)),
             refresh_request: None,
             started: now,
             connected_after: None,
@@ -337,7 +339,7 @@ impl Call {
             if let Some(e) = self.pending.pop_front() {
                 return Ok(e);
             }
-            let deadline = [self.session.poll_timeout(), self.refresh_deadline()]
+            let deadline = [self.session.poll_timeout(), self.refresh_at]
                 .into_iter()
                 .flatten()
                 .min();
@@ -362,7 +364,7 @@ impl Call {
             match input {
                 Input::Timeout => {
                     self.session.handle_timeout(now);
-                    if self.refresh_due() {
+                    if self.refresh_at.is_some_and(|at| at <= now) {
                         self.ask_services_again();
                     }
                 }
@@ -572,24 +574,6 @@ impl Call {
         }
     }
 
-    fn refresh_deadline(&self) -> Option<Instant> {
-        if self.refresh_request.is_some() {
-            return None;
-        }
-        let at = self.refresh_at?;
-        #[allow(clippy::disallowed_methods)] // XEP-0215 `expires` is wall-clock time
-        let left = at.duration_since(SystemTime::now()).unwrap_or_default();
-        Some(self.now() + left)
-    }
-
-    /// Whether the time to ask for the services again has come (wall-clock time, as the
-    /// XEP-0215 `expires` it comes from).
-    fn refresh_due(&self) -> bool {
-        #[allow(clippy::disallowed_methods)] // XEP-0215 `expires` is wall-clock time
-        let wall = SystemTime::now();
-        self.refresh_request.is_none() && self.refresh_at.is_some_and(|at| wall >= at)
-    }
-
     fn ask_services_again(&mut self) {
         self.refresh_at = None;
         let domain = self.conn.bound_jid().domain().to_string();
@@ -657,7 +641,8 @@ impl Call {
         }
         #[allow(clippy::disallowed_methods)] // XEP-0215 `expires` is wall-clock time
         let wall = SystemTime::now();
-        self.refresh_at = fresh.refresh_at(wall);
+        let now = self.now();
+        self.refresh_at = fresh.refresh_at(wall).map(|at| on_clock(now, at));
         self.pending
             .push_back(CallEvent::ServicesRefreshed { updated });
     }
@@ -692,6 +677,14 @@ enum Input {
     Timeout,
     Stanza(Result<Element, Error>),
     Datagram(crate::sockets::Arrived),
+}
+
+/// Wall-clock time `at` (XEP-0215 `expires`) on the call's clock, whose `now` is now: read once
+/// when the time is set, so the loop compares instants and reads no wall clock.
+fn on_clock(now: Instant, at: SystemTime) -> Instant {
+    #[allow(clippy::disallowed_methods)] // XEP-0215 `expires` is wall-clock time
+    let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+    now + left
 }
 
 /// The seed given, or 32 bytes from the operating system.
