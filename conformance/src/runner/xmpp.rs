@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result, bail};
 use ice_netsim::Topology;
-use ice_netsim::topology::{Service, TurnTransport};
+use ice_netsim::topology::Service;
 use ice_netsim::turn_server::TurnAuth;
 use jingle_ice_tokio::xmpp_extdisco::{
     self, Auth, ConfiguredService, Reading, RestUser, ServiceType, Services, Transport, Version,
@@ -50,81 +50,35 @@ pub fn account_jid(topology: &Topology, host: usize) -> Option<String> {
     ))
 }
 
-/// The services of the xmpp host's `external_services` as XEP-0215 server-side configuration:
-/// one per transport each service serves, its host the service host's first address, REST
-/// credentials (username the expiry alone, as Prosody's mod_external_services makes them)
-/// for a `secret`.
+/// The services of the xmpp host's `external_services` ([`Topology::offered_services`], the
+/// list the netns lab gives Prosody) as XEP-0215 server-side configuration: REST credentials
+/// for a `secret` with the username the expiry alone, as Prosody's mod_external_services makes
+/// them.
 pub fn configured_services(topology: &Topology, xmpp_host: usize) -> Vec<ConfiguredService> {
-    let Some(Service::Xmpp {
-        external_services, ..
-    }) = topology
-        .hosts
-        .get(xmpp_host)
-        .and_then(|h| h.service.as_ref())
-    else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for &(h, port) in external_services {
-        let Some(host) = topology.hosts.get(h) else {
-            continue;
-        };
-        let Some(&(ip, _)) = host.ips.first() else {
-            continue;
-        };
-        let entry = |type_, transport, port, auth| ConfiguredService {
-            type_,
-            host: ip.to_string(),
-            port,
-            transport,
+    topology
+        .offered_services(xmpp_host)
+        .into_iter()
+        .map(|o| ConfiguredService {
+            type_: ServiceType::parse(o.type_).unwrap_or(ServiceType::Other(o.type_.to_owned())),
+            host: o.ip.to_string(),
+            port: o.port,
+            transport: Transport::parse(o.transport)
+                .unwrap_or(Transport::Other(o.transport.to_owned())),
             name: None,
-            auth,
-        };
-        match &host.service {
-            Some(Service::Stun { .. }) => {
-                out.push(entry(ServiceType::Stun, Transport::Udp, port, Auth::None));
-            }
-            Some(Service::Turn {
-                auth,
-                transports,
-                tls_port,
-                ..
-            }) => {
-                let auth = match auth {
-                    TurnAuth::LongTerm { username, password } => Auth::Static {
-                        username: username.clone(),
-                        password: password.clone(),
-                    },
-                    TurnAuth::Secret(secret) => Auth::Rest {
-                        secret: secret.as_bytes().to_vec(),
-                        ttl: REST_TTL,
-                        user: RestUser::None,
-                    },
-                };
-                for t in transports {
-                    match (t, tls_port) {
-                        (TurnTransport::Udp, _) => {
-                            out.push(entry(ServiceType::Turn, Transport::Udp, port, auth.clone()));
-                        }
-                        (TurnTransport::Tcp, _) => {
-                            out.push(entry(ServiceType::Turn, Transport::Tcp, port, auth.clone()));
-                        }
-                        (TurnTransport::Tls, Some(tls)) => {
-                            out.push(entry(
-                                ServiceType::Turns,
-                                Transport::Tcp,
-                                *tls,
-                                auth.clone(),
-                            ));
-                        }
-                        (TurnTransport::Tls, None) => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
+            auth: match o.auth {
+                None => Auth::None,
+                Some(TurnAuth::LongTerm { username, password }) => Auth::Static {
+                    username: username.clone(),
+                    password: password.clone(),
+                },
+                Some(TurnAuth::Secret(secret)) => Auth::Rest {
+                    secret: secret.as_bytes().to_vec(),
+                    ttl: REST_TTL,
+                    user: RestUser::None,
+                },
+            },
+        })
+        .collect()
 }
 
 /// What an agent learned from its server.

@@ -29,7 +29,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::Path;
 
-use crate::topology::{Host, Service, Topology, TurnTransport};
+use crate::topology::{Host, Service, Topology};
 use crate::turn_server::TurnAuth;
 
 /// Where Debian's prosody-modules put mod_ipcheck (and Prosody finds its own modules).
@@ -117,63 +117,34 @@ fn lua_list<T: ToString>(items: impl IntoIterator<Item = T>) -> String {
     format!("{{ {} }}", items.join(", "))
 }
 
-/// The XEP-0215 entries of `external_services` (see the module docs), as Lua tables for
-/// mod_external_services.
-fn external_services(topology: &Topology, list: &[(usize, u16)]) -> Vec<String> {
-    let mut out = Vec::new();
-    for &(h, port) in list {
-        let Some(host) = topology.hosts.get(h) else {
-            continue;
-        };
-        let Some(&(ip, _)) = host.ips.first() else {
-            continue;
-        };
-        let entry = |kind: &str, transport: &str, port: u16, credentials: &str| {
+/// The XEP-0215 entries of the xmpp service on host `xmpp_host`
+/// ([`Topology::offered_services`]), as Lua tables for mod_external_services.
+fn external_services(topology: &Topology, xmpp_host: usize) -> Vec<String> {
+    topology
+        .offered_services(xmpp_host)
+        .into_iter()
+        .map(|o| {
+            let credentials = match o.auth {
+                None => String::new(),
+                Some(TurnAuth::LongTerm { username, password }) => format!(
+                    ", username = {}, password = {}",
+                    lua_string(username),
+                    lua_string(password)
+                ),
+                Some(TurnAuth::Secret(secret)) => format!(
+                    ", secret = {}, ttl = {REST_TTL_S}, restricted = true",
+                    lua_string(secret)
+                ),
+            };
             format!(
-                "{{ type = {}, transport = {}, host = {}, port = {port}{credentials} }}",
-                lua_string(kind),
-                lua_string(transport),
-                lua_string(&ip.to_string()),
+                "{{ type = {}, transport = {}, host = {}, port = {}{credentials} }}",
+                lua_string(o.type_),
+                lua_string(o.transport),
+                lua_string(&o.ip.to_string()),
+                o.port,
             )
-        };
-        match &host.service {
-            Some(Service::Stun { .. }) => out.push(entry("stun", "udp", port, "")),
-            Some(Service::Turn {
-                auth,
-                transports,
-                tls_port,
-                ..
-            }) => {
-                let credentials = match auth {
-                    TurnAuth::LongTerm { username, password } => format!(
-                        ", username = {}, password = {}",
-                        lua_string(username),
-                        lua_string(password)
-                    ),
-                    TurnAuth::Secret(secret) => format!(
-                        ", secret = {}, ttl = {REST_TTL_S}, restricted = true",
-                        lua_string(secret)
-                    ),
-                };
-                for t in transports {
-                    match (t, tls_port) {
-                        (TurnTransport::Udp, _) => {
-                            out.push(entry("turn", "udp", port, &credentials));
-                        }
-                        (TurnTransport::Tcp, _) => {
-                            out.push(entry("turn", "tcp", port, &credentials));
-                        }
-                        (TurnTransport::Tls, Some(tls)) => {
-                            out.push(entry("turns", "tcp", *tls, &credentials));
-                        }
-                        (TurnTransport::Tls, None) => {}
-                    }
-                }
-            }
-            Some(Service::Xmpp { .. }) | None => {}
-        }
-    }
-    out
+        })
+        .collect()
 }
 
 /// Prosody for `host`'s xmpp service in a lab whose files for it go to `dir`; `None` when the
@@ -182,8 +153,8 @@ pub(crate) fn setup(topology: &Topology, host: &Host, dir: &Path) -> Option<Setu
     let Some(Service::Xmpp {
         domain,
         port,
-        external_services: services,
         ipcheck,
+        ..
     }) = &host.service
     else {
         return None;
@@ -228,7 +199,8 @@ pub(crate) fn setup(topology: &Topology, host: &Host, dir: &Path) -> Option<Setu
         modules = lua_list(&modules),
     );
     c.push_str("external_services = {\n");
-    for e in external_services(topology, services) {
+    let index = topology.host_index(&host.name)?;
+    for e in external_services(topology, index) {
         let _ = writeln!(c, "\t{e};");
     }
     c.push_str("}\n");

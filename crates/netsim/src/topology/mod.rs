@@ -28,7 +28,7 @@ use std::time::Duration;
 
 /// Re-exported from [`crate::nat`], where the NAT table it configures lives.
 pub use crate::nat::Behaviour;
-pub use network::{Cidr, Host, LinkParams, Nat, Network, Service, TurnTransport};
+pub use network::{Cidr, Host, LinkParams, Nat, Network, OfferedService, Service, TurnTransport};
 pub use raw::{FORMAT, MAX_ELEMENTS, MAX_SCRIPT_BYTES};
 pub use scenario::{
     Agent, Expect, JingleRole, MAX_DATA_BYTES, Outcome, Share, Signalling, TurnServerRef,
@@ -198,6 +198,62 @@ impl Topology {
             v.push(format!("expect: relay_transport \"{t}\""));
         }
         v
+    }
+
+    /// The XEP-0215 services the xmpp service of host `xmpp_host` hands out, in the order of its
+    /// `external_services`: each entry gives one service per transport the named service
+    /// serves: a stun service `stun`/`udp`; a turn service `turn`/`udp`, `turn`/`tcp` when its
+    /// `transports` name tcp, and `turns`/`tcp` on its `tls_port` when they name tls. Empty
+    /// when the host runs no xmpp service.
+    pub fn offered_services(&self, xmpp_host: usize) -> Vec<OfferedService<'_>> {
+        let Some(Service::Xmpp {
+            external_services, ..
+        }) = self.hosts.get(xmpp_host).and_then(|h| h.service.as_ref())
+        else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for &(h, port) in external_services {
+            let Some(host) = self.hosts.get(h) else {
+                continue;
+            };
+            let Some(&(ip, _)) = host.ips.first() else {
+                continue;
+            };
+            let entry = |type_, transport, port, auth| OfferedService {
+                type_,
+                transport,
+                ip,
+                port,
+                auth,
+            };
+            match &host.service {
+                Some(Service::Stun { .. }) => out.push(entry("stun", "udp", port, None)),
+                Some(Service::Turn {
+                    auth,
+                    transports,
+                    tls_port,
+                    ..
+                }) => {
+                    for t in transports {
+                        match (t, tls_port) {
+                            (TurnTransport::Udp, _) => {
+                                out.push(entry("turn", "udp", port, Some(auth)));
+                            }
+                            (TurnTransport::Tcp, _) => {
+                                out.push(entry("turn", "tcp", port, Some(auth)));
+                            }
+                            (TurnTransport::Tls, Some(tls)) => {
+                                out.push(entry("turns", "tcp", *tls, Some(auth)));
+                            }
+                            (TurnTransport::Tls, None) => {}
+                        }
+                    }
+                }
+                Some(Service::Xmpp { .. }) | None => {}
+            }
+        }
+        out
     }
 
     /// The agent with Jingle role `role` (a checked script has exactly one of each).

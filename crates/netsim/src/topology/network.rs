@@ -227,6 +227,23 @@ impl Service {
     }
 }
 
+/// One XEP-0215 service an xmpp service hands out for an entry of its `external_services`:
+/// the one rule both the netns lab's Prosody configuration and the conformance runner's
+/// simulated server follow ([`super::Topology::offered_services`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferedService<'a> {
+    /// `stun`, `turn` or `turns` (XEP-0215 §2 `type`).
+    pub type_: &'static str,
+    /// `udp` or `tcp` (XEP-0215 §2 `transport`).
+    pub transport: &'static str,
+    /// The service host's first address: the one agents' `stun` and `turn` lists resolve to.
+    pub ip: IpAddr,
+    /// The port the entry names (or the TURN service's `tls_port` for `turns`).
+    pub port: u16,
+    /// A TURN service's credentials (long-term, or a TURN REST secret); `None` for STUN.
+    pub auth: Option<&'a TurnAuth>,
+}
+
 /// A `[[host]]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Host {
