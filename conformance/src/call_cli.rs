@@ -56,6 +56,30 @@ pub struct Common {
     pub json: bool,
 }
 
+/// Seconds to wait for the login, each request and a connected pair, unless `--timeout`.
+pub const DEFAULT_TIMEOUT_S: u64 = 30;
+
+impl Common {
+    /// The common flags as given; `timeout_s` `None` is [`DEFAULT_TIMEOUT_S`].
+    pub fn new(
+        server: String,
+        jid: String,
+        password: String,
+        timeout_s: Option<u64>,
+        no_discover: bool,
+        json: bool,
+    ) -> Common {
+        Common {
+            server,
+            jid,
+            password,
+            timeout: Duration::from_secs(timeout_s.unwrap_or(DEFAULT_TIMEOUT_S)),
+            no_discover,
+            json,
+        }
+    }
+}
+
 /// What the server told us.
 struct Learned {
     sic: Option<String>,

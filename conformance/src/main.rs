@@ -479,26 +479,26 @@ fn real_main() -> Result<ExitCode> {
             timeout: std::time::Duration::from_secs(f.timeout.unwrap_or(10)),
         }),
         flags::JingleIceConformanceCmd::Call(f) => call_cli::call(
-            call_cli::Common {
-                server: f.server,
-                jid: f.jid,
-                password: f.password,
-                timeout: std::time::Duration::from_secs(f.timeout.unwrap_or(30)),
-                no_discover: f.no_discover,
-                json: f.json,
-            },
+            call_cli::Common::new(
+                f.server,
+                f.jid,
+                f.password,
+                f.timeout,
+                f.no_discover,
+                f.json,
+            ),
             f.to,
             f.file,
         ),
         flags::JingleIceConformanceCmd::Answer(f) => call_cli::answer(
-            call_cli::Common {
-                server: f.server,
-                jid: f.jid,
-                password: f.password,
-                timeout: std::time::Duration::from_secs(f.timeout.unwrap_or(30)),
-                no_discover: f.no_discover,
-                json: f.json,
-            },
+            call_cli::Common::new(
+                f.server,
+                f.jid,
+                f.password,
+                f.timeout,
+                f.no_discover,
+                f.json,
+            ),
             f.dir,
         ),
         flags::JingleIceConformanceCmd::Errata(f) => {

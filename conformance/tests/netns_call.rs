@@ -88,7 +88,7 @@ impl Drop for Run {
 }
 
 #[test]
-#[ignore = "needs root, nftables, coturn, prosody and prosody-modules: cargo xtask ci runs it"]
+#[ignore = "needs root, nftables, coturn, prosody and prosody-modules (.ci/run installs them): runs in the netns step of every cargo xtask ci, locally with -- --ignored"]
 fn call_and_answer_move_a_file_through_prosody_and_coturn_across_symmetric_nats() {
     let topology = Topology::parse("xmpp-turn-symmetric.toml", SCRIPT).unwrap();
     let lab = Lab::build(&topology).expect("the lab builds (root, nftables, coturn, prosody?)");

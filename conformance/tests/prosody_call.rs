@@ -30,7 +30,7 @@ async fn login(p: &Prosody, (user, password): (&str, &str), resource: &str) -> C
 }
 
 #[tokio::test(flavor = "current_thread")]
-#[ignore = "needs Debian's prosody; run by `cargo xtask ci` (Prosody step) with --ignored"]
+#[ignore = "needs Debian's prosody (.ci/run installs it): runs in every cargo xtask ci (step interop: Prosody), locally with -- --ignored"]
 async fn two_clients_call_through_prosody() {
     let setup = Setup {
         template: prosody_support::config(&[], ""),
@@ -149,7 +149,7 @@ async fn two_clients_call_through_prosody() {
 /// credentials of the TURN server it uses (nothing listens there: the relay fails and the call
 /// connects on host candidates, which is all this test needs).
 #[tokio::test(flavor = "current_thread")]
-#[ignore = "needs Debian's prosody; run by `cargo xtask ci` (Prosody step) with --ignored"]
+#[ignore = "needs Debian's prosody (.ci/run installs it): runs in every cargo xtask ci (step interop: Prosody), locally with -- --ignored"]
 async fn a_call_asks_for_services_again_before_they_expire() {
     let setup = Setup {
         template: prosody_support::config(
@@ -226,7 +226,7 @@ external_services = {
 /// through tokio-xmpp's own connector; with TLS it would be `Client::new` and tokio-xmpp's TLS
 /// features): it waits until the client is online, then works like a login of ours.
 #[tokio::test(flavor = "current_thread")]
-#[ignore = "needs Debian's prosody; run by `cargo xtask ci` (Prosody step) with --ignored"]
+#[ignore = "needs Debian's prosody (.ci/run installs it): runs in every cargo xtask ci (step interop: Prosody), locally with -- --ignored"]
 async fn a_connection_from_a_client_built_by_the_caller() {
     let setup = Setup {
         template: prosody_support::config(&[], ""),

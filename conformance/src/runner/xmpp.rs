@@ -108,7 +108,7 @@ impl Learned {
         let mut l = Learned::default();
         match hint {
             Ok(h) => {
-                l.sic = h.seen.socket_addr().or(Some(SocketAddr::new(h.seen.ip, 0)));
+                l.sic = Some(seen_addr(&h.seen));
                 l.behind_nat = Some(h.behind_nat);
             }
             Err(e) => l.warnings.push(format!("XEP-0279: {e}")),
@@ -198,7 +198,7 @@ pub fn learn_in_process(
         match client.handle_reply(&reply) {
             xmpp_sic::Outcome::Address(a, _) => {
                 let hint = NatHint::new(a, own, None);
-                learned.sic = a.socket_addr().or(Some(SocketAddr::new(a.ip, 0)));
+                learned.sic = Some(seen_addr(&a));
                 learned.behind_nat = Some(hint.behind_nat);
                 break;
             }
@@ -231,6 +231,11 @@ pub fn learn_in_process(
         .ice_servers_with(|host, port| host.parse().ok().map(|ip| SocketAddr::new(ip, port)));
     learned.take_services(&services, &servers);
     Ok(learned)
+}
+
+/// The address an XEP-0279 answer gives, port 0 when it gives none (sic:0 has no port).
+fn seen_addr(a: &xmpp_sic::Address) -> SocketAddr {
+    a.socket_addr().unwrap_or(SocketAddr::new(a.ip, 0))
 }
 
 /// A server without XEP-0279: `service-unavailable` (RFC 6120 §8.3.3).

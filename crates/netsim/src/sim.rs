@@ -328,15 +328,14 @@ impl Sim {
             .map(|n| n.table.stats())
     }
 
+    /// The built-in service of the host named `name`, if it runs one.
+    fn service(&self, name: &str) -> Option<&BuiltIn> {
+        self.hosts.iter().find(|h| h.name == name)?.service.as_ref()
+    }
+
     /// The TURN server of the host named `name`, if it runs one.
     pub fn turn_server(&self, name: &str) -> Option<&TurnServer> {
-        match self
-            .hosts
-            .iter()
-            .find(|h| h.name == name)?
-            .service
-            .as_ref()?
-        {
+        match self.service(name)? {
             BuiltIn::Turn(server) => Some(server),
             BuiltIn::Stun(..) | BuiltIn::Xmpp(_) => None,
         }
@@ -346,13 +345,7 @@ impl Sim {
     /// the source addresses the server saw (see [`crate::xmpp_stand_in`] for how a runner
     /// uses it to answer XEP-0279 on the simulator).
     pub fn xmpp_server(&self, name: &str) -> Option<&XmppStandIn> {
-        match self
-            .hosts
-            .iter()
-            .find(|h| h.name == name)?
-            .service
-            .as_ref()?
-        {
+        match self.service(name)? {
             BuiltIn::Xmpp(x) => Some(x),
             BuiltIn::Stun(..) | BuiltIn::Turn(_) => None,
         }
