@@ -80,8 +80,11 @@
 //! - Only the ERROR-CODE of an error response is read with no MESSAGE-INTEGRITY required (RFC
 //!   8489 §9.2.5 requires it for most codes); a forged error from an on-path sender can fail a
 //!   request. FINGERPRINT is not required of responses.
-//! - Over TCP the caller frames the stream: one STUN message or one ChannelData per
-//!   `handle_receive` call.
+//! - Over TCP (and TLS, which the caller runs) the caller cuts the stream into messages: one
+//!   STUN message or one ChannelData per `handle_receive` call.
+//!   [`Deframer::stun_stream`](crate::framing::Deframer::stun_stream) does it (RFC 8656 §12.5:
+//!   the messages' own lengths, ChannelData padded to 4), and says when the stream holds
+//!   something else and cannot be followed: then close the connection.
 //! - Only MESSAGE-INTEGRITY (SHA-1) is used; the SHA-256 variant and USERHASH of RFC 8489 are
 //!   not offered (coturn and deployed servers accept SHA-1).
 

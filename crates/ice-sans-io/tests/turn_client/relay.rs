@@ -278,6 +278,53 @@ fn rfc8656_12_4_channel_data_padded_over_tcp() {
     assert_eq!(t.data, b"\x40\x00\x00\x05hello\0\0\0");
 }
 
+/// Over TCP the server's messages arrive as one stream (RFC 8656 §12.5): a Data indication and
+/// padded ChannelData, cut by `Deframer::stun_stream` however the stream is split, reach the
+/// client as the messages they are.
+#[test]
+fn rfc8656_12_5_stream_from_the_server_cut_into_messages() {
+    let mut cfg = TurnConfig::default();
+    cfg.protocol = ice_sans_io::Protocol::Tcp;
+    let mut h = H::allocated(cfg);
+    let ch = h.c.bind_channel(h.now, peer()).unwrap();
+    for (_, b) in h.sent() {
+        h.deliver(&ok(&b, &[]));
+    }
+    let mut stream = data_indication(peer(), b"by indication");
+    for data in [&b"abc"[..], b"four", b"seven!!"] {
+        stream.extend_from_slice(&ch.to_be_bytes());
+        stream.extend_from_slice(&u16::try_from(data.len()).unwrap().to_be_bytes());
+        stream.extend_from_slice(data);
+        stream.resize((stream.len() + 3) & !3, 0); // §12.5: padded to 4 over TCP
+    }
+    for size in [1, 3, 7, stream.len()] {
+        let mut d = ice_sans_io::framing::Deframer::stun_stream(1500);
+        let mut got = Vec::new();
+        for piece in stream.chunks(size) {
+            let mut rest = piece;
+            while !rest.is_empty() {
+                let taken = d.push(rest);
+                rest = &rest[taken..];
+                while let Some(m) = d.next_frame() {
+                    let m = m.to_vec();
+                    got.push(h.deliver(&m));
+                }
+            }
+        }
+        assert_eq!(
+            got,
+            [
+                Got::Data(peer(), b"by indication".to_vec()),
+                Got::Data(peer(), b"abc".to_vec()),
+                Got::Data(peer(), b"four".to_vec()),
+                Got::Data(peer(), b"seven!!".to_vec()),
+            ],
+            "pieces of {size}"
+        );
+        assert_eq!(d.finish(), Ok(()));
+    }
+}
+
 #[test]
 fn limits_refuse_and_count() {
     let mut cfg = TurnConfig::default();
