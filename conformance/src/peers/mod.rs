@@ -51,13 +51,28 @@ pub const TURN_IMPLS: &[&str] = &["ice-sans-io", "libnice", "rice"];
 /// foreign stacks send every candidate they gather.
 pub const SHARE_IMPLS: &[&str] = &["ice-sans-io"];
 
+/// Implementations the runner gives a script's `tcp` candidate types to (RFC 6544). None yet:
+/// the agent's ICE-TCP and the simulator's TCP are being built (issue #18), and the runner
+/// gives no side TCP candidates until both backends carry the connections.
+pub const TCP_IMPLS: &[&str] = &[];
+
 /// The skip reason of a script that gives a side a key its implementation does not take here
-/// (`turn` servers, a `share` other than "all"): run anyway, it would test something else.
+/// (`turn` servers, a `share` other than "all", `tcp` candidate types): run anyway, it would
+/// test something else.
 pub fn unsupported_keys(topology: &ice_netsim::Topology) -> Option<String> {
     topology.agents.iter().find_map(|a| {
         let name = a.implementation.as_str();
         if !a.turn.is_empty() && !TURN_IMPLS.contains(&name) {
             Some(format!("the {name} side is given no TURN servers by this runner yet"))
+        } else if !a.tcp.is_empty() && !TCP_IMPLS.contains(&name) {
+            Some(format!(
+                "the {name} side is given no ICE-TCP candidates by this runner yet (tcp = [{}])",
+                a.tcp
+                    .iter()
+                    .map(|t| format!("\"{t}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
         } else if a.share != ice_netsim::topology::Share::All && !SHARE_IMPLS.contains(&name) {
             Some(format!(
                 "the {name} adapter sends every candidate it gathers: it cannot apply share = \"{}\"",

@@ -85,3 +85,44 @@ fn bad_values_name_file_line_and_key() {
     let e = Topology::parse("t.toml", &text).expect_err("refused");
     assert_eq!(e.key, "nat[1].tcp_timeout", "unknown key: {e}");
 }
+
+/// The agent's `tcp` list (RFC 6544 §4.5 types): read in order, empty by default, and each
+/// error names the line and the key.
+#[test]
+fn agent_tcp_types() {
+    use ice_netsim::topology::{IceTcpType, JingleRole};
+    let plain = Topology::parse("t.toml", &documented_example()).expect("valid");
+    assert!(
+        plain.agent(JingleRole::Initiator).tcp.is_empty(),
+        "written []"
+    );
+    assert!(
+        plain.agent(JingleRole::Responder).tcp.is_empty(),
+        "default []"
+    );
+
+    let text = example_with("tcp = []", r#"tcp = ["so", "active", "passive"]"#);
+    let t = Topology::parse("t.toml", &text).expect("valid");
+    assert_eq!(
+        t.agent(JingleRole::Initiator).tcp,
+        [IceTcpType::So, IceTcpType::Active, IceTcpType::Passive]
+    );
+    assert_eq!(IceTcpType::So.to_string(), "so");
+
+    for (bad, says) in [
+        (
+            r#"tcp = ["active", "ssltcp"]"#,
+            "unknown tcp candidate type `ssltcp`",
+        ),
+        (
+            r#"tcp = ["passive", "passive"]"#,
+            "tcp lists `passive` twice",
+        ),
+    ] {
+        let text = example_with("tcp = []", bad);
+        let e = Topology::parse("t.toml", &text).expect_err(bad);
+        assert_eq!(e.line, line_of(&text, bad), "{bad}");
+        assert_eq!(e.key, "agent[1].tcp", "{bad}");
+        assert!(e.message.contains(says), "{bad}: {}", e.message);
+    }
+}

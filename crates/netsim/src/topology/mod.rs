@@ -31,7 +31,8 @@ pub use crate::nat::Behaviour;
 pub use network::{Cidr, Host, LinkParams, Nat, Network, OfferedService, Service, TurnTransport};
 pub use raw::{FORMAT, MAX_ELEMENTS, MAX_SCRIPT_BYTES};
 pub use scenario::{
-    Agent, Expect, JingleRole, MAX_DATA_BYTES, Outcome, Share, Signalling, TurnServerRef,
+    Agent, Expect, IceTcpType, JingleRole, MAX_DATA_BYTES, Outcome, Share, Signalling,
+    TurnServerRef,
 };
 pub use source::TopologyError;
 

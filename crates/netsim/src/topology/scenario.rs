@@ -41,6 +41,8 @@ pub(super) struct RawAgent {
     trickle: Option<bool>,
     share: Option<Spanned<String>>,
     discover: Option<Spanned<bool>>,
+    #[serde(default)]
+    tcp: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -109,6 +111,38 @@ pub struct Agent {
     /// its public address (XEP-0279) from the server of [`Signalling::via`], which every
     /// checked script with `discover` has; its `stun` and `turn` lists are then empty.
     pub discover: bool,
+    /// `tcp`: the ICE-TCP candidate types to gather (RFC 6544 §4.5), in the script's order,
+    /// each once; empty (the default) gathers no TCP candidate.
+    pub tcp: Vec<IceTcpType>,
+}
+
+/// An ICE-TCP candidate type an agent gathers (RFC 6544 §4.5; XEP-0371 `tcptype`), as scripts
+/// name it. The simulator interprets no ICE: this is what the script asks of the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IceTcpType {
+    /// `active`: opens connections.
+    Active,
+    /// `passive`: accepts connections.
+    Passive,
+    /// `so`: simultaneous open.
+    So,
+}
+
+impl IceTcpType {
+    /// The name used in scripts (and in RFC 6544 §4.5's SDP).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IceTcpType::Active => "active",
+            IceTcpType::Passive => "passive",
+            IceTcpType::So => "so",
+        }
+    }
+}
+
+impl std::fmt::Display for IceTcpType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An entry of an agent's `turn` list: `HOST:PORT`, or an RFC 7065 URI `turn:HOST[:PORT]`
@@ -332,6 +366,29 @@ fn share(src: &Source<'_>, s: Option<&Spanned<String>>) -> Result<Share, Topolog
     }
 }
 
+/// An agent's `tcp` list: each of `active`, `passive`, `so` at most once.
+fn tcp_types(src: &Source<'_>, list: &[Spanned<String>]) -> Result<Vec<IceTcpType>, TopologyError> {
+    let mut out = Vec::new();
+    for t in list {
+        let ty = match t.get_ref().as_str() {
+            "active" => IceTcpType::Active,
+            "passive" => IceTcpType::Passive,
+            "so" => IceTcpType::So,
+            other => {
+                return Err(src.err(
+                    &t.span(),
+                    format!("unknown tcp candidate type `{other}` (active | passive | so)"),
+                ));
+            }
+        };
+        if out.contains(&ty) {
+            return Err(src.err(&t.span(), format!("tcp lists `{ty}` twice")));
+        }
+        out.push(ty);
+    }
+    Ok(out)
+}
+
 /// `[[agent]]`s: each on a host of its own that runs no service, its servers resolved (or
 /// `discover`, with `signalling`'s `via`); exactly one initiator and one responder.
 pub(super) fn agents(
@@ -388,6 +445,7 @@ pub(super) fn agents(
             trickle: a.trickle.unwrap_or(true),
             share: share(src, a.share.as_ref())?,
             discover,
+            tcp: tcp_types(src, &a.tcp)?,
         });
     }
     let initiators = agents
