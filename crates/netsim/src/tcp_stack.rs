@@ -17,8 +17,8 @@
 //! - An in-order byte stream: segments of at most [`MSS`] octets, cumulative ACKs, every
 //!   segment with data or FIN acknowledged at once (no delayed ACK).
 //! - Retransmission by RFC 6298: RTO from 1 s ([`INITIAL_RTO`]), smoothed from RTT samples
-//!   (Karn's algorithm), doubled on each expiry up to [`MAX_RTO`]; on expiry everything from
-//!   the oldest unacknowledged octet is sent again (go-back-N). [`SYN_RETRIES`] retransmissions
+//!   (Karn's algorithm), doubled on each expiry up to [`MAX_RTO`]; on expiry the oldest
+//!   unacknowledged segment is sent again. [`SYN_RETRIES`] retransmissions
 //!   of a SYN, then [`TcpEvent::ConnectFailed`] with [`TcpFailure::TimedOut`];
 //!   [`DATA_RETRIES`] of data, then [`TcpEvent::Reset`] with `TimedOut`.
 //! - FIN both ways (§3.6) with TIME-WAIT ([`TIME_WAIT`]); RST (§3.10.7.1: a segment for no
@@ -31,8 +31,16 @@
 //! - **No congestion control** (RFC 5681) and **a fixed window**: each side advertises
 //!   [`WINDOW`] octets (no window scaling) and never has more than that in flight, whatever
 //!   the peer advertises; the node's reading speed does not shrink it (see [`MAX_UNREAD`]).
-//! - **Out-of-order segments are dropped**, not queued: the receiver acknowledges what it has
-//!   and the sender's timeout resends the rest (no SACK, no fast retransmit).
+//! - **Loss recovery without congestion control**: a receiver holds segments beyond a hole (up
+//!   to [`WINDOW`] octets) and acknowledges what it has in order (a duplicate ACK). The
+//!   sender resends the oldest unacknowledged segment on the third duplicate ACK (RFC 5681
+//!   §3.2's fast retransmit) and on each partial acknowledgment after it (RFC 6582's
+//!   NewReno, without its window arithmetic); a timeout resends that segment too and starts
+//!   the same partial-acknowledgment recovery. So holes are filled one per round trip, the
+//!   octets the receiver holds are not sent again, and nothing needs SACK.
+//! - A backed-off RTO is recomputed from SRTT as soon as new data is acknowledged, not only
+//!   after a fresh RTT sample (RFC 6298 §5.7's note): at high loss, samples that Karn's
+//!   algorithm admits are rare.
 //! - No options on the wire (MSS fixed at [`MSS`]), no urgent data, no PSH, no keep-alive,
 //!   no Nagle, no ICMP (an unreachable or blocked destination shows as a SYN timeout).
 //! - The sequence check of §3.10.7.4 is applied to RSTs (in the window) and to data (in
@@ -47,6 +55,8 @@
 //! [`MAX_EVENTS`] events pending before new connections are refused.
 
 mod conn;
+mod reassembly;
+mod rtt;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -86,6 +96,9 @@ pub const SYN_RETRIES: u32 = 6;
 /// Retransmissions of the same data before the connection is reset (RFC 9293 §3.8.3's R2 of
 /// at least 100 s is reached).
 pub const DATA_RETRIES: u32 = 8;
+
+/// Duplicate ACKs that trigger a fast retransmit (RFC 5681 §3.2).
+pub const DUP_ACK_THRESHOLD: u32 = 3;
 
 /// How long a connection stays in TIME-WAIT.
 pub const TIME_WAIT: Duration = Duration::from_secs(60);
@@ -164,6 +177,8 @@ pub struct TcpStackStats {
     pub retransmitted: u64,
     /// Expiries of a retransmission timer.
     pub timeouts: u64,
+    /// Fast retransmits (the third duplicate ACK).
+    pub fast_retransmits: u64,
     /// RSTs sent.
     pub resets_sent: u64,
     /// Connections that reached ESTABLISHED.
@@ -175,7 +190,7 @@ pub struct TcpStackStats {
     pub dropped: u64,
     /// Duplicates: old data, a repeated SYN or FIN, an old acknowledgment.
     pub duplicates: u64,
-    /// Segments beyond RCV.NXT, dropped.
+    /// Segments beyond RCV.NXT (held when the window has room).
     pub out_of_order: u64,
     /// Acknowledgments of octets never sent (the segment dropped, an ACK sent).
     pub ack_beyond: u64,

@@ -1,5 +1,6 @@
 //! One TCP connection: the states of RFC 9293 §3.3.2 and the segment processing of §3.10.7,
-//! with the retransmission timer of RFC 6298 and go-back-N recovery. The stack
+//! with the retransmission timer of RFC 6298 and NewReno-style recovery (RFC 5681 §3.2,
+//! RFC 6582), one segment at a time. The stack
 //! ([`super::TcpStack`]) demultiplexes segments and commands to it; everything it sends and
 //! reports goes into an [`Out`] the stack owns.
 //!
@@ -11,11 +12,13 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::reassembly::Held;
+use super::rtt::Rtt;
 use super::{
-    CLOCK_GRANULARITY, DATA_RETRIES, INITIAL_RTO, MAX_RTO, MAX_SEND_BUFFER, MAX_UNREAD, MIN_RTO,
-    MSS, SYN_RETRIES, TIME_WAIT, TcpConnInfo, TcpStackStats, TcpState, WINDOW,
+    DATA_RETRIES, DUP_ACK_THRESHOLD, MAX_SEND_BUFFER, MAX_UNREAD, MSS, SYN_RETRIES, TIME_WAIT,
+    TcpConnInfo, TcpStackStats, TcpState, WINDOW,
 };
 use crate::node::{TcpConnId, TcpEvent, TcpFailure};
 use crate::tcp::{TcpFlags, TcpPacket};
@@ -76,14 +79,15 @@ pub(super) struct Conn {
     buf: VecDeque<u8>,
     /// SND.UNA as an offset: the oldest unacknowledged octet.
     una: u64,
-    /// The next offset to send (moved back to `una` by a retransmission timeout).
+    /// SND.NXT as an offset: the next new octet to send.
     nxt: u64,
-    /// The highest offset ever sent (acknowledgments up to it are acceptable).
+    /// The highest offset ever sent (acknowledgments up to it are acceptable); equal to `nxt`,
+    /// since retransmissions leave SND.NXT where it is.
     high: u64,
     syn_acked: bool,
     /// Close asked: a FIN follows the last queued octet.
     fin_queued: bool,
-    /// The FIN was sent since the last go-back-N rewind.
+    /// The FIN was sent (by [`Conn::fill`]).
     fin_out: bool,
     /// The FIN was ever sent.
     fin_ever: bool,
@@ -91,9 +95,7 @@ pub(super) struct Conn {
     /// RCV.NXT as an offset into the peer's stream.
     rcv: u64,
     fin_received: bool,
-    rto: Duration,
-    srtt: Option<Duration>,
-    rttvar: Duration,
+    rtt: Rtt,
     retx_at: Option<Instant>,
     /// Consecutive expiries of the retransmission timer.
     retries: u32,
@@ -102,6 +104,14 @@ pub(super) struct Conn {
     /// segment left (RFC 6298 §3: one measurement at a time, never of a retransmission).
     probe: Option<(u32, Instant)>,
     time_wait_until: Option<Instant>,
+    /// Segments beyond RCV.NXT.
+    held: Held,
+    /// Duplicate ACKs in a row (RFC 5681 §3.2).
+    dup_acks: u32,
+    /// The highest offset sent when we last went back (RFC 6582 §3.2's "recover").
+    recover: u64,
+    /// Between a fast retransmit and the acknowledgment of `recover`.
+    fast_recovery: bool,
 }
 
 impl Conn {
@@ -133,14 +143,16 @@ impl Conn {
             fin_acked: false,
             rcv: 0,
             fin_received: false,
-            rto: INITIAL_RTO,
-            srtt: None,
-            rttvar: Duration::ZERO,
+            rtt: Rtt::new(),
             retx_at: None,
             retries: 0,
             syn_retransmitted: false,
             probe: None,
             time_wait_until: None,
+            held: Held::default(),
+            dup_acks: 0,
+            recover: 0,
+            fast_recovery: false,
         }
     }
 
@@ -196,7 +208,7 @@ impl Conn {
             state: self.state,
             queued: self.buf.len(),
             room: MAX_SEND_BUFFER.saturating_sub(self.buf.len()),
-            rto: self.rto,
+            rto: self.rtt.rto(),
         }
     }
 
@@ -254,7 +266,7 @@ impl Conn {
             self.probe = Some((self.iss.wrapping_add(1), now));
         }
         // RFC 6298 §5.1: start the timer when it is not running.
-        self.retx_at.get_or_insert(now + self.rto);
+        self.retx_at.get_or_insert(now + self.rtt.rto());
     }
 
     /// Sends what the fixed window allows of the queued octets, then the FIN when asked
@@ -309,26 +321,8 @@ impl Conn {
                 break;
             }
             // RFC 6298 §5.1.
-            self.retx_at.get_or_insert(now + self.rto);
+            self.retx_at.get_or_insert(now + self.rtt.rto());
         }
-    }
-
-    /// An RTT sample (RFC 6298 §2.2, §2.3), and the RTO from it (§2.4: at least 1 s; §2.5:
-    /// at most 60 s).
-    fn sample(&mut self, r: Duration) {
-        match self.srtt {
-            None => {
-                self.srtt = Some(r);
-                self.rttvar = r / 2;
-            }
-            Some(s) => {
-                let diff = s.abs_diff(r);
-                self.rttvar = self.rttvar * 3 / 4 + diff / 4;
-                self.srtt = Some(s * 7 / 8 + r / 8);
-            }
-        }
-        let srtt = self.srtt.unwrap_or(r);
-        self.rto = (srtt + (self.rttvar * 4).max(CLOCK_GRANULARITY)).clamp(MIN_RTO, MAX_RTO);
     }
 
     /// The connection ends without an orderly close: reported as the node expects.
@@ -355,10 +349,10 @@ impl Conn {
     fn establish(&mut self, now: Instant, out: &mut Out) {
         self.syn_acked = true;
         if let Some((_, sent)) = self.probe.take() {
-            self.sample(now.saturating_duration_since(sent));
+            self.rtt.sample(now.saturating_duration_since(sent));
         } else if self.syn_retransmitted {
             // RFC 6298 §5.7: after the SYN timed out, data starts with an RTO of 3 s.
-            self.rto = Duration::from_secs(3).max(INITIAL_RTO);
+            self.rtt.after_syn_timeout();
         }
         self.retries = 0;
         self.retx_at = None;
@@ -420,21 +414,41 @@ impl Conn {
             return;
         }
         // §5.5: back off; §3 (Karn): no measurement across a retransmission.
-        self.rto = (self.rto * 2).min(MAX_RTO);
+        self.rtt.back_off();
         self.probe = None;
         if self.syn_acked {
-            // §5.4 by go-back-N: everything from the oldest unacknowledged octet again.
-            self.nxt = self.una;
-            self.fin_out = false;
-            self.fill(now, out);
-            // Only a FIN, or nothing at all, was outstanding: keep the timer on what is left.
-            if self.outstanding() {
-                self.retx_at.get_or_insert(now + self.rto);
-            }
+            // §5.4: "retransmit the earliest segment that has not been acknowledged"; the
+            // holes after it follow one per partial acknowledgment (RFC 6582 §3.2 step 5), and
+            // duplicate ACKs of what was in flight start no fast retransmit (RFC 6582 §4).
+            self.recover = self.high;
+            self.fast_recovery = true;
+            self.dup_acks = 0;
+            self.retransmit_first(out);
+            // §5.6: the timer restarts with the backed-off RTO.
+            self.retx_at = self.outstanding().then(|| now + self.rtt.rto());
         } else {
             self.syn_retransmitted = true;
             out.stats.retransmitted += 1;
             self.send_syn(now, out);
+        }
+    }
+
+    /// Sends the oldest unacknowledged segment again, leaving SND.NXT where it is (a fast
+    /// retransmit).
+    fn retransmit_first(&mut self, out: &mut Out) {
+        self.probe = None;
+        let end = self.una + self.buf.len() as u64;
+        if self.una < self.high {
+            let len = (self.high - self.una).min(MSS as u64);
+            let stop = usize::try_from(len).unwrap_or(0).min(self.buf.len());
+            let payload: Vec<u8> = self.buf.range(..stop).copied().collect();
+            let fin = self.fin_ever && self.una + len == end;
+            let flags = if fin { ACK | FIN } else { ACK };
+            out.stats.retransmitted += 1;
+            self.emit(out, self.seq_of(self.una), self.rcv_nxt(), flags, payload);
+        } else if self.fin_ever && !self.fin_acked {
+            out.stats.retransmitted += 1;
+            self.emit(out, self.seq_of(end), self.rcv_nxt(), ACK | FIN, Vec::new());
         }
     }
 
@@ -576,7 +590,7 @@ impl Conn {
                 return;
             }
             self.establish(now, out);
-        } else if !self.take_ack(now, p.ack, out) {
+        } else if !self.take_ack(now, p.ack, p.payload.is_empty() && !f.contains(FIN), out) {
             return;
         }
         if self.fin_acked {
@@ -596,10 +610,13 @@ impl Conn {
 
     /// Fifth check, ESTABLISHED and after: the acknowledgment. False when the segment is to
     /// be dropped.
-    fn take_ack(&mut self, now: Instant, ack: u32, out: &mut Out) -> bool {
+    fn take_ack(&mut self, now: Instant, ack: u32, pure: bool, out: &mut Out) -> bool {
+        // Octets (and our FIN) newly acknowledged: the number past SND.UNA, which counts the
+        // FIN once it is acknowledged.
         let acked = ack
             .wrapping_sub(self.iss.wrapping_add(1))
-            .wrapping_sub(low32(self.una));
+            .wrapping_sub(low32(self.una))
+            .wrapping_sub(u32::from(self.fin_acked));
         let span = (self.high - self.una) + u64::from(self.fin_ever && !self.fin_acked);
         if u64::from(acked) > span {
             if acked >= 1 << 31 {
@@ -614,8 +631,21 @@ impl Conn {
             return false;
         }
         if acked == 0 {
+            if pure && self.una < self.high {
+                self.dup_acks += 1;
+                // RFC 5681 §3.2: the third duplicate ACK retransmits the oldest unacknowledged
+                // segment at once; RFC 6582 §3.2 step 2: not again before the ACK passes
+                // `recover`, the highest octet sent when it happened.
+                if self.dup_acks == DUP_ACK_THRESHOLD && self.una >= self.recover {
+                    out.stats.fast_retransmits += 1;
+                    self.recover = self.high;
+                    self.fast_recovery = true;
+                    self.retransmit_first(out);
+                }
+            }
             return true;
         }
+        self.dup_acks = 0;
         let data = u64::from(acked).min(self.high - self.una);
         let drained = usize::try_from(data)
             .unwrap_or(usize::MAX)
@@ -630,17 +660,29 @@ impl Conn {
         if let Some((target, sent)) = self.probe
             && seq_diff(ack, target) >= 0
         {
-            self.sample(now.saturating_duration_since(sent));
+            self.rtt.sample(now.saturating_duration_since(sent));
             self.probe = None;
         }
+        if self.fast_recovery {
+            if self.una < self.recover {
+                // RFC 6582 §3.2 step 5: a partial acknowledgment; the next hole at once.
+                self.retransmit_first(out);
+            } else {
+                self.fast_recovery = false;
+            }
+        }
         self.retries = 0;
+        // Deviation: the backed-off RTO is recomputed from SRTT as soon as new data is
+        // acknowledged, rather than kept until a new sample (RFC 6298 §5.7's note); at high
+        // loss a sender seldom gets a sample Karn's algorithm admits.
+        self.rtt.collapse();
         // RFC 6298 §5.2 (all acknowledged: stop) and §5.3 (new data acknowledged: restart).
-        self.retx_at = self.outstanding().then(|| now + self.rto);
+        self.retx_at = self.outstanding().then(|| now + self.rtt.rto());
         true
     }
 
-    /// Sixth to eighth checks: the payload and the FIN, accepted in order only (a segment
-    /// beyond RCV.NXT is dropped and recovered by the sender's go-back-N).
+    /// Sixth to eighth checks: the payload and the FIN, delivered in order (a segment beyond
+    /// RCV.NXT is held until the hole before it is filled).
     fn take_data(&mut self, now: Instant, p: &TcpPacket, out: &mut Out) {
         let fin = p.flags.contains(FIN);
         if p.payload.is_empty() && !fin {
@@ -663,7 +705,12 @@ impl Conn {
         }
         let start = seq_diff(p.seq, self.rcv_nxt());
         if start > 0 {
+            // Beyond RCV.NXT: held for later when it fits the window, and a duplicate ACK
+            // tells the sender where the hole is (RFC 9293 §3.10.7.4, seventh check: "segments
+            // with higher beginning sequence numbers SHOULD be held for later processing").
             out.stats.out_of_order += 1;
+            let offset = self.rcv + start.unsigned_abs();
+            self.held.hold(self.rcv, offset, &p.payload, fin);
             self.send_ack(out);
             return;
         }
@@ -679,20 +726,24 @@ impl Conn {
             self.send_ack(out);
             return;
         }
-        if !new.is_empty() {
-            if out.unread.saturating_add(new.len()) > MAX_UNREAD {
-                // The node does not read: not acknowledged, as if lost.
-                out.stats.unread_full += 1;
-                return;
-            }
-            self.rcv += new.len() as u64;
-            out.unread += new.len();
+        if out.unread.saturating_add(new.len() + self.held.octets()) > MAX_UNREAD {
+            // The node does not read: not acknowledged, as if lost.
+            out.stats.unread_full += 1;
+            return;
+        }
+        let mut data = new.to_vec();
+        self.rcv += data.len() as u64;
+        // What was held and now follows in order (nothing follows a FIN).
+        let fin = fin || self.held.take_in_order(&mut self.rcv, &mut data);
+        if !data.is_empty() {
+            out.unread += data.len();
             out.events.push_back(TcpEvent::Data {
                 conn: self.id,
-                data: new.to_vec(),
+                data,
             });
         }
         if fin {
+            self.held.clear();
             self.fin_received = true;
             out.events.push_back(TcpEvent::Closed { conn: self.id });
             match self.state {
