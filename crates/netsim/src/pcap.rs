@@ -6,6 +6,26 @@
 //! acknowledgment numbers, flags, window, no options) with its checksum over the
 //! pseudo-header. Timestamps are virtual time since the start of the run, counted from the
 //! Unix epoch.
+//!
+//! TCP segments carry their real sequence and acknowledgment numbers, flags and window, so
+//! Wireshark follows the streams (`tshark -r lan.pcap -q -z follow,tcp,hex,0`) and its TCP
+//! analysis marks the simulator's retransmissions as such.
+//!
+//! **STUN inside ICE-TCP.** RFC 6544 frames every STUN message and every chunk of data on an
+//! ICE-TCP connection with RFC 4571's 2-byte length. tshark has no decode-as entry named after
+//! RFC 4571, but its RTP dissector reads that framing when RTP is chosen for a TCP port, and
+//! its preference `rtp.version0_type` hands each frame whose first two bits are 0 (as STUN's
+//! are: "RTP version 0") to the STUN dissector:
+//!
+//! ```text
+//! tshark -r lan.pcap -d tcp.port==PORT,rtp -o rtp.version0_type:STUN -Y stun
+//! ```
+//!
+//! with PORT the port of either end (repeat `-d` for more), checked with tshark 4.0.17: each
+//! framed message shows as `RFC 4571 packet len` then `Session Traversal Utilities for NAT`.
+//! Frames of application data decode as RTP (or as RTP of a bad version). Decoding the port as
+//! `stun` instead would read the length prefix as a STUN message type: that is STUN over TCP
+//! without framing (RFC 8489 §6.2.2), which TURN over TCP uses, not ICE-TCP.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

@@ -11,7 +11,7 @@
 //! crossed, at the time it arrived at the end of the hop, with the addresses it had there.
 //!
 //! TCP: every host has a TCP stack ([`TcpStack`], RFC 9293 in virtual time) that its node
-//! drives with [`TcpCommand`]s ([`Node::poll_tcp`], or [`Sim::tcp_command`]) and hears from
+//! drives with [`TcpCommand`](crate::node::TcpCommand)s ([`Node::poll_tcp`], or [`Sim::tcp_command`]) and hears from
 //! with [`TcpEvent`](crate::node::TcpEvent)s ([`Node::handle_tcp`], or
 //! [`Sim::poll_tcp_event`]). Its segments cross the networks exactly as datagrams do (the same
 //! hops, latency, jitter and loss draws from the same RNG, so a run without TCP draws what it

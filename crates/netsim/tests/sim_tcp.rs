@@ -87,11 +87,14 @@ fn a(s: &str) -> SocketAddr {
     s.parse().expect("socket address")
 }
 
+/// An event, when and where it happened.
+type Logged = (Duration, HostId, TcpEvent);
+
 /// A simulated network driven by hand: commands in, events logged.
 struct Net {
     sim: Sim,
     now: Instant,
-    events: Vec<(Duration, HostId, TcpEvent)>,
+    events: Vec<Logged>,
     /// Events already returned by [`Net::run_until`].
     claimed: Vec<usize>,
 }
@@ -684,7 +687,7 @@ fn a_send_over_the_buffer_is_refused_and_counted() {
 }
 
 /// A lossy, jittery transfer with a capture: the event log and every network's pcap bytes.
-fn replay(seed: u64) -> (Vec<(Duration, HostId, TcpEvent)>, Vec<Vec<u8>>) {
+fn replay(seed: u64) -> (Vec<Logged>, Vec<Vec<u8>>) {
     let t = topology(seed, EIM_APDF, EIM_APDF, "loss = 0.05\njitter_ms = 20");
     let mut n = Net::new(&t);
     n.sim.enable_capture();
