@@ -8,6 +8,39 @@
 //! `poll_event` and read `poll_timeout`. [`crate::Sim`] runs one per host and carries its
 //! segments like datagrams.
 //!
+//! ```
+//! use std::time::Instant;
+//! use ice_netsim::{TcpCommand, TcpEvent, TcpStack, derive_seed};
+//!
+//! let now = Instant::now();
+//! let mut a = TcpStack::new(vec!["10.0.0.1".parse()?], 1, derive_seed(1, "a"));
+//! let mut b = TcpStack::new(vec!["10.0.0.2".parse()?], 1 << 32, derive_seed(1, "b"));
+//! b.handle_command(now, TcpCommand::Listen { addr: "10.0.0.2:80".parse()? });
+//! let (from, to) = ("10.0.0.1:0".parse()?, "10.0.0.2:80".parse()?);
+//! a.handle_command(now, TcpCommand::Connect { token: 7, from, to });
+//! // Carry the segments both ways, on a network without delay, until both ends are quiet.
+//! loop {
+//!     let mut moved = false;
+//!     while let Some(p) = a.poll_segment() {
+//!         b.handle_segment(now, p);
+//!         moved = true;
+//!     }
+//!     while let Some(p) = b.poll_segment() {
+//!         a.handle_segment(now, p);
+//!         moved = true;
+//!     }
+//!     if !moved {
+//!         break;
+//!     }
+//! }
+//! let Some(TcpEvent::Connected { token: 7, local, .. }) = a.poll_event() else {
+//!     panic!("a connected");
+//! };
+//! assert!(matches!(b.poll_event(), Some(TcpEvent::Accepted { remote, .. }) if remote == local));
+//! assert_eq!(a.poll_timeout(), None, "nothing outstanding");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! What it does:
 //!
 //! - Three-way handshake and **simultaneous open** (RFC 9293 §3.5, Figure 8: crossing SYNs take
