@@ -771,6 +771,21 @@ fn captures_decode_as_tcp_in_tshark() {
             bytes.len() > 24,
             "every packet decoded"
         );
+        if bytes.len() > 24 {
+            // tshark follows the first stream: both directions, the payload bytes counted.
+            let out = std::process::Command::new("tshark")
+                .args(["-n", "-q", "-r"])
+                .arg(&path)
+                .args(["-z", "follow,tcp,raw,0"])
+                .output()
+                .expect("tshark runs");
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("Follow: tcp,raw"), "{text}");
+            assert!(
+                text.contains("Node 0:") && text.contains("Node 1:"),
+                "{text}"
+            );
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
