@@ -4,12 +4,14 @@
 //! ([`topology::Topology::parse`]) and builds a simulated network from them ([`Sim`]): hosts on
 //! networks, NAT routers with every RFC 4787 mapping and filtering behaviour, port
 //! preservation, hairpinning, mapping timeouts refreshed by outbound traffic and UDP blocking
-//! ([`nat::NatTable`]; their RFC 5382 TCP state, not yet driven by [`Sim`], in
-//! [`nat_tcp::TcpNatTable`] on [`tcp::TcpSegment`]s), links with latency, jitter and loss from a seeded RNG, STUN servers
+//! ([`nat::NatTable`]; their RFC 5382 TCP state in [`nat_tcp::TcpNatTable`] on
+//! [`tcp::TcpSegment`]s), a TCP stack per host (RFC 9293 in virtual time, simultaneous open
+//! included: [`tcp_stack::TcpStack`], which nodes drive with [`TcpCommand`]s and hear from with
+//! [`TcpEvent`]s), links with latency, jitter and loss from a seeded RNG, STUN servers
 //! that answer RFC 8489 and RFC 3489 Binding requests ([`StunServer`]), TURN servers (RFC 8656
 //! over UDP, [`TurnServer`]), what stands for an XMPP server (the addresses it would see,
 //! [`XmppStandIn`]: the runner plays the server), and a pcap capture per network
-//! ([`pcap::Capture`]).
+//! ([`pcap::Capture`], UDP and TCP with real headers).
 //!
 //! It knows nothing of ICE: endpoints meet it through the small sans-IO trait [`Node`]. Time is
 //! virtual (an `Instant` moved by `Duration`s from a base the caller picks) and every random
@@ -100,14 +102,16 @@ pub mod sim;
 pub mod stun_server;
 mod stun_wire;
 pub mod tcp;
+pub mod tcp_stack;
 pub mod topology;
 pub mod turn_server;
 pub mod xmpp_stand_in;
 
 pub use delay::DelayLine;
-pub use node::{Node, Transmit};
-pub use sim::{Delivery, HostId, Sim, SimError, SimStats, derive_seed};
+pub use node::{Node, TcpCommand, TcpConnId, TcpEvent, TcpFailure, Transmit};
+pub use sim::{Delivery, HostId, Sim, SimError, SimStats, SimTcpStats, derive_seed};
 pub use stun_server::StunServer;
+pub use tcp_stack::TcpStack;
 pub use topology::{Topology, TopologyError};
 pub use turn_server::{TurnServer, TurnServerConfig};
 pub use xmpp_stand_in::XmppStandIn;

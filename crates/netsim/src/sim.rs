@@ -9,6 +9,15 @@
 //!
 //! Captures (when [enabled](Sim::enable_capture)) record each datagram on the network it
 //! crossed, at the time it arrived at the end of the hop, with the addresses it had there.
+//!
+//! TCP: every host has a TCP stack ([`TcpStack`], RFC 9293 in virtual time) that its node
+//! drives with [`TcpCommand`](crate::node::TcpCommand)s ([`Node::poll_tcp`], or [`Sim::tcp_command`]) and hears from
+//! with [`TcpEvent`](crate::node::TcpEvent)s ([`Node::handle_tcp`], or
+//! [`Sim::poll_tcp_event`]). Its segments cross the networks exactly as datagrams do (the same
+//! hops, latency, jitter and loss draws from the same RNG, so a run without TCP draws what it
+//! drew before TCP existed) and the NATs through their RFC 5382 tables
+//! ([`TcpNatTable`], one per NAT beside the UDP [`NatTable`], with a seed of its own, honouring
+//! `block_tcp` and `tcp_timeout_s`). Captures write them as TCP with real headers.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -19,14 +28,21 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 
 use crate::delay::DelayLine;
 use crate::nat::{NatDrop, NatStats, NatTable};
+use crate::nat_tcp::TcpNatTable;
 use crate::node::{Node, Transmit};
 use crate::pcap::Capture;
 use crate::stun_server::StunServer;
+use crate::tcp::TcpPacket;
+use crate::tcp_stack::TcpStack;
 use crate::topology::{LinkParams, Service, Topology};
 use crate::turn_server::{TurnServer, TurnServerConfig};
 use crate::xmpp_stand_in::XmppStandIn;
 
-/// Datagrams in flight at once; more are dropped and counted.
+mod tcp;
+
+pub use self::tcp::SimTcpStats;
+
+/// Datagrams (and TCP segments) in flight at once; more are dropped and counted.
 pub const MAX_IN_FLIGHT: usize = 100_000;
 
 /// The largest UDP payload carried (IPv4's limit).
@@ -71,6 +87,8 @@ pub struct SimStats {
     pub nat_dropped: u64,
     /// Datagrams that reached a host with no node to take them.
     pub no_listener: u64,
+    /// TCP segments, counted apart (the fields above count UDP datagrams only).
+    pub tcp: SimTcpStats,
 }
 
 /// What [`Sim::step`] could not do.
@@ -102,14 +120,50 @@ enum Dest {
     NatInside(usize),
 }
 
-/// A datagram in flight, due at its place in the [`DelayLine`].
+/// What crosses a hop.
+#[derive(Debug)]
+enum Body {
+    /// A UDP payload.
+    Udp(Vec<u8>),
+    /// A TCP segment; its `src` and `dst` are the hop's (kept equal to [`InFlight`]'s by
+    /// [`Sim::route`]).
+    Tcp(TcpPacket),
+}
+
+impl Body {
+    fn proto(&self) -> Proto {
+        match self {
+            Body::Udp(_) => Proto::Udp,
+            Body::Tcp(_) => Proto::Tcp,
+        }
+    }
+}
+
+/// Which counters of [`SimStats`] a hop's fate goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    Udp,
+    Tcp,
+}
+
+/// What became of a datagram or segment, for [`SimStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Delivered,
+    Lost,
+    NoRoute,
+    Overflow,
+    NatDropped,
+}
+
+/// A datagram or segment in flight, due at its place in the [`DelayLine`].
 #[derive(Debug)]
 struct InFlight {
     net: usize,
     dest: Dest,
     from: SocketAddr,
     to: SocketAddr,
-    data: Vec<u8>,
+    body: Body,
 }
 
 #[derive(Debug)]
@@ -127,6 +181,8 @@ struct NatState {
     inside: usize,
     outside: usize,
     table: NatTable,
+    /// Its TCP state (RFC 5382), ports apart from the UDP table's.
+    tcp: TcpNatTable,
 }
 
 #[derive(Debug)]
@@ -135,6 +191,10 @@ struct HostState {
     ips: Vec<(IpAddr, usize)>,
     /// The built-in service, if the host runs one.
     service: Option<BuiltIn>,
+    /// Its TCP.
+    tcp: TcpStack,
+    /// Events of `tcp` already queued in [`Sim`]'s order of events.
+    tcp_announced: usize,
 }
 
 /// A service the simulator runs on a host itself.
@@ -221,6 +281,8 @@ pub struct Sim {
     owners: BTreeMap<(usize, IpAddr), Owner>,
     queue: DelayLine<InFlight>,
     deliveries: VecDeque<Delivery>,
+    /// The host of each TCP event not yet polled, in the order the stacks raised them.
+    tcp_order: VecDeque<HostId>,
     stats: SimStats,
 }
 
@@ -249,18 +311,30 @@ impl Sim {
                     n.config,
                     derive_seed(topology.seed, &format!("nat {}", n.name)),
                 ),
+                tcp: TcpNatTable::new(
+                    n.config,
+                    derive_seed(topology.seed, &format!("tcp nat {}", n.name)),
+                ),
             })
             .collect();
         let hosts: Vec<HostState> = topology
             .hosts
             .iter()
-            .map(|h| HostState {
+            .enumerate()
+            .map(|(i, h)| HostState {
                 name: h.name.clone(),
                 ips: h.ips.clone(),
                 service: h
                     .service
                     .as_ref()
                     .map(|s| BuiltIn::new(s, h, topology.seed, base)),
+                // Connection ids: the host's index in the high 32 bits, unique in the run.
+                tcp: TcpStack::new(
+                    h.ips.iter().map(|(ip, _)| *ip).collect(),
+                    (i as u64 + 1) << 32,
+                    derive_seed(topology.seed, &format!("tcp {}", h.name)),
+                ),
+                tcp_announced: 0,
             })
             .collect();
         let mut owners = BTreeMap::new();
@@ -281,13 +355,16 @@ impl Sim {
             owners,
             queue: DelayLine::new(MAX_IN_FLIGHT),
             deliveries: VecDeque::new(),
+            tcp_order: VecDeque::new(),
             stats: SimStats::default(),
         }
     }
 
     /// What of `topology` the simulator cannot honour: TURN over TCP or TLS (its TURN server
     /// serves UDP only; see [`Topology::turn_beyond_udp`]). A runner reports such scripts as
-    /// not run, never runs them as if the keys were absent.
+    /// not run, never runs them as if the keys were absent. TCP itself is carried (every
+    /// host has a [`TcpStack`], the NATs honour `block_tcp` and `tcp_timeout_s`), so ICE-TCP
+    /// candidates (`tcp`) and the `[[nat]]` TCP keys are not listed.
     pub fn unsupported(topology: &Topology) -> Vec<String> {
         topology.turn_beyond_udp()
     }
@@ -390,13 +467,31 @@ impl Sim {
             self.stats.overflow += 1;
             return;
         }
-        self.route(now, net, t.from, t.to, t.data);
+        self.route(now, net, t.from, t.to, Body::Udp(t.data));
+    }
+
+    /// Counts a datagram's or a segment's fate.
+    fn count(&mut self, proto: Proto, fate: Fate) {
+        let s = &mut self.stats;
+        let counter = match (proto, fate) {
+            (Proto::Udp, Fate::Delivered) => &mut s.delivered,
+            (Proto::Udp, Fate::Lost) => &mut s.lost,
+            (Proto::Udp, Fate::NoRoute) => &mut s.no_route,
+            (Proto::Udp, Fate::Overflow) => &mut s.overflow,
+            (Proto::Udp, Fate::NatDropped) => &mut s.nat_dropped,
+            (Proto::Tcp, Fate::Delivered) => &mut s.tcp.delivered,
+            (Proto::Tcp, Fate::Lost) => &mut s.tcp.lost,
+            (Proto::Tcp, Fate::NoRoute) => &mut s.tcp.no_route,
+            (Proto::Tcp, Fate::Overflow) => &mut s.tcp.overflow,
+            (Proto::Tcp, Fate::NatDropped) => &mut s.tcp.nat_dropped,
+        };
+        *counter += 1;
     }
 
     /// One hop on `net` towards `to`.
-    fn route(&mut self, now: Instant, net: usize, from: SocketAddr, to: SocketAddr, data: Vec<u8>) {
+    fn route(&mut self, now: Instant, net: usize, from: SocketAddr, to: SocketAddr, body: Body) {
         if from.is_ipv4() != to.is_ipv4() {
-            self.stats.no_route += 1;
+            self.count(body.proto(), Fate::NoRoute);
             return;
         }
         let dest = match self.owners.get(&(net, to.ip())) {
@@ -406,7 +501,7 @@ impl Sim {
                     Dest::NatInside(g)
                 }
                 _ => {
-                    self.stats.no_route += 1;
+                    self.count(body.proto(), Fate::NoRoute);
                     return;
                 }
             },
@@ -417,44 +512,76 @@ impl Sim {
         let loss_draw = self.rng.next_u64();
         let jitter_draw = self.rng.next_u64();
         let Some(delay) = link.hop(loss_draw, jitter_draw) else {
-            self.stats.lost += 1;
+            self.count(body.proto(), Fate::Lost);
             return;
+        };
+        let proto = body.proto();
+        let body = match body {
+            Body::Tcp(mut p) => {
+                p.src = from;
+                p.dst = to;
+                Body::Tcp(p)
+            }
+            udp => udp,
         };
         let datagram = InFlight {
             net,
             dest,
             from,
             to,
-            data,
+            body,
         };
         if !self.queue.hold(now + delay, datagram) {
-            self.stats.overflow += 1;
+            self.count(proto, Fate::Overflow);
         }
     }
 
-    /// When the next datagram arrives somewhere.
+    /// When the next datagram or segment arrives somewhere, or the next TCP timer of a host
+    /// is due.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.queue.next_due()
+        match (self.queue.next_due(), self.tcp_next_timer()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Moves every datagram due by `now` one hop on; built-in services answer at once, and
-    /// what reaches other hosts waits in [`Sim::poll_delivery`].
+    /// Moves every datagram and segment due by `now` one hop on and runs the TCP timers due,
+    /// in the order of their times; built-in services answer at once, what reaches other
+    /// hosts waits in [`Sim::poll_delivery`] (datagrams) and [`Sim::poll_tcp_event`] (what
+    /// the hosts' TCP stacks made of the segments).
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some((at, f)) = self.queue.pop_due(now) {
-            self.arrive(at, f);
+        let mut timer_runs = 0;
+        loop {
+            let item = self.queue.next_due().filter(|t| *t <= now);
+            let timer = self.tcp_next_timer().filter(|t| *t <= now);
+            match (item, timer) {
+                (Some(i), t) if t.is_none_or(|t| i <= t) => {
+                    if let Some((at, f)) = self.queue.pop_due(now) {
+                        self.arrive(at, f);
+                    }
+                }
+                (_, Some(t)) if timer_runs < MAX_ROUNDS_PER_INSTANT => {
+                    timer_runs += 1;
+                    self.run_tcp_timers(t);
+                }
+                _ => break,
+            }
         }
     }
 
     fn arrive(&mut self, now: Instant, f: InFlight) {
         if let Some(c) = self.nets[f.net].capture.as_mut() {
-            c.push(
-                now.saturating_duration_since(self.base),
-                f.from,
-                f.to,
-                &f.data,
-            );
+            let at = now.saturating_duration_since(self.base);
+            match &f.body {
+                Body::Udp(data) => c.push(at, f.from, f.to, data),
+                Body::Tcp(p) => c.push_tcp(at, p),
+            }
         }
+        let data = match f.body {
+            Body::Udp(data) => data,
+            Body::Tcp(p) => return self.arrive_tcp(now, f.dest, p),
+        };
         match f.dest {
             Dest::Owner(Owner::Host(h)) => {
                 self.stats.delivered += 1;
@@ -465,7 +592,7 @@ impl Sim {
                     .and_then(|s| s.node_for(f.to))
                 {
                     Some(server) => {
-                        server.handle_datagram(now, f.from, f.to, &f.data);
+                        server.handle_datagram(now, f.from, f.to, &data);
                         while let Some(t) = server.poll_transmit() {
                             replies.push(t);
                         }
@@ -474,7 +601,7 @@ impl Sim {
                         host: HostId(h),
                         from: f.from,
                         to: f.to,
-                        data: f.data,
+                        data,
                     }),
                 }
                 for t in replies {
@@ -485,7 +612,7 @@ impl Sim {
                 match self.nats[n].table.inbound(now, f.from, f.to) {
                     Ok(internal) => {
                         let inside = self.nats[n].inside;
-                        self.route(now, inside, f.from, internal, f.data);
+                        self.route(now, inside, f.from, internal, Body::Udp(data));
                     }
                     Err(_) => self.stats.nat_dropped += 1,
                 }
@@ -503,7 +630,7 @@ impl Sim {
                             .map(|src| (nat.outside, src, f.to))
                     };
                 match result {
-                    Ok((net, from, to)) => self.route(now, net, from, to, f.data),
+                    Ok((net, from, to)) => self.route(now, net, from, to, Body::Udp(data)),
                     Err(_) => self.stats.nat_dropped += 1,
                 }
             }
@@ -527,8 +654,11 @@ impl Sim {
     }
 
     /// Runs everything due at `now`: datagrams arrive (built-in services answer, others go to
-    /// the node on the receiving host), nodes whose timeout has come run, and what they
-    /// transmit is sent; repeated until nothing more is due at `now`.
+    /// the node on the receiving host), segments reach their hosts' TCP stacks and the stacks'
+    /// events go to the nodes ([`Node::handle_tcp`]), nodes whose timeout has come run, and
+    /// what they transmit and ask of TCP ([`Node::poll_tcp`]) is done; repeated until nothing
+    /// more is due at `now`. A TCP event for a host without a node is counted in
+    /// [`SimTcpStats::unclaimed_events`].
     pub fn step(
         &mut self,
         now: Instant,
@@ -542,6 +672,12 @@ impl Sim {
                     None => self.stats.no_listener += 1,
                 }
             }
+            while let Some((host, e)) = self.poll_tcp_event() {
+                match nodes.iter_mut().find(|(h, _)| *h == host) {
+                    Some((_, node)) => node.handle_tcp(now, e),
+                    None => self.stats.tcp.unclaimed_events += 1,
+                }
+            }
             for (host, node) in nodes.iter_mut() {
                 if node.poll_timeout().is_some_and(|t| t <= now) {
                     node.handle_timeout(now);
@@ -549,9 +685,13 @@ impl Sim {
                 while let Some(t) = node.poll_transmit() {
                     self.send(now, *host, t);
                 }
+                while let Some(cmd) = node.poll_tcp() {
+                    self.tcp_command(now, *host, cmd);
+                }
             }
-            let net_due =
-                self.poll_timeout().is_some_and(|t| t <= now) || !self.deliveries.is_empty();
+            let net_due = self.poll_timeout().is_some_and(|t| t <= now)
+                || !self.deliveries.is_empty()
+                || !self.tcp_order.is_empty();
             let node_due = nodes
                 .iter()
                 .any(|(_, n)| n.poll_timeout().is_some_and(|t| t <= now));

@@ -1,5 +1,7 @@
-//! TCP segments as a middlebox sees them: addresses and the control flags (RFC 9293 §3.1), no
-//! sequence numbers and no payload. The NAT's TCP table ([`crate::nat_tcp`]) reads this view;
+//! TCP segments: [`TcpPacket`], a whole segment as the simulated hosts' stacks
+//! ([`crate::tcp_stack`]) send it and captures ([`crate::pcap`]) write it, and [`TcpSegment`],
+//! the same segment as a middlebox sees it: addresses and the control flags (RFC 9293 §3.1), no
+//! sequence numbers and no payload. The NAT's TCP table ([`crate::nat_tcp`]) reads that view;
 //! it is all RFC 5382 needs to decide mapping, filtering and lifetime.
 
 use std::fmt;
@@ -88,6 +90,42 @@ impl TcpSegment {
     /// handshake, or either of a simultaneous open, RFC 9293 §3.5).
     pub fn is_opening_syn(&self) -> bool {
         self.flags.contains(TcpFlags::SYN) && !self.flags.contains(TcpFlags::ACK)
+    }
+}
+
+/// A whole TCP segment (RFC 9293 §3.1) between two endpoints: the header fields the
+/// simulator's stacks use and the payload. No options are sent (the MSS is fixed, see
+/// [`crate::tcp_stack`]), so the header is 20 bytes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TcpPacket {
+    /// Source address and port.
+    pub src: SocketAddr,
+    /// Destination address and port.
+    pub dst: SocketAddr,
+    /// Sequence number of the first octet (of the SYN when SYN is set).
+    pub seq: u32,
+    /// Acknowledgment number (significant when ACK is set).
+    pub ack: u32,
+    /// Control bits.
+    pub flags: TcpFlags,
+    /// Receive window advertised.
+    pub window: u16,
+    /// Payload.
+    pub payload: Vec<u8>,
+}
+
+impl TcpPacket {
+    /// The middlebox's view of it.
+    pub fn view(&self) -> TcpSegment {
+        TcpSegment::new(self.src, self.dst, self.flags)
+    }
+
+    /// SEG.LEN of RFC 9293 §3.4: the octets it occupies in sequence space (payload, plus one
+    /// each for SYN and FIN).
+    pub fn seg_len(&self) -> u32 {
+        let n = u32::try_from(self.payload.len()).unwrap_or(u32::MAX);
+        n.saturating_add(u32::from(self.flags.contains(TcpFlags::SYN)))
+            .saturating_add(u32::from(self.flags.contains(TcpFlags::FIN)))
     }
 }
 

@@ -3,8 +3,8 @@
 //! see for each client's connection through its NATs (what XEP-0279 answers).
 //!
 //! On `sim` the conformance runner plays the XMPP server itself (it routes the stanzas, answers
-//! disco, XEP-0279 and XEP-0215: `docs/TOPOLOGY-FORMAT.md`); the simulator carries no TCP. A
-//! client's login is stood for by one UDP datagram: before the run, the runner sends, from each
+//! disco, XEP-0279 and XEP-0215: `docs/TOPOLOGY-FORMAT.md`) and does not log in over the
+//! simulator's TCP ([`crate::tcp_stack`]). A client's login is stood for by one UDP datagram: before the run, the runner sends, from each
 //! agent's host, one datagram to the server's address and port (from a port of its own, as a
 //! client's TCP connection has a socket of its own, not the ICE socket), whose payload names
 //! the client (its JID, say: the *tag*). The datagram crosses the networks and NATs like any
