@@ -201,7 +201,7 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
             Box::new(|| Ok(cmd!(sh, "cargo run -p jingle-ice-conformance --quiet -- run").run()?)),
         ),
         (
-            "pcap: a topology run's captures open in tshark and decode as STUN",
+            "pcap: a topology run's captures open in tshark and decode as STUN; simulated TCP decodes as TCP",
             Box::new(|| pcap_check(sh, root)),
         ),
         (
@@ -479,6 +479,12 @@ fn pcap_check(sh: &Shell, root: &Path) -> Result<()> {
             bail!("{} does not decode as expected", file.display());
         }
     }
+    // The simulator's TCP segments: tshark decodes them as TCP and follows the stream.
+    cmd!(
+        sh,
+        "cargo test -p ice-netsim --test sim_tcp -- --ignored captures_decode_as_tcp_in_tshark"
+    )
+    .run()?;
     Ok(())
 }
 
