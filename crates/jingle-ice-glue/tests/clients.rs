@@ -224,9 +224,23 @@ fn ice0_peer_with_tcp_candidates() {
         s.handle_xml(now, ICE0_TCP),
         Ok(Handled::Acknowledged(Action::TransportInfo))
     );
-    // The UDP candidate is taken; the TCP ones the agent cannot pair yet are counted.
-    assert_eq!(s.agent().remote_candidates().len(), 1);
-    assert_eq!(s.stats().candidates_refused, 2);
+    // The UDP and the two TCP candidates (RFC 6544: active with port 9, passive) are taken,
+    // each TCP one with its tcptype.
+    let remotes = s.agent().remote_candidates();
+    assert_eq!(remotes.len(), 3);
+    assert_eq!(s.stats().candidates_refused, 0);
+    let tcp: Vec<_> = remotes
+        .iter()
+        .filter(|c| c.protocol == Protocol::Tcp)
+        .map(|c| (c.addr.port(), c.tcp_type))
+        .collect();
+    assert_eq!(
+        tcp,
+        [
+            (9, Some(ice_sans_io::TcpType::Active)),
+            (50001, Some(ice_sans_io::TcpType::Passive))
+        ]
+    );
     assert!(s.agent().remote_end_of_candidates());
 }
 
@@ -279,6 +293,7 @@ fn conversations_flow_negotiates() {
                         addr: c.addr(),
                         kind: ice_sans_io::CandidateKind::Host,
                         related: None,
+                        tcp_type: None,
                     };
                     conv.add_remote_candidate(now, c).unwrap();
                 }

@@ -366,6 +366,7 @@ impl TurnClient {
             local: self.base,
             remote: self.server,
             protocol: self.cfg.protocol,
+            connection: None,
             data: &self.send_buf[..len],
         })
     }
@@ -398,6 +399,7 @@ impl TurnClient {
             local: self.base,
             remote,
             protocol: self.cfg.protocol,
+            connection: None,
             data,
         })
     }
