@@ -214,8 +214,9 @@ pub enum DropReason {
     /// From a TURN server, dropped by the TURN client (an unknown channel, data from a peer
     /// without a permission, a response to no request, ...).
     Relay(TurnDrop),
-    /// Stream bytes for a TCP connection the agent does not know (never opened, or already
-    /// closed or forgotten): [`crate::IceAgent::handle_stream`] took them all.
+    /// Stream bytes for a TCP connection the agent does not know (never opened, not yet
+    /// reported open, or already closed or forgotten): [`crate::IceAgent::handle_stream`] took
+    /// them all.
     UnknownConnection,
     /// A datagram given to [`crate::IceAgent::handle_receive`] with protocol TCP: TCP bytes
     /// come in through [`crate::IceAgent::handle_stream`], on their connection.

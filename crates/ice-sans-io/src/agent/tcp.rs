@@ -305,14 +305,29 @@ impl IceAgent {
     /// data of [`Received::Data`] borrows the agent's buffer). Returns `None` once every byte
     /// is taken and no whole frame is left: call it until then.
     ///
-    /// ```ignore
-    /// let mut rest = &bytes[..];
+    /// ```
+    /// use std::time::Instant;
+    /// use ice_sans_io::{Config, IceAgent, Received, Role, TcpType};
+    ///
+    /// let mut agent = IceAgent::new(Config::new(Role::Controlled), [7; 32]);
+    /// let listen = "192.0.2.1:8000".parse()?;
+    /// agent.add_local_tcp_host(1, listen, TcpType::Passive)?;
+    /// # #[allow(clippy::disallowed_methods)]
+    /// let now = Instant::now(); // the caller's clock
+    /// let id = agent.handle_accepted(now, listen, "198.51.100.1:40000".parse()?)?;
+    /// // What one read of the socket gave: a null packet, then half of a 5-byte frame.
+    /// let read = [0, 0, 0, 5, 1, 2];
+    /// let mut rest = &read[..];
     /// while let Some(r) = agent.handle_stream(now, id, &mut rest) {
-    ///     if let Received::Data { component, data } = r { /* the application's */ }
+    ///     if let Received::Data { component, data } = r {
+    ///         println!("component {component}: {data:?}"); // the application's
+    ///     }
     /// }
+    /// assert!(rest.is_empty()); // all taken; the half frame waits for the next read
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
-    /// Bytes for an unknown id are all taken, and
+    /// Bytes for an unknown id (or one not yet reported open) are all taken, and
     /// `Some(Received::Dropped(DropReason::UnknownConnection))` returned once.
     pub fn handle_stream<'s>(
         &'s mut self,
@@ -321,7 +336,14 @@ impl IceAgent {
         bytes: &mut &[u8],
     ) -> Option<Received<'s>> {
         self.saw(now);
-        let Some(i) = self.tcp.index(id) else {
+        // Bytes before `handle_connected` are the caller's mistake: dropped as for no connection.
+        let open = self.tcp.index(id).filter(|&i| {
+            self.tcp
+                .conns
+                .get(i)
+                .is_some_and(|c| c.state == ConnState::Connected)
+        });
+        let Some(i) = open else {
             if bytes.is_empty() {
                 return None;
             }
