@@ -244,6 +244,43 @@ fn ice0_peer_with_tcp_candidates() {
     assert!(s.agent().remote_end_of_candidates());
 }
 
+/// The same candidates in XEP-0176's namespace, whose schema has no `tcptype`: the lenient
+/// reading keeps it, and the TCP candidates reach the agent there too.
+#[test]
+fn ice_udp_peer_with_tcp_candidates() {
+    let now = t0();
+    let mut s = Session::new(
+        Config::allowing(Allowance::AllowList),
+        Role::Responder,
+        "a73sjjvkla37jfea",
+        jid("juliet@capulet.example/balcony"),
+        jid("romeo@montague.example/orchard"),
+        seed(55),
+    );
+    let ns = |x: &str| {
+        x.replace(
+            "urn:xmpp:jingle:transports:ice:0",
+            "urn:xmpp:jingle:transports:ice-udp:1",
+        )
+        .replace(" ice2='true'", "")
+        .replace(" ice2=\"true\"", "")
+    };
+    let init = "<iq xmlns='jabber:client' from='romeo@montague.example/orchard' id='i0' type='set'><jingle xmlns='urn:xmpp:jingle:1' action='session-initiate' initiator='romeo@montague.example/orchard' sid='a73sjjvkla37jfea'><content creator='initiator' name='file'><transport xmlns='urn:xmpp:jingle:transports:ice:0' ufrag='8hhy' pwd='asd88fgpdd777uzjYhagZg' ice2='true'/></content></jingle></iq>";
+    assert!(s.handle_xml(now, &ns(init)).is_ok());
+    assert_eq!(
+        s.handle_xml(now, &ns(ICE0_TCP)),
+        Ok(Handled::Acknowledged(Action::TransportInfo))
+    );
+    let tcp = s
+        .agent()
+        .remote_candidates()
+        .iter()
+        .filter(|c| c.protocol == Protocol::Tcp && c.tcp_type.is_some())
+        .count();
+    assert_eq!(tcp, 2);
+    assert_eq!(s.stats().candidates_refused, 0);
+}
+
 /// Conversations' stanzas with live credentials, from an ICE agent playing Conversations:
 /// Dino's session negotiates, restarts the Conversations way, and negotiates again.
 #[test]

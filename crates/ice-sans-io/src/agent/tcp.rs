@@ -366,7 +366,7 @@ impl IceAgent {
                 c.deframer.push(bytes)
             };
             let dropped = c.deframer.stats().dropped;
-            self.stats.tcp_frames_dropped += dropped - c.dropped_seen;
+            self.stats.tcp_frames_dropped += dropped.saturating_sub(c.dropped_seen);
             c.dropped_seen = dropped;
             if taken == 0 {
                 // Everything taken (a full buffer only holds a whole frame, read above).
