@@ -32,19 +32,34 @@
 //!   (docs/ARCHITECTURE.md: "every deadline `poll_timeout` reports is one that
 //!   `handle_timeout` acts on"), the TURN clients' timers included.
 //!
-//! Operation bytes 16 to 47 are the TURN operations; every other byte `b` is operation
-//! `b % 16`, as before TURN, so the older seeds keep their meaning.
+//! ICE-TCP (RFC 6544): TCP host candidates of the three types, remote TCP candidates (with and
+//! without a matching `tcptype`), connections accepted on any address, the agent's connect
+//! requests answered (open, on a chosen local port, or failed), stream bytes (framed checks
+//! and responses, framed garbage, raw garbage) in pieces of any size, closes, and TCP
+//! datagrams given to `handle_receive`. Asserted as well:
+//! - every transmit on a connection is on one the agent holds (asked for and opened, or
+//!   accepted, and neither closed nor failed), with its addresses, one RFC 4571 frame whose
+//!   content satisfies the rules above (STUN) or is the application's data;
+//! - `Event::Connect` never asks for TLS and names a new id; `Event::Close` names a held one;
+//!   the connections held never exceed `max_tcp_connections`;
+//! - `handle_stream` takes every byte it is given.
+//!
+//! Operation bytes 16 to 47 are the TURN operations, 48 to 63 the TCP ones; every other byte
+//! `b` is operation `b % 16`, as before TURN, so the older seeds keep their meaning (but for
+//! their bytes 48 to 63).
 #![no_main]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use ice_sans_io::framing::{HEADER_LEN, frame};
 use ice_sans_io::stun::{
     Attribute, AttributeType, Class, ErrorCode, Integrity, IntegrityKey, Message, MessageBuilder,
     Method, TransactionId,
 };
 use ice_sans_io::{
-    Candidate, CandidateKind, Config, Datagram, Event, IceAgent, Protocol, Role, State,
+    Candidate, CandidateKind, Config, ConnectionId, Datagram, Event, IceAgent, Protocol, Role,
+    State, TcpType,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -100,6 +115,18 @@ struct Sent {
     pwd: Option<String>,
     /// The allocation it went through (then `local` is the relayed address).
     via: Option<usize>,
+    /// The TCP connection it went on (then `local` and `remote` are the connection's).
+    conn: Option<ConnectionId>,
+}
+
+/// A TCP connection the agent holds, as the rig sees it.
+#[derive(Debug, Clone, Copy)]
+struct Conn {
+    id: ConnectionId,
+    local: SocketAddr,
+    remote: SocketAddr,
+    /// Connect asked for and not yet answered.
+    connecting: bool,
 }
 
 struct Rig {
@@ -114,6 +141,10 @@ struct Rig {
     remotes: Vec<(String, String)>,
     /// The TURN servers' side.
     turn: Turn,
+    /// The connections the agent holds.
+    conns: Vec<Conn>,
+    /// Every connection id ever seen (closed ones too: bytes for them are dropped).
+    ever: Vec<ConnectionId>,
 }
 
 fn verifies(m: &Message<'_>, pwd: &str) -> bool {
@@ -132,7 +163,14 @@ impl Seen<'_> {
     /// allocation `via` from its relayed address): it decodes with a valid FINGERPRINT, checks
     /// are signed with the remote password they name, successes with a local one; requests
     /// are kept for answers.
-    fn check(&mut self, local: SocketAddr, remote: SocketAddr, via: Option<usize>, data: &[u8]) {
+    fn check(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        via: Option<usize>,
+        conn: Option<ConnectionId>,
+        data: &[u8],
+    ) {
         let m = Message::decode(data).expect("the agent sends STUN that decodes");
         assert!(m.fingerprint().is_ok(), "the agent's FINGERPRINT verifies");
         assert_eq!(m.method(), Method::BINDING);
@@ -159,6 +197,7 @@ impl Seen<'_> {
                     remote,
                     pwd,
                     via,
+                    conn,
                 });
             }
             // RFC 8445 §7.3.1.2: an answer to a check, signed with our password (of the
@@ -190,38 +229,70 @@ impl Rig {
         self.note_credentials();
         self.turn.sync(self.agent.turn_clients());
         while let Some(t) = self.agent.poll_transmit() {
-            assert_eq!(t.protocol, Protocol::Udp);
             let (local, remote, data) = (t.local, t.remote, t.data);
             let mut seen = Seen {
                 requests: &mut self.requests,
                 locals: &self.locals,
                 remotes: &self.remotes,
             };
+            if let Some(id) = t.connection {
+                assert_eq!(t.protocol, Protocol::Tcp);
+                let c = self
+                    .conns
+                    .iter()
+                    .find(|c| c.id == id && !c.connecting)
+                    .expect("bytes go on a connection the agent holds, open");
+                assert_eq!((c.local, c.remote), (local, remote));
+                let inner = unframe(data);
+                seen.check(local, remote, None, Some(id), inner);
+                continue;
+            }
+            assert_eq!(t.protocol, Protocol::Udp);
             let Some(a) = self.turn.alloc(local, remote) else {
-                seen.check(local, remote, None, data);
+                seen.check(local, remote, None, None, data);
                 continue;
             };
             match self.turn.outgoing(self.now, a, data) {
                 Outgoing::Request => {}
-                Outgoing::Binding => seen.check(local, remote, None, data),
+                Outgoing::Binding => seen.check(local, remote, None, None, data),
                 Outgoing::Relayed { peer, data } => {
                     let relayed = self.turn.allocs[a]
                         .relayed
                         .expect("a relayed datagram leaves an allocated client");
-                    seen.check(relayed, peer, Some(a), data);
+                    seen.check(relayed, peer, Some(a), None, data);
                 }
             }
         }
         while let Some(e) = self.agent.poll_event() {
-            if let Event::RelayAllocated {
-                server,
-                base,
-                relayed,
-            } = e
-            {
-                self.turn.check_allocated(server, base, relayed);
+            match e {
+                Event::RelayAllocated {
+                    server,
+                    base,
+                    relayed,
+                } => self.turn.check_allocated(server, base, relayed),
+                Event::Connect { id, from, to, tls } => {
+                    assert_eq!(tls, None, "ICE-TCP asks for no TLS");
+                    assert!(!self.ever.contains(&id), "a new id");
+                    self.ever.push(id);
+                    self.conns.push(Conn {
+                        id,
+                        local: from,
+                        remote: to,
+                        connecting: true,
+                    });
+                }
+                Event::Close { id } => {
+                    let i = self
+                        .conns
+                        .iter()
+                        .position(|c| c.id == id)
+                        .expect("Close names a connection the agent holds");
+                    self.conns.remove(i);
+                }
+                _ => {}
             }
         }
+        assert!(self.conns.len() <= self.config.max_tcp_connections);
 
         let cfg = &self.config;
         assert!(self.agent.pair_count() <= cfg.max_pairs);
@@ -235,10 +306,15 @@ impl Rig {
         for (i, c) in remotes.iter().enumerate() {
             assert!(c.component >= 1 && c.component <= cfg.components);
             assert!(
-                !remotes[..i]
-                    .iter()
-                    .any(|d| d.addr == c.addr && d.component == c.component),
+                !remotes[..i].iter().any(|d| d.addr == c.addr
+                    && d.component == c.component
+                    && d.protocol == c.protocol),
                 "a remote candidate is kept once"
+            );
+            assert_eq!(
+                c.tcp_type.is_some(),
+                c.protocol == Protocol::Tcp,
+                "a TCP candidate, and only it, has a tcptype"
             );
         }
         // Exactly `max_transactions`, no slack: every place that starts a transaction
@@ -261,7 +337,7 @@ impl Rig {
         let hosts = self
             .agent
             .local_candidates()
-            .filter(|c| c.kind == CandidateKind::Host)
+            .filter(|c| c.kind == CandidateKind::Host && c.protocol == Protocol::Udp)
             .count();
         assert!(
             self.agent.turn_clients().count() <= hosts * self.turn.server_count(),
@@ -319,7 +395,8 @@ impl Rig {
         let Some(r) = self.requests.get(i) else {
             return;
         };
-        let (tid, from, to, pwd, via) = (r.tid, r.local, r.remote, r.pwd.clone(), r.via);
+        let (tid, from, to, pwd, via, conn) =
+            (r.tid, r.local, r.remote, r.pwd.clone(), r.via, r.conn);
         let Ok(mut b) = MessageBuilder::new(buf, Class::Success, Method::BINDING, tid) else {
             return;
         };
@@ -329,7 +406,38 @@ impl Rig {
         }
         let _ = b.add_fingerprint();
         let n = b.finish();
-        self.deliver(from, to, via, &buf[..n]);
+        match conn {
+            Some(id) => {
+                let framed = framed(&buf[..n]);
+                self.stream(id, &framed, &[]);
+            }
+            None => self.deliver(from, to, via, &buf[..n]),
+        }
+    }
+
+    /// Stream bytes on connection `id`, handed over in pieces of the given sizes (then the
+    /// rest at once); every byte is taken.
+    fn stream(&mut self, id: ConnectionId, bytes: &[u8], pieces: &[u8]) {
+        let mut rest = bytes;
+        let mut sizes = pieces.iter();
+        while !rest.is_empty() {
+            let n = sizes
+                .next()
+                .map_or(rest.len(), |&n| usize::from(n).clamp(1, rest.len()));
+            let (mut piece, tail) = rest.split_at(n);
+            rest = tail;
+            while self.agent.handle_stream(self.now, id, &mut piece).is_some() {}
+            assert!(piece.is_empty(), "handle_stream takes every byte");
+            self.drain();
+        }
+    }
+
+    /// A connection of the script's choice: one held (open or not), or any id ever seen.
+    fn pick_conn(&self, s: &mut Script<'_>) -> Option<ConnectionId> {
+        if s.byte() % 4 == 0 && !self.ever.is_empty() {
+            return Some(self.ever[s.below(self.ever.len())]);
+        }
+        (!self.conns.is_empty()).then(|| self.conns[s.below(self.conns.len())].id)
     }
 
     /// A datagram from `remote` to `local`: directly, or through allocation `via` (`local` is
@@ -565,18 +673,34 @@ fn candidate(s: &mut Script<'_>) -> Candidate {
         2 => addr("224.0.0.1:6000"),
         _ => remote(s.byte()),
     };
+    let component = u16::from(s.byte() % 4);
+    // One byte for the protocol and the TCP type (mostly matching, sometimes not).
+    let p = s.byte();
+    let protocol = if p % 8 == 0 {
+        Protocol::Tcp
+    } else {
+        Protocol::Udp
+    };
+    let tcp_types = [
+        Some(TcpType::Active),
+        Some(TcpType::Passive),
+        Some(TcpType::SimultaneousOpen),
+        None,
+    ];
+    let tcp_type = match protocol {
+        Protocol::Tcp => tcp_types[usize::from(p >> 3) % 4],
+        _ if p >> 3 == 31 => Some(TcpType::Passive),
+        _ => None,
+    };
     Candidate {
-        component: u16::from(s.byte() % 4),
+        component,
         foundation,
-        protocol: if s.byte() % 8 == 0 {
-            Protocol::Tcp
-        } else {
-            Protocol::Udp
-        },
+        protocol,
         priority: s.u32(),
         addr,
         kind,
         related: s.bool().then(|| remote(s.byte())),
+        tcp_type,
     }
 }
 
@@ -619,6 +743,8 @@ fuzz_target!(|data: &[u8]| {
         locals: Vec::new(),
         remotes: Vec::new(),
         turn: Turn::default(),
+        conns: Vec::new(),
+        ever: Vec::new(),
     };
     let _ = rig.agent.add_local_host(1, local(0));
     let _ = rig.agent.add_local_host(1, local(1));
@@ -630,6 +756,11 @@ fuzz_target!(|data: &[u8]| {
         let op = s.byte();
         if (16..48).contains(&op) {
             turn_op(&mut s, &mut rig, op - 16, &mut buf);
+            rig.drain();
+            continue;
+        }
+        if (48..64).contains(&op) {
+            tcp_op(&mut s, &mut rig, op - 48, &mut buf);
             rig.drain();
             continue;
         }
@@ -685,9 +816,14 @@ fuzz_target!(|data: &[u8]| {
                         .agent
                         .send(rig.now, component, APP)
                         .ok()
-                        .map(|t| (t.local, t.remote, t.data.to_vec()));
-                    if let Some((local, remote, data)) = sent {
-                        rig.check_app(local, remote, &data);
+                        .map(|t| (t.local, t.remote, t.connection, t.data.to_vec()));
+                    match sent {
+                        Some((_, _, Some(id), data)) => {
+                            assert!(rig.conns.iter().any(|c| c.id == id && !c.connecting));
+                            assert_eq!(unframe(&data), APP, "data leaves framed as given");
+                        }
+                        Some((local, remote, None, data)) => rig.check_app(local, remote, &data),
+                        None => {}
                     }
                 }
             }
@@ -720,3 +856,123 @@ fuzz_target!(|data: &[u8]| {
         rig.drain();
     }
 });
+
+/// One RFC 4571 frame (RFC 6544 §3): the length says the rest, exactly.
+fn unframe(data: &[u8]) -> &[u8] {
+    assert!(data.len() >= HEADER_LEN, "a frame has its header");
+    let len = usize::from(u16::from_be_bytes([data[0], data[1]]));
+    assert_eq!(len, data.len() - HEADER_LEN, "one whole frame per transmit");
+    &data[HEADER_LEN..]
+}
+
+fn framed(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    frame(data, &mut out).expect("short");
+    out
+}
+
+/// The TCP operations (RFC 6544).
+fn tcp_op(s: &mut Script<'_>, rig: &mut Rig, op: u8, buf: &mut [u8]) {
+    let now = rig.now;
+    match op % 10 {
+        // A TCP host candidate (on the UDP hosts' addresses too: the protocols stay apart).
+        0 => {
+            let t = [TcpType::Active, TcpType::Passive, TcpType::SimultaneousOpen][s.below(3)];
+            let component = 1 + u16::from(s.byte() % 2);
+            let _ = rig.agent.add_local_tcp_host(component, local(s.byte()), t);
+        }
+        // A connection arrives, on any address.
+        1 => {
+            let (l, r) = (local(s.byte()), remote(s.byte()));
+            if let Ok(id) = rig.agent.handle_accepted(now, l, r) {
+                assert!(!rig.ever.contains(&id), "a new id");
+                rig.ever.push(id);
+                rig.conns.push(Conn {
+                    id,
+                    local: l,
+                    remote: r,
+                    connecting: false,
+                });
+            }
+        }
+        // The answer to a connect request: open (on a port of the script's), or failed.
+        2 => {
+            let pending: Vec<usize> = (0..rig.conns.len())
+                .filter(|&i| rig.conns[i].connecting)
+                .collect();
+            if pending.is_empty() {
+                return;
+            }
+            let i = pending[s.below(pending.len())];
+            let c = rig.conns[i];
+            if s.byte() % 4 == 0 {
+                rig.conns.remove(i);
+                rig.agent.handle_connect_failed(now, c.id);
+            } else {
+                let port = if c.local.port() == 0 {
+                    40000 + u16::from(s.byte())
+                } else {
+                    c.local.port()
+                };
+                let local = SocketAddr::new(c.local.ip(), port);
+                rig.conns[i].local = local;
+                rig.conns[i].connecting = false;
+                rig.agent.handle_connected(now, c.id, local);
+            }
+        }
+        // A check from the peer, framed, on a connection, in pieces.
+        3 | 4 => {
+            let Some(id) = rig.pick_conn(s) else { return };
+            let n = request(s, rig, buf);
+            let mut bytes = framed(&buf[..n]);
+            if s.byte() % 4 == 0 {
+                // Two frames in one write.
+                bytes.extend_from_within(..);
+            }
+            let pieces = s.bytes(4).to_vec();
+            rig.stream(id, &bytes, &pieces);
+        }
+        // A fuzzed response, framed, on a connection.
+        5 => {
+            let Some(id) = rig.pick_conn(s) else { return };
+            if let Some((_, _, _, n)) = response(s, rig, buf) {
+                let bytes = framed(&buf[..n]);
+                let pieces = s.bytes(4).to_vec();
+                rig.stream(id, &bytes, &pieces);
+            }
+        }
+        // Raw bytes: any lengths, any content (oversized frames, null packets, cut frames).
+        6 => {
+            let Some(id) = rig.pick_conn(s) else { return };
+            let n = s.below(200);
+            let bytes = s.bytes(n).to_vec();
+            let pieces = s.bytes(4).to_vec();
+            rig.stream(id, &bytes, &pieces);
+        }
+        // The peer closed a connection.
+        7 => {
+            let Some(id) = rig.pick_conn(s) else { return };
+            rig.conns.retain(|c| c.id != id);
+            rig.agent.handle_closed(now, id);
+        }
+        // A TCP datagram given to handle_receive: dropped.
+        8 => {
+            let n = s.below(64);
+            let d = Datagram {
+                local: local(s.byte()),
+                remote: remote(s.byte()),
+                protocol: Protocol::Tcp,
+                data: s.bytes(n),
+            };
+            let _ = rig.agent.handle_receive(now, d);
+        }
+        // A remote TCP candidate with a tcptype.
+        _ => {
+            let mut c = candidate(s);
+            c.protocol = Protocol::Tcp;
+            c.tcp_type =
+                Some([TcpType::Active, TcpType::Passive, TcpType::SimultaneousOpen][s.below(3)]);
+            let _ = rig.agent.add_remote_candidate(now, c);
+        }
+    }
+}

@@ -14,9 +14,8 @@ pub type ComponentId = u16;
 pub enum Protocol {
     /// UDP (RFC 8445).
     Udp,
-    /// TCP (RFC 6544). Accepted in the vocabulary so that callers can carry such candidates,
-    /// but the agent does not pair them yet: [`crate::IceAgent::add_remote_candidate`] refuses
-    /// them with [`crate::CandidateError::UnsupportedProtocol`].
+    /// TCP (RFC 6544): candidates with a [`TcpType`], each pair's datagrams framed (RFC 4571)
+    /// on a connection the caller holds ([`crate::IceAgent::add_local_tcp_host`]).
     Tcp,
 }
 
@@ -32,8 +31,6 @@ impl Protocol {
 
 /// The TCP candidate type (RFC 6544 §4.5; XEP-0371 §5.3 `tcptype`): which way the candidate
 /// makes its connections.
-///
-/// Not yet used by the agent, which refuses TCP candidates: a building block for ICE-TCP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TcpType {
     /// Opens connections and accepts none. Signalled with port [`ACTIVE_PORT`] (RFC 6544 §4.5).
@@ -130,13 +127,10 @@ pub const fn tcp_direction_preference(kind: CandidateKind, tcptype: TcpType) -> 
 /// tcp_local_preference(..), component)`.
 ///
 /// UDP candidates keep their own local preference ([`default_local_preference`]). When a
-/// stream gathers both, which transport ranks higher is local policy under §4.2 (UDP for its
-/// lower latency, TCP as the way out where UDP is blocked, is the usual choice). The two
-/// policies alone do not give that order: a TCP local preference runs up to 57,343 (direction
-/// 6), above the 32,767 the default UDP policy gives the first IPv4 address (though below the
-/// 65,535 of the first IPv6 one), so with equal type preferences a host TCP active candidate
-/// on IPv4 would outrank host UDP. The agent's policy for mixed gathering, when it gathers
-/// TCP candidates, has to settle this (for instance with a lower type preference for TCP).
+/// stream gathers both, which transport ranks higher is local policy under §4.2. The two local
+/// preference policies alone do not settle it (a TCP local preference runs up to 57,343,
+/// above the 32,767 the default UDP policy gives the first IPv4 address), so the agent settles
+/// it with the type preference: see [`CandidateKind::tcp_type_preference`].
 pub const fn tcp_local_preference(kind: CandidateKind, tcptype: TcpType, other_pref: u16) -> u16 {
     let other = if other_pref > MAX_TCP_OTHER_PREF {
         MAX_TCP_OTHER_PREF
@@ -181,6 +175,38 @@ impl CandidateKind {
             CandidateKind::PeerReflexive => 110,
             CandidateKind::ServerReflexive => 100,
             CandidateKind::Relayed => 0,
+        }
+    }
+
+    /// The type preference of a TCP candidate of this kind: the agent's policy for streams
+    /// that offer UDP and TCP (RFC 6544 §4.2 leaves it local: "the same formula and candidate
+    /// type preferences SHOULD be used", and UDP first is the usual choice, for its latency and
+    /// because TCP's retransmissions stall real-time media). Host 90, peer-reflexive 80,
+    /// server-reflexive 70, relayed 0 (the values libwebrtc uses for host and peer-reflexive
+    /// TCP).
+    ///
+    /// Every direct TCP candidate ranks below every direct UDP one (host 126, prflx 110, srflx
+    /// 100), whatever the local preferences: a pair's priority is led by the lower of its two
+    /// candidates' priorities (RFC 8445 §6.1.2.3), so a TCP pair ranks below every UDP pair
+    /// whose two ends are direct, and the agent checks, nominates and selects UDP first when
+    /// both work. A direct TCP pair still ranks above a relayed UDP one (type preference 0):
+    /// a direct path, even over TCP, spares the TURN server. The ranking of TCP candidates among
+    /// themselves is RFC 6544 §4.2's ([`tcp_local_preference`]).
+    pub const fn tcp_type_preference(self) -> u32 {
+        match self {
+            CandidateKind::Host => 90,
+            CandidateKind::PeerReflexive => 80,
+            CandidateKind::ServerReflexive => 70,
+            CandidateKind::Relayed => 0,
+        }
+    }
+
+    /// The type preference of a candidate of this kind on `protocol`: [`Self::type_preference`]
+    /// for UDP, [`Self::tcp_type_preference`] for TCP.
+    pub const fn type_preference_on(self, protocol: Protocol) -> u32 {
+        match protocol {
+            Protocol::Udp => self.type_preference(),
+            Protocol::Tcp => self.tcp_type_preference(),
         }
     }
 
@@ -262,6 +288,9 @@ pub struct Candidate {
     /// The related address (`raddr`/`rport`): the base of a reflexive candidate. For local
     /// candidates the agent fills it in; for remote ones it is informative only.
     pub related: Option<SocketAddr>,
+    /// The TCP candidate type (RFC 6544 §4.5): `Some` for a TCP candidate, `None` for a UDP
+    /// one. The agent refuses a remote candidate where the two disagree.
+    pub tcp_type: Option<TcpType>,
 }
 
 impl Candidate {
@@ -288,12 +317,14 @@ impl Candidate {
             addr,
             kind: CandidateKind::Host,
             related: None,
+            tcp_type: None,
         }
     }
 }
 
 impl fmt::Display for Candidate {
-    /// The candidate in the shape of an RFC 8839 `candidate-attribute` value.
+    /// The candidate in the shape of an RFC 8839 `candidate-attribute` value, with RFC 6544
+    /// §4.5's `tcptype` extension after the related address for a TCP candidate.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -308,6 +339,11 @@ impl fmt::Display for Candidate {
         )?;
         if let Some(r) = self.related {
             write!(f, " raddr {} rport {}", r.ip(), r.port())?;
+        }
+        // RFC 6544 §4.5: `[SP rel-addr] [SP rel-port] SP tcp-type-ext`, `tcp-type-ext =
+        // "tcptype" SP tcp-type`.
+        if let Some(t) = self.tcp_type {
+            write!(f, " tcptype {t}")?;
         }
         Ok(())
     }
@@ -472,5 +508,46 @@ mod tests {
                 (SimultaneousOpen, SimultaneousOpen)
             ]
         );
+    }
+
+    /// RFC 6544 §4.5: `tcptype` follows the related address in the SDP grammar.
+    #[test]
+    fn rfc6544_4_5_display_writes_tcptype() {
+        let mut c = Candidate::host(1, "192.0.2.1:9".parse().unwrap(), "1");
+        c.protocol = Protocol::Tcp;
+        c.tcp_type = Some(TcpType::Active);
+        assert!(
+            c.to_string()
+                .ends_with(" 192.0.2.1 9 typ host tcptype active")
+        );
+        c.kind = CandidateKind::PeerReflexive;
+        c.related = Some("10.0.0.1:9".parse().unwrap());
+        c.tcp_type = Some(TcpType::SimultaneousOpen);
+        assert!(
+            c.to_string()
+                .ends_with(" typ prflx raddr 10.0.0.1 rport 9 tcptype so")
+        );
+        let udp = Candidate::host(1, "192.0.2.1:5000".parse().unwrap(), "1");
+        assert!(!udp.to_string().contains("tcptype"));
+    }
+
+    /// The UDP-first policy: the best direct TCP candidate ranks below the worst direct UDP
+    /// one (server-reflexive, local preference 0), and so does every pair with a TCP end.
+    #[test]
+    fn tcp_ranks_below_direct_udp() {
+        use CandidateKind::*;
+        let best_tcp = priority(Host.tcp_type_preference(), u16::MAX, 1);
+        let worst_udp = priority(ServerReflexive.type_preference(), 0, 256);
+        assert!(best_tcp < worst_udp);
+        assert!(
+            priority(Relayed.type_preference(), u16::MAX, 1)
+                < priority(ServerReflexive.tcp_type_preference(), 0, 256)
+        );
+        for k in [Host, PeerReflexive, ServerReflexive, Relayed] {
+            assert_eq!(k.type_preference_on(Protocol::Udp), k.type_preference());
+            assert_eq!(k.type_preference_on(Protocol::Tcp), k.tcp_type_preference());
+        }
+        assert!(Host.tcp_type_preference() > PeerReflexive.tcp_type_preference());
+        assert!(PeerReflexive.tcp_type_preference() > ServerReflexive.tcp_type_preference());
     }
 }

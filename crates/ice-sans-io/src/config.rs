@@ -67,13 +67,29 @@ pub struct Config {
     /// Keepalives (RFC 8445 §11): a Binding indication on each selected pair when nothing was
     /// sent on it for this long. Consent checks count as traffic. Default 15 s.
     pub keepalive_interval: Duration,
-    /// The local preference policy (RFC 8445 §5.1.2.1) for host candidates.
+    /// The local preference policy (RFC 8445 §5.1.2.1) for host candidates. For TCP host
+    /// candidates it ranks the addresses, as RFC 6544 §4.2's `other-pref` (its value divided
+    /// by 8, less one per address added before, fits the 13 bits). Whether UDP or TCP ranks
+    /// first is not this policy's: TCP candidates take a lower type preference
+    /// ([`crate::CandidateKind::tcp_type_preference`]), so UDP pairs rank first.
     pub local_preference: LocalPreferencePolicy,
     /// The SOFTWARE attribute of outgoing requests (RFC 8489 §14.14); `None` leaves it out.
     pub software: Option<&'static str>,
     /// The configuration of the TURN clients behind relayed candidates
     /// ([`crate::IceAgent::add_turn_server`]). Default [`TurnConfig::default`].
     pub turn: TurnConfig,
+    /// TCP connections (RFC 6544) held at once, opened and accepted: past it no connection is
+    /// asked for (the pair fails) and accepted ones are refused. Default 64.
+    pub max_tcp_connections: usize,
+    /// The longest RFC 4571 frame read from a TCP connection; longer ones are skipped and
+    /// counted. Each connection buffers at most two frames of this size (with the default,
+    /// 128 KiB; 8 MiB for 64 connections). Default 65,535 (all RFC 4571 carries).
+    pub max_tcp_frame: u16,
+    /// How long a TCP connection may take to open ([`crate::Event::Connect`] until
+    /// [`crate::IceAgent::handle_connected`]), and how long an accepted one may stay without a
+    /// check that belongs to a pair, before the agent asks to close it (its pair fails).
+    /// Default 10 s.
+    pub tcp_connect_timeout: Duration,
 }
 
 impl Default for Config {
@@ -99,6 +115,9 @@ impl Default for Config {
             local_preference: default_local_preference,
             software: None,
             turn: TurnConfig::default(),
+            max_tcp_connections: 64,
+            max_tcp_frame: u16::MAX,
+            tcp_connect_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -243,6 +243,14 @@ impl Driver {
     /// retransmits it.
     pub fn flush(&mut self) {
         while let Some(t) = self.agent.poll_transmit() {
+            // UDP only for now: the driver adds no TCP candidates, so the agent never asks for
+            // a connection (a framed TCP transmit would have none to go on). The tokio TCP
+            // path (RFC 6544 connections for `Event::Connect`, accepts, stream reads) comes
+            // next.
+            if t.connection.is_some() {
+                self.dropped_transmits += 1;
+                continue;
+            }
             let sent = self
                 .sockets
                 .iter()
@@ -253,6 +261,10 @@ impl Driver {
             }
         }
         while let Some(e) = self.agent.poll_event() {
+            // `Event::Connect` (ICE-TCP) is passed on like every event but not acted on: the
+            // driver holds UDP sockets only, and without a TCP candidate of its own the agent
+            // never asks. The tokio TCP path comes next; until then an unanswered Connect
+            // fails its pair after `Config::tcp_connect_timeout`.
             self.pending.push_back(DriverEvent::Ice(e));
         }
     }

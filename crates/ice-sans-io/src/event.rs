@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::candidate::{Candidate, ComponentId, Protocol};
 use crate::role::Role;
+use crate::transmit::ConnectionId;
 use crate::turn::{TurnDrop, TurnFailure};
 
 /// The state of the agent or of one component. The names follow the W3C RTCIceConnectionState
@@ -122,11 +123,40 @@ pub enum Event {
         /// Why: the error the server answered, or its silence.
         reason: TurnFailure,
     },
-    /// No response to consent checks for [`crate::Config::consent_timeout`] (RFC 7675 §5.1):
-    /// the agent stops sending application data on the component.
+    /// No response to consent checks for [`crate::Config::consent_timeout`] (RFC 7675 §5.1),
+    /// or the TCP connection of the selected pair closed: the agent stops sending application
+    /// data on the component.
     ConsentLost {
         /// The component.
         component: ComponentId,
+    },
+    /// Open a TCP connection (RFC 6544 §7.1: a TCP pair's check begins with its connection)
+    /// from `from` to `to`, and report the outcome with [`crate::IceAgent::handle_connected`]
+    /// (with the connection's real local address) or
+    /// [`crate::IceAgent::handle_connect_failed`] (refused, unreachable, timed out). Until
+    /// then the agent waits; after [`crate::Config::tcp_connect_timeout`] without either it
+    /// gives up and asks for an [`Event::Close`].
+    Connect {
+        /// The connection's id, for every later call about it.
+        id: ConnectionId,
+        /// The local address to bind: for an active candidate its IP with port 0 (any
+        /// ephemeral port); for a simultaneous-open candidate its exact address (the port the
+        /// caller reserved, and listens on too).
+        from: SocketAddr,
+        /// The remote address to connect to.
+        to: SocketAddr,
+        /// `None` for ICE-TCP: the agent reads and writes the plain stream. `Some(name)` asks
+        /// the caller to run a TLS client (server name `name`) over the connection and to hand
+        /// the agent the plaintext both ways; reserved for a TURN client over TLS, which the
+        /// agent does not have yet, so never `Some` today.
+        tls: Option<String>,
+    },
+    /// Close this TCP connection (its pair lost: another pair was selected, it failed, a
+    /// restart or [`crate::IceAgent::close`]; RFC 6544 §7.1, RFC 8445 §8.3). The agent has
+    /// already forgotten the id: nothing more is reported about it.
+    Close {
+        /// The connection.
+        id: ConnectionId,
     },
 }
 
@@ -184,6 +214,13 @@ pub enum DropReason {
     /// From a TURN server, dropped by the TURN client (an unknown channel, data from a peer
     /// without a permission, a response to no request, ...).
     Relay(TurnDrop),
+    /// Stream bytes for a TCP connection the agent does not know (never opened, not yet
+    /// reported open, or already closed or forgotten): [`crate::IceAgent::handle_stream`] took
+    /// them all.
+    UnknownConnection,
+    /// A datagram given to [`crate::IceAgent::handle_receive`] with protocol TCP: TCP bytes
+    /// come in through [`crate::IceAgent::handle_stream`], on their connection.
+    TcpDatagram,
 }
 
 /// Counters. Everything dropped is counted here.
@@ -239,6 +276,30 @@ pub struct Stats {
     /// Permissions a relay refused to ask for (`TurnConfig::max_permissions`): pairs on it
     /// to that peer never become ready.
     pub relay_permissions_refused: u64,
+    /// TCP connections the agent asked for ([`Event::Connect`]).
+    pub tcp_connects: u64,
+    /// TCP connections accepted ([`crate::IceAgent::handle_accepted`] returned an id).
+    pub tcp_accepted: u64,
+    /// TCP connections refused at [`crate::IceAgent::handle_accepted`] (unknown local address,
+    /// or [`crate::Config::max_tcp_connections`]), or not asked for at that limit (the pair
+    /// failed instead).
+    pub tcp_refused: u64,
+    /// TCP connections that failed to open: [`crate::IceAgent::handle_connect_failed`], or no
+    /// answer within [`crate::Config::tcp_connect_timeout`].
+    pub tcp_connect_failed: u64,
+    /// TCP connections the agent asked to close ([`Event::Close`]).
+    pub tcp_closed: u64,
+    /// TCP connections the caller reported closed ([`crate::IceAgent::handle_closed`]).
+    pub tcp_closed_by_peer: u64,
+    /// RFC 4571 frames dropped by a connection's reader: longer than
+    /// [`crate::Config::max_tcp_frame`].
+    pub tcp_frames_dropped: u64,
+    /// Calls of [`crate::IceAgent::handle_stream`] for a connection the agent does not know.
+    pub dropped_unknown_connection: u64,
+    /// The bytes of those calls.
+    pub dropped_unknown_connection_bytes: u64,
+    /// Datagrams given to [`crate::IceAgent::handle_receive`] with protocol TCP.
+    pub dropped_tcp_datagrams: u64,
 }
 
 /// A component's selected pair, from [`crate::IceAgent::selected_pair`].

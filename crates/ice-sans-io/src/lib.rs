@@ -15,7 +15,7 @@ pub mod stun;
 mod transmit;
 pub mod turn;
 
-pub use agent::{CandidateError, CredentialsError, IceAgent, SendError};
+pub use agent::{AcceptError, CandidateError, CredentialsError, IceAgent, SendError};
 pub use candidate::{
     Candidate, CandidateKind, ComponentId, LocalPreferenceInput, LocalPreferencePolicy, Protocol,
     TcpType, default_local_preference,
@@ -23,4 +23,4 @@ pub use candidate::{
 pub use config::Config;
 pub use event::{Datagram, DropReason, Event, FailReason, PairInfo, Received, State, Stats};
 pub use role::Role;
-pub use transmit::Transmit;
+pub use transmit::{ConnectionId, Transmit};

@@ -7,14 +7,17 @@ use std::collections::VecDeque;
 use crate::stun::BuildError;
 
 /// Queue of datagrams to send, each with its tag, all in one reused buffer; each message may
-/// take up to `SLOT` bytes while it is built.
+/// take up to `SLOT` bytes while it is built, and has `ROOM` bytes reserved in front of it
+/// (the agent's room for an RFC 4571 frame header, written in place when the message leaves
+/// on a TCP connection: nothing is copied).
 #[derive(Debug)]
-pub(crate) struct OutQueue<R, const SLOT: usize> {
+pub(crate) struct OutQueue<R, const SLOT: usize, const ROOM: usize = 0> {
     buf: Vec<u8>,
+    /// Tag, start of the room, end of the message.
     queue: VecDeque<(R, usize, usize)>,
 }
 
-impl<R, const SLOT: usize> Default for OutQueue<R, SLOT> {
+impl<R, const SLOT: usize, const ROOM: usize> Default for OutQueue<R, SLOT, ROOM> {
     fn default() -> Self {
         OutQueue {
             buf: Vec::new(),
@@ -23,7 +26,7 @@ impl<R, const SLOT: usize> Default for OutQueue<R, SLOT> {
     }
 }
 
-impl<R, const SLOT: usize> OutQueue<R, SLOT> {
+impl<R, const SLOT: usize, const ROOM: usize> OutQueue<R, SLOT, ROOM> {
     /// Builds one STUN message into the queue, to leave by `tag`.
     pub(crate) fn push(
         &mut self,
@@ -34,11 +37,11 @@ impl<R, const SLOT: usize> OutQueue<R, SLOT> {
             self.buf.clear();
         }
         let start = self.buf.len();
-        self.buf.resize(start + SLOT, 0);
-        match build(&mut self.buf[start..]) {
+        self.buf.resize(start + ROOM + SLOT, 0);
+        match build(&mut self.buf[start + ROOM..]) {
             Ok(n) => {
-                self.buf.truncate(start + n);
-                self.queue.push_back((tag, start, start + n));
+                self.buf.truncate(start + ROOM + n);
+                self.queue.push_back((tag, start, start + ROOM + n));
             }
             Err(_) => {
                 // Only reachable with credentials longer than validated: nothing is sent.
@@ -53,8 +56,10 @@ impl<R, const SLOT: usize> OutQueue<R, SLOT> {
             self.buf.clear();
         }
         let start = self.buf.len();
+        self.buf.resize(start + ROOM, 0);
         self.buf.extend_from_slice(bytes);
-        self.queue.push_back((tag, start, start + bytes.len()));
+        self.queue
+            .push_back((tag, start, start + ROOM + bytes.len()));
     }
 
     /// The tag of the next datagram.
@@ -69,6 +74,16 @@ impl<R, const SLOT: usize> OutQueue<R, SLOT> {
             self.buf.clear();
             return None;
         };
-        Some((tag, &self.buf[start..end]))
+        Some((tag, &self.buf[start + ROOM..end]))
+    }
+
+    /// The next datagram with the `ROOM` bytes in front of it, writable, and its tag; `None`
+    /// (and the buffer emptied) when none is left.
+    pub(crate) fn pop_with_room(&mut self) -> Option<(R, &mut [u8])> {
+        let Some((tag, start, end)) = self.queue.pop_front() else {
+            self.buf.clear();
+            return None;
+        };
+        Some((tag, &mut self.buf[start..end]))
     }
 }

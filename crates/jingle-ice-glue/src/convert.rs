@@ -6,8 +6,8 @@
 //! guessed neighbour: a new variant upstream shows up as a candidate not signalled, not as a
 //! wrong one.
 
-use ice_sans_io::{CandidateKind, Protocol as AgentProtocol};
-use xep0371_model::{CandidateType, Protocol as ModelProtocol};
+use ice_sans_io::{CandidateKind, Protocol as AgentProtocol, TcpType as AgentTcpType};
+use xep0371_model::{CandidateType, Protocol as ModelProtocol, TcpType as ModelTcpType};
 
 /// The agent's kind of a candidate of the given model type (RFC 8445 §5.1.1; XEP-0371 §5.3
 /// `type`).
@@ -48,10 +48,30 @@ pub fn model_protocol(p: AgentProtocol) -> Option<ModelProtocol> {
     }
 }
 
+/// The agent's TCP type (RFC 6544 §4.5) for the model's (XEP-0371 §5.3 `tcptype`).
+pub fn agent_tcp_type(t: ModelTcpType) -> AgentTcpType {
+    match t {
+        ModelTcpType::Active => AgentTcpType::Active,
+        ModelTcpType::Passive => AgentTcpType::Passive,
+        ModelTcpType::So => AgentTcpType::SimultaneousOpen,
+    }
+}
+
+/// The model's TCP type (XEP-0371 §5.3 `tcptype`) for the agent's.
+pub fn model_tcp_type(t: AgentTcpType) -> ModelTcpType {
+    match t {
+        AgentTcpType::Active => ModelTcpType::Active,
+        AgentTcpType::Passive => ModelTcpType::Passive,
+        AgentTcpType::SimultaneousOpen => ModelTcpType::So,
+    }
+}
+
 /// The agent's candidate for a candidate the peer signalled: component, foundation,
-/// protocol, priority, address, kind and related address. What the agent has no use for
-/// (generation, id, network, `tcptype`, unknown attributes) is left behind. `None` when the
-/// agent cannot represent the candidate (no such candidate today: every model value maps).
+/// protocol, priority, address, kind, related address and TCP type (in either namespace:
+/// the lenient reading keeps a `tcptype` that XEP-0176's schema lacks). What the agent has no
+/// use for (generation, id, network, unknown attributes) is left behind. A TCP candidate
+/// without `tcptype` is passed on as it is, and the agent refuses it. `None` when the agent
+/// cannot represent the candidate (no such candidate today: every model value maps).
 pub fn agent_candidate(c: &xep0371_model::Candidate) -> Option<ice_sans_io::Candidate> {
     Some(ice_sans_io::Candidate {
         component: u16::from(c.component),
@@ -61,11 +81,13 @@ pub fn agent_candidate(c: &xep0371_model::Candidate) -> Option<ice_sans_io::Cand
         addr: c.addr(),
         kind: agent_kind(c.type_),
         related: c.related_addr(),
+        tcp_type: c.tcptype.map(agent_tcp_type),
     })
 }
 
 /// The model's candidate for one of the agent's: component, foundation, address, priority,
-/// protocol, type and related address. Generation, id and network are left `None`: they
+/// protocol, type, related address and TCP type (written in both namespaces: a TCP candidate
+/// without it could not be paired). Generation, id and network are left `None`: they
 /// belong to the signalling (the session fills them in). `None` when the model cannot carry
 /// the candidate: a component over 255, or a protocol [`model_protocol`] does not know.
 pub fn model_candidate(c: &ice_sans_io::Candidate) -> Option<xep0371_model::Candidate> {
@@ -83,6 +105,7 @@ pub fn model_candidate(c: &ice_sans_io::Candidate) -> Option<xep0371_model::Cand
         m.rel_addr = Some(r.ip());
         m.rel_port = Some(r.port());
     }
+    m.tcptype = c.tcp_type.map(model_tcp_type);
     Some(m)
 }
 
@@ -100,6 +123,7 @@ pub(crate) mod tests {
             addr: "192.0.2.1:5000".parse().unwrap(),
             kind,
             related: None,
+            tcp_type: None,
         }
     }
 
@@ -152,5 +176,30 @@ pub(crate) mod tests {
         let mut c = candidate(CandidateKind::Host);
         c.component = 256;
         assert!(model_candidate(&c).is_none());
+    }
+
+    /// TCP types map one to one, both ways (the model's `So` is the agent's
+    /// `SimultaneousOpen`), and TCP candidates round-trip with their type.
+    #[test]
+    fn tcp_types_round_trip() {
+        for &t in ModelTcpType::ALL {
+            assert_eq!(model_tcp_type(agent_tcp_type(t)), t);
+        }
+        assert_eq!(
+            agent_tcp_type(ModelTcpType::So),
+            AgentTcpType::SimultaneousOpen
+        );
+        for t in [
+            AgentTcpType::Active,
+            AgentTcpType::Passive,
+            AgentTcpType::SimultaneousOpen,
+        ] {
+            let mut c = candidate(CandidateKind::Host);
+            c.protocol = AgentProtocol::Tcp;
+            c.tcp_type = Some(t);
+            let m = model_candidate(&c).unwrap();
+            assert_eq!(m.tcptype, Some(model_tcp_type(t)));
+            assert_eq!(agent_candidate(&m), Some(c));
+        }
     }
 }

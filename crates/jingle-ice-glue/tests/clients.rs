@@ -224,10 +224,61 @@ fn ice0_peer_with_tcp_candidates() {
         s.handle_xml(now, ICE0_TCP),
         Ok(Handled::Acknowledged(Action::TransportInfo))
     );
-    // The UDP candidate is taken; the TCP ones the agent cannot pair yet are counted.
-    assert_eq!(s.agent().remote_candidates().len(), 1);
-    assert_eq!(s.stats().candidates_refused, 2);
+    // The UDP and the two TCP candidates (RFC 6544: active with port 9, passive) are taken,
+    // each TCP one with its tcptype.
+    let remotes = s.agent().remote_candidates();
+    assert_eq!(remotes.len(), 3);
+    assert_eq!(s.stats().candidates_refused, 0);
+    let tcp: Vec<_> = remotes
+        .iter()
+        .filter(|c| c.protocol == Protocol::Tcp)
+        .map(|c| (c.addr.port(), c.tcp_type))
+        .collect();
+    assert_eq!(
+        tcp,
+        [
+            (9, Some(ice_sans_io::TcpType::Active)),
+            (50001, Some(ice_sans_io::TcpType::Passive))
+        ]
+    );
     assert!(s.agent().remote_end_of_candidates());
+}
+
+/// The same candidates in XEP-0176's namespace, whose schema has no `tcptype`: the lenient
+/// reading keeps it, and the TCP candidates reach the agent there too.
+#[test]
+fn ice_udp_peer_with_tcp_candidates() {
+    let now = t0();
+    let mut s = Session::new(
+        Config::allowing(Allowance::AllowList),
+        Role::Responder,
+        "a73sjjvkla37jfea",
+        jid("juliet@capulet.example/balcony"),
+        jid("romeo@montague.example/orchard"),
+        seed(55),
+    );
+    let ns = |x: &str| {
+        x.replace(
+            "urn:xmpp:jingle:transports:ice:0",
+            "urn:xmpp:jingle:transports:ice-udp:1",
+        )
+        .replace(" ice2='true'", "")
+        .replace(" ice2=\"true\"", "")
+    };
+    let init = "<iq xmlns='jabber:client' from='romeo@montague.example/orchard' id='i0' type='set'><jingle xmlns='urn:xmpp:jingle:1' action='session-initiate' initiator='romeo@montague.example/orchard' sid='a73sjjvkla37jfea'><content creator='initiator' name='file'><transport xmlns='urn:xmpp:jingle:transports:ice:0' ufrag='8hhy' pwd='asd88fgpdd777uzjYhagZg' ice2='true'/></content></jingle></iq>";
+    assert!(s.handle_xml(now, &ns(init)).is_ok());
+    assert_eq!(
+        s.handle_xml(now, &ns(ICE0_TCP)),
+        Ok(Handled::Acknowledged(Action::TransportInfo))
+    );
+    let tcp = s
+        .agent()
+        .remote_candidates()
+        .iter()
+        .filter(|c| c.protocol == Protocol::Tcp && c.tcp_type.is_some())
+        .count();
+    assert_eq!(tcp, 2);
+    assert_eq!(s.stats().candidates_refused, 0);
 }
 
 /// Conversations' stanzas with live credentials, from an ICE agent playing Conversations:
@@ -279,6 +330,7 @@ fn conversations_flow_negotiates() {
                         addr: c.addr(),
                         kind: ice_sans_io::CandidateKind::Host,
                         related: None,
+                        tcp_type: None,
                     };
                     conv.add_remote_candidate(now, c).unwrap();
                 }

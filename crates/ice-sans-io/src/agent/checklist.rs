@@ -8,9 +8,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::candidate::{Candidate, ComponentId};
+use crate::candidate::{Candidate, ComponentId, TcpType, tcp_types_pair};
 use crate::event::PairInfo;
 use crate::role::Role;
+use crate::transmit::ConnectionId;
 
 use super::IceAgent;
 use super::out::Route;
@@ -46,6 +47,9 @@ pub(super) struct Pair {
     rtt: Option<Duration>,
     /// Nomination transactions sent on this pair (controlling agent).
     nominations: u8,
+    /// A TCP pair's connection (RFC 6544 §7.1: once established, "used for all subsequent
+    /// checks and data on that pair"), opening or open; `None` for UDP.
+    pub(super) conn: Option<ConnectionId>,
 }
 
 impl Pair {
@@ -181,22 +185,40 @@ impl IceAgent {
     }
 
     /// How the datagrams of pair `p` leave: from its base (through its relay, for a relayed
-    /// base) to its remote candidate.
-    pub(super) fn pair_route(&self, p: &Pair) -> Route {
-        self.locals[p.local].route_to(self.remotes[p.remote].addr)
+    /// base) to its remote candidate; for a TCP pair on its connection, `None` while it has no
+    /// open one.
+    pub(super) fn pair_route(&self, p: &Pair) -> Option<Route> {
+        if self.locals[p.local].tcp_type().is_some() {
+            return self.tcp_route(p.conn?);
+        }
+        Some(self.locals[p.local].route_to(self.remotes[p.remote].addr))
     }
 
     /// Whether the pair's checks can go out now (through a relay: once the permission for the
-    /// remote IP is installed, RFC 8656 §9).
+    /// remote IP is installed, RFC 8656 §9). A TCP pair without a connection can go when its
+    /// local candidate connects (active or simultaneous-open, RFC 6544 §7.1); not while its
+    /// connection opens, and never from a passive candidate, which only accepts.
     pub(super) fn pair_ready(&self, p: &Pair) -> bool {
-        self.route_ready(self.pair_route(p))
+        if let Some(route) = self.pair_route(p) {
+            return self.route_ready(route);
+        }
+        let connecting = p.conn.is_some_and(|c| self.tcp_known(c));
+        !connecting
+            && matches!(
+                self.locals[p.local].tcp_type(),
+                Some(TcpType::Active | TcpType::SimultaneousOpen)
+            )
     }
 
     pub(super) fn pair_info(&self, p: &Pair) -> PairInfo {
         let local = &self.locals[p.mapped_local.unwrap_or(p.local)];
+        let base = match self.pair_route(p) {
+            Some(Route::Tcp { local, .. }) => local,
+            _ => self.locals[p.local].base,
+        };
         PairInfo {
             local: local.cand.clone(),
-            base: self.locals[p.local].base,
+            base,
             remote: self.remotes[p.remote].clone(),
             nominated: p.nominated,
             rtt: p.rtt,
@@ -210,10 +232,34 @@ impl IceAgent {
     /// Pairs are formed on bases only (host and relayed candidates), so the pruning of RFC
     /// 8445 §6.1.2.4 (a pair whose local candidate is replaced by its base is dropped when the
     /// same pair exists) is built in: a relayed pair is never pruned against a host pair.
+    ///
+    /// TCP (RFC 6544 §6.2): only with a TCP candidate, of a type that pairs with the local
+    /// one's (active–passive, passive–active, so–so); and pairs whose local candidate is
+    /// passive are pruned ("When the agent prunes the check list, it MUST also remove any pair
+    /// for which the local candidate is a passive TCP candidate"): they come from the peer's
+    /// checks only ([`Self::form_pair_from_check`]).
     pub(super) fn form_pair(&mut self, l: usize, r: usize) -> Option<u32> {
+        if self.locals[l].tcp_type() == Some(TcpType::Passive) {
+            return None;
+        }
+        self.form_pair_from_check(l, r)
+    }
+
+    /// [`Self::form_pair`] for a pair a check arrived on: a passive local candidate too (RFC
+    /// 6544 §7.2: the pair of the connection the peer opened to it).
+    pub(super) fn form_pair_from_check(&mut self, l: usize, r: usize) -> Option<u32> {
         let (lc, rc) = (&self.locals[l].cand, &self.remotes[r]);
         if lc.component != rc.component || lc.addr.is_ipv4() != rc.addr.is_ipv4() {
             return None;
+        }
+        // RFC 6544 §6.2: same transport, and TCP types that meet.
+        if lc.protocol != rc.protocol {
+            return None;
+        }
+        match (lc.tcp_type, rc.tcp_type) {
+            (None, None) => {}
+            (Some(lt), Some(rt)) if tcp_types_pair(lt, rt) => {}
+            _ => return None,
         }
         if let Some(p) = self.pairs.iter().find(|p| p.local == l && p.remote == r) {
             return Some(p.id);
@@ -269,6 +315,7 @@ impl IceAgent {
             use_candidate_received: false,
             rtt: None,
             nominations: 0,
+            conn: None,
         };
         let at = self
             .pairs
@@ -320,6 +367,7 @@ impl IceAgent {
         remote.priority = c.priority;
         remote.foundation = c.foundation;
         remote.related = c.related;
+        remote.tcp_type = c.tcp_type;
         self.recompute_pair_priorities();
         for l in 0..self.locals.len() {
             if self.locals[l].is_base() {

@@ -69,9 +69,8 @@ impl IceAgent {
             }
             if let Some(last) = self.components[ci].consent.last_sent
                 && last + self.cfg.keepalive_interval <= now
-                && let Some(p) = self.pair(id)
+                && let Some(route) = self.pair(id).and_then(|p| self.pair_route(p))
             {
-                let route = self.pair_route(p);
                 self.components[ci].consent.last_sent = Some(now);
                 self.keepalive(route);
             }

@@ -18,8 +18,14 @@ pub enum CandidateError {
     InvalidFoundation,
     /// The address is unspecified (0.0.0.0, ::), multicast, or has port 0.
     InvalidAddress(SocketAddr),
-    /// Only UDP is paired so far.
+    /// A protocol the agent does not pair (none today: UDP and TCP are both paired).
     UnsupportedProtocol(Protocol),
+    /// A TCP candidate without a `tcp_type`, or a UDP candidate with one (RFC 6544 §4.5: the
+    /// TCP candidates, and only they, carry `tcptype`).
+    TcpType,
+    /// [`IceAgent::add_local_tcp_host`]: a passive or simultaneous-open candidate of another
+    /// type already listens on this address.
+    AddressInUse(SocketAddr),
     /// A peer-reflexive candidate cannot be signalled (RFC 8445 §7.3.1.3 learns them from
     /// checks); a relayed local candidate needs a TURN client, which the agent has not.
     UnsupportedKind(CandidateKind),
@@ -41,6 +47,12 @@ impl fmt::Display for CandidateError {
             }
             CandidateError::UnsupportedProtocol(p) => {
                 write!(f, "{} candidates are not supported", p.as_str())
+            }
+            CandidateError::TcpType => f.write_str(
+                "a TCP candidate has a tcptype and a UDP candidate has none (RFC 6544 §4.5)",
+            ),
+            CandidateError::AddressInUse(a) => {
+                write!(f, "another TCP candidate already listens on {a}")
             }
             CandidateError::UnsupportedKind(k) => {
                 write!(f, "{} candidates cannot be added", k.as_str())
@@ -100,6 +112,12 @@ pub enum SendError {
     /// The selected pair is on a relay that cannot take the data: the allocation is gone, or
     /// the peer has no permission (RFC 8656 §9), or the data does not fit.
     Relay(TurnError),
+    /// The selected pair is on a TCP connection and the data is longer than one RFC 4571 frame
+    /// carries (65,535 bytes).
+    FrameTooLarge {
+        /// The data's length.
+        len: usize,
+    },
 }
 
 impl fmt::Display for SendError {
@@ -109,8 +127,35 @@ impl fmt::Display for SendError {
             SendError::ConsentLost => f.write_str("consent was lost (RFC 7675)"),
             SendError::UnknownComponent(c) => write!(f, "no component {c}"),
             SendError::Relay(e) => write!(f, "through the relay: {e}"),
+            SendError::FrameTooLarge { len } => write!(
+                f,
+                "{len} bytes do not fit one RFC 4571 frame (65,535) on the TCP connection"
+            ),
         }
     }
 }
 
 impl std::error::Error for SendError {}
+
+/// Why [`IceAgent::handle_accepted`] refused a connection: the caller closes it.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptError {
+    /// No passive or simultaneous-open TCP candidate listens on this local address.
+    UnknownLocalAddress(SocketAddr),
+    /// [`Config::max_tcp_connections`] are held already.
+    Limit,
+}
+
+impl fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcceptError::UnknownLocalAddress(a) => {
+                write!(f, "no passive or simultaneous-open TCP candidate on {a}")
+            }
+            AcceptError::Limit => f.write_str("the TCP connection limit is reached"),
+        }
+    }
+}
+
+impl std::error::Error for AcceptError {}

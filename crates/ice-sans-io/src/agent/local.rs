@@ -2,7 +2,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::candidate::{Candidate, CandidateKind, Protocol, priority};
+use crate::candidate::{
+    Candidate, CandidateKind, MAX_TCP_OTHER_PREF, Protocol, TcpType, priority, tcp_local_preference,
+};
 use crate::event::Event;
 
 use super::IceAgent;
@@ -15,7 +17,9 @@ pub(super) struct Local {
     pub(super) cand: Candidate,
     /// The address datagrams of the candidate's pairs leave from: a host candidate's own, or
     /// a relayed candidate's own (RFC 8445 §5.1.1.2: the base of a relayed candidate is the
-    /// candidate itself).
+    /// candidate itself). For a TCP candidate, the address its connections are opened from
+    /// ([`crate::Event::Connect`]'s `from`: an active candidate's IP with port 0) and accepted
+    /// on (passive and simultaneous-open).
     pub(super) base: SocketAddr,
     /// The relay (index in the agent's `relays`) of a relayed candidate and of peer-reflexive
     /// candidates learned on its pairs.
@@ -27,6 +31,21 @@ impl Local {
     /// candidate. Reflexive candidates stand for their base.
     pub(super) fn is_base(&self) -> bool {
         matches!(self.cand.kind, CandidateKind::Host | CandidateKind::Relayed)
+    }
+
+    /// A UDP host candidate: a socket of the caller's, gathering and allocating.
+    pub(super) fn is_udp_host(&self) -> bool {
+        self.cand.kind == CandidateKind::Host && self.cand.protocol == Protocol::Udp
+    }
+
+    /// A base of UDP pairs on this address: where a datagram that arrived on `addr` belongs.
+    pub(super) fn is_udp_base_at(&self, addr: SocketAddr) -> bool {
+        self.is_base() && self.cand.protocol == Protocol::Udp && self.base == addr
+    }
+
+    /// The TCP type of a TCP candidate (RFC 6544 §4.5).
+    pub(super) fn tcp_type(&self) -> Option<TcpType> {
+        self.cand.tcp_type
     }
 
     /// How a datagram from this candidate's base to `remote` leaves.
@@ -97,6 +116,7 @@ impl IceAgent {
             addr,
             kind,
             related: Some(related),
+            tcp_type: None,
         }
     }
 
@@ -118,13 +138,18 @@ impl IceAgent {
     }
 
     /// The priority a peer-reflexive candidate learned from this base would have (the
-    /// PRIORITY of our checks, RFC 8445 §7.1.1).
+    /// PRIORITY of our checks, RFC 8445 §7.1.1). On TCP, the peer-reflexive type and direction
+    /// preferences of the base's TCP type (RFC 6544 §4.2) with its `other-pref`.
     pub(super) fn prflx_priority(&self, local: usize) -> u32 {
         let c = &self.locals[local].cand;
-        priority(
-            CandidateKind::PeerReflexive.type_preference(),
-            c.local_preference(),
-            c.component,
-        )
+        let kind = CandidateKind::PeerReflexive;
+        match c.tcp_type {
+            None => priority(kind.type_preference(), c.local_preference(), c.component),
+            Some(t) => {
+                let other = c.local_preference() & MAX_TCP_OTHER_PREF;
+                let pref = tcp_local_preference(kind, t, other);
+                priority(kind.tcp_type_preference(), pref, c.component)
+            }
+        }
     }
 }

@@ -15,6 +15,7 @@
 //!   candidate and TURN server;
 //! - `selection`: selected pairs and regular nomination;
 //! - `consent`: consent freshness and keepalives; `restart`: what a restart keeps;
+//! - `tcp`: ICE-TCP (RFC 6544): TCP host candidates and the connections the caller holds;
 //! - `state`: the component and agent states, derived from the pairs after every input.
 //!
 //! Types are used one way between these modules (no two import each other); each submodule
@@ -32,6 +33,7 @@ mod relay;
 mod restart;
 mod selection;
 mod state;
+mod tcp;
 mod transaction;
 
 use std::collections::VecDeque;
@@ -54,14 +56,15 @@ use crate::transmit::Transmit;
 
 use checklist::{Pair, Triggered};
 use creds::{Creds, check_local_creds, random_string};
-pub use error::{CandidateError, CredentialsError, SendError};
+pub use error::{AcceptError, CandidateError, CredentialsError, SendError};
 use gather::Gather;
 use local::{Local, check_address};
-use out::{OutQueue, Route};
+use out::{Bytes, OutQueue, Route};
 use receive::EarlyCheck;
 use relay::{Relay, TurnServer};
 use restart::OldGeneration;
 use selection::Component;
+use tcp::Tcp;
 use transaction::Transaction;
 
 /// A full ICE agent for one data stream (RFC 8445), sans I/O.
@@ -70,10 +73,14 @@ use transaction::Transaction;
 /// - getters (`&self`): [`state`](Self::state), [`role`](Self::role),
 ///   [`selected_pair`](Self::selected_pair), [`stats`](Self::stats), …;
 /// - input: [`handle_receive`](Self::handle_receive) (every datagram that arrives on a host
-///   candidate's socket, from peers and from STUN and TURN servers),
-///   [`handle_timeout`](Self::handle_timeout) (when
+///   candidate's socket, from peers and from STUN and TURN servers), for TCP
+///   [`handle_connected`](Self::handle_connected),
+///   [`handle_connect_failed`](Self::handle_connect_failed),
+///   [`handle_accepted`](Self::handle_accepted), [`handle_stream`](Self::handle_stream),
+///   [`handle_closed`](Self::handle_closed), and [`handle_timeout`](Self::handle_timeout) (when
 ///   [`poll_timeout`](Self::poll_timeout) says; early calls do nothing);
-/// - verbs: [`add_local_host`](Self::add_local_host), [`add_stun_server`](Self::add_stun_server),
+/// - verbs: [`add_local_host`](Self::add_local_host),
+///   [`add_local_tcp_host`](Self::add_local_tcp_host), [`add_stun_server`](Self::add_stun_server),
 ///   [`add_turn_server`](Self::add_turn_server), [`gather`](Self::gather), [`set_remote_credentials`](Self::set_remote_credentials),
 ///   [`add_remote_candidate`](Self::add_remote_candidate),
 ///   [`end_of_remote_candidates`](Self::end_of_remote_candidates), [`restart`](Self::restart),
@@ -124,6 +131,9 @@ pub struct IceAgent {
     /// The latest `now` any input gave: the deadline of work that is due at once.
     last_now: Option<Instant>,
     out: OutQueue,
+    /// Where [`Self::send`] frames data for a TCP connection.
+    send_buf: Vec<u8>,
+    tcp: Tcp,
     events: VecDeque<Event>,
     stats: Stats,
 }
@@ -168,6 +178,8 @@ impl IceAgent {
             next_pace: None,
             last_now: None,
             out: OutQueue::default(),
+            send_buf: Vec::new(),
+            tcp: Tcp::default(),
             events: VecDeque::new(),
             stats: Stats::default(),
         }
@@ -288,7 +300,7 @@ impl IceAgent {
         if self
             .locals
             .iter()
-            .any(|l| l.cand.kind == CandidateKind::Host && l.base == addr)
+            .any(|l| l.cand.kind == CandidateKind::Host && l.is_udp_base_at(addr))
         {
             return Ok(());
         }
@@ -297,6 +309,7 @@ impl IceAgent {
             .iter()
             .filter(|l| {
                 l.cand.kind == CandidateKind::Host
+                    && l.cand.protocol == Protocol::Udp
                     && l.cand.component == component
                     && l.base.is_ipv4() == addr.is_ipv4()
             })
@@ -314,6 +327,7 @@ impl IceAgent {
             addr,
             kind: CandidateKind::Host,
             related: None,
+            tcp_type: None,
         };
         let host = self.locals.len();
         self.locals.push(Local {
@@ -342,7 +356,7 @@ impl IceAgent {
         }
         self.servers.push(server);
         for h in 0..self.locals.len() {
-            if self.locals[h].cand.kind == CandidateKind::Host {
+            if self.locals[h].is_udp_host() {
                 self.add_gather(h, server);
             }
         }
@@ -402,7 +416,7 @@ impl IceAgent {
         });
         let s = self.turn_servers.len() - 1;
         for h in 0..self.locals.len() {
-            if self.locals[h].cand.kind == CandidateKind::Host {
+            if self.locals[h].is_udp_host() {
                 self.add_relay(h, s);
             }
         }
@@ -450,7 +464,8 @@ impl IceAgent {
         let early = std::mem::take(&mut self.early);
         for e in early {
             if e.remote_ufrag == ufrag {
-                self.learn_from_check(now, e.local, e.remote, e.priority, e.use_candidate);
+                let (l, r, prio) = (e.local, e.remote, e.priority);
+                self.learn_from_check(now, l, r, prio, e.use_candidate, e.conn);
             }
         }
         self.settle(now);
@@ -458,10 +473,11 @@ impl IceAgent {
     }
 
     /// Adds a remote candidate (RFC 8838 §11: at any time). Pairs are formed with every local
-    /// host and relayed candidate of the same component and address family (server-reflexive
-    /// local candidates are replaced by their base, RFC 8445 §6.1.2.4). A candidate with the address
-    /// of a known one updates nothing. Over [`Config::max_remote_candidates`] it is dropped,
-    /// counted, and [`CandidateError::Limit`] returned.
+    /// host and relayed candidate of the same component, address family and protocol
+    /// (server-reflexive local candidates are replaced by their base, RFC 8445 §6.1.2.4; TCP
+    /// types pair per RFC 6544 §6.2). A candidate with the address of a known one updates
+    /// nothing. Over [`Config::max_remote_candidates`] it is dropped, counted, and
+    /// [`CandidateError::Limit`] returned.
     pub fn add_remote_candidate(
         &mut self,
         now: Instant,
@@ -470,8 +486,10 @@ impl IceAgent {
         self.saw(now);
         self.check_component(candidate.component)?;
         check_address(candidate.addr)?;
-        if candidate.protocol != Protocol::Udp {
-            return Err(CandidateError::UnsupportedProtocol(candidate.protocol));
+        // RFC 6544 §4.5: TCP candidates, and only they, have a tcptype (an active one's port
+        // 9 is fine: it is never connected to).
+        if candidate.tcp_type.is_some() != (candidate.protocol == Protocol::Tcp) {
+            return Err(CandidateError::TcpType);
         }
         if candidate.kind == CandidateKind::PeerReflexive {
             return Err(CandidateError::UnsupportedKind(candidate.kind));
@@ -572,7 +590,9 @@ impl IceAgent {
     /// Application data for `component`, to be sent over its selected pair (or, during a
     /// restart, the previous generation's). The returned [`Transmit`] borrows `data`, or, on a
     /// relayed pair, the TURN client's buffer with `data` wrapped in ChannelData or a Send
-    /// indication (RFC 8656 §11, §12): send it before the next call on the agent.
+    /// indication (RFC 8656 §11, §12), or, on a TCP pair, the agent's buffer with `data`
+    /// framed (RFC 4571; over 65,535 bytes, [`SendError::FrameTooLarge`]): send it before the
+    /// next call on the agent.
     pub fn send<'a>(
         &'a mut self,
         now: Instant,
@@ -590,7 +610,7 @@ impl IceAgent {
                 return Err(SendError::ConsentLost);
             }
             let p = self.pair(id).ok_or(SendError::NotConnected)?;
-            let route = self.pair_route(p);
+            let route = self.pair_route(p).ok_or(SendError::NotConnected)?;
             self.components[ci].consent.last_sent = Some(now);
             route
         } else if let Some(old) = &mut self.old
@@ -605,9 +625,12 @@ impl IceAgent {
             return Err(SendError::NotConnected);
         };
         let relayed = matches!(route, Route::Relay { .. });
-        let t = route
-            .transmit(relay::client(&mut self.relays, route), now, data)
-            .map_err(SendError::Relay)?;
+        let scratch = &mut self.send_buf;
+        let t = route.transmit(
+            relay::client(&mut self.relays, route),
+            now,
+            Bytes::Borrowed { data, scratch },
+        )?;
         if relayed {
             self.stats.relayed_sent += 1;
         }
@@ -618,10 +641,12 @@ impl IceAgent {
     /// session ends: drain [`Self::poll_transmit`] as after any verb, and keep driving the
     /// agent until [`Self::poll_timeout`] has nothing for the TURN clients (their releases
     /// answered or given up) if the allocations should be gone at once rather than expire.
-    /// Relayed pairs stop working; nothing else changes.
+    /// Relayed pairs stop working. Every TCP connection is closed ([`Event::Close`] each) and
+    /// its pairs fail.
     pub fn close(&mut self, now: Instant) {
         self.saw(now);
         self.close_relays(now);
+        self.tcp_close_all(now);
         self.settle(now);
     }
 
@@ -643,14 +668,13 @@ impl IceAgent {
         }
         // Every input that queues a datagram gave a `now` first (`saw`).
         let now = self.last_now?;
-        let (route, data) = self.out.pop()?;
+        let (route, room) = self.out.pop_with_room()?;
         if matches!(route, Route::Relay { .. }) {
             self.stats.relayed_sent += 1;
         }
         // Cannot fail: the route is ready and the message fits (at most `MAX_OUT` bytes).
-        route
-            .transmit(relay::client(&mut self.relays, route), now, data)
-            .ok()
+        let client = relay::client(&mut self.relays, route);
+        route.transmit(client, now, Bytes::Queued(room)).ok()
     }
 
     /// The next event.
@@ -696,31 +720,25 @@ impl IceAgent {
         for r in &self.relays {
             at(r.client.poll_timeout());
         }
+        at(self.tcp_deadline());
         t
     }
 
     // ---------------------------------------------------------------- input
 
-    /// Takes in a datagram that arrived on a host candidate's socket: a STUN message for the
-    /// agent, application data for the caller (RFC 7983 demultiplexing), or garbage, dropped
-    /// and counted.
+    /// Takes in a datagram that arrived on a host candidate's UDP socket: a STUN message for
+    /// the agent, application data for the caller (RFC 7983 demultiplexing), or garbage,
+    /// dropped and counted. TCP bytes go to [`Self::handle_stream`] instead: a datagram with
+    /// protocol TCP is dropped ([`DropReason::TcpDatagram`]).
     pub fn handle_receive<'a>(&mut self, now: Instant, d: Datagram<'a>) -> Received<'a> {
         self.saw(now);
-        let r = self.receive(now, d);
+        let r = if d.protocol == Protocol::Tcp {
+            Received::Dropped(DropReason::TcpDatagram)
+        } else {
+            self.receive(now, d)
+        };
         if let Received::Dropped(why) = r {
-            let s = &mut self.stats;
-            match why {
-                DropReason::Malformed => s.dropped_malformed += 1,
-                DropReason::BadFingerprint => s.dropped_malformed += 1,
-                DropReason::Unauthenticated => s.dropped_unauthenticated += 1,
-                DropReason::Refused => s.refused += 1,
-                DropReason::UnknownTransaction => s.dropped_unknown_transaction += 1,
-                DropReason::UnknownLocalAddress | DropReason::UnknownPeer => {
-                    s.dropped_unknown_address += 1
-                }
-                DropReason::Unhandled => s.dropped_unhandled += 1,
-                DropReason::Relay(_) => s.dropped_relay += 1,
-            }
+            self.count_drop(why);
         }
         self.settle(now);
         r
@@ -737,6 +755,7 @@ impl IceAgent {
         }
         self.drain_relays(now);
         self.timeout_transactions(now);
+        self.tcp_timeout(now);
         self.pace(now);
         self.nominate(now);
         self.consent(now);
@@ -758,9 +777,11 @@ impl IceAgent {
         Ok(())
     }
 
-    /// After every input and verb: what the TURN clients have to say, then the states.
+    /// After every input and verb: what the TURN clients have to say, the TCP connections no
+    /// pair needs any more, then the states.
     fn settle(&mut self, now: Instant) {
         self.drain_relays(now);
+        self.tcp_gc(now);
         self.update_states(now);
     }
 

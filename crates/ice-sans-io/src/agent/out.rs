@@ -3,28 +3,31 @@
 //!
 //! Every datagram the agent sends carries its route, from the transaction or the pair it
 //! belongs to down to the queue, and [`Route::transmit`] is the one place where a route turns
-//! into the public [`Transmit`]. There are two ways out:
+//! into the public [`Transmit`]. There are three ways out:
 //!
 //! - [`Route::Direct`]: from a base (a host candidate's socket) straight to the remote address;
 //! - [`Route::Relay`]: through a TURN allocation (RFC 8656): the datagram wrapped in a Send
 //!   indication or, once the pair's channel is bound, ChannelData (§11, §12), from the host
 //!   base of the allocation to the TURN server. The wrapping is the TURN client's, into its
-//!   own reused buffer, when the datagram leaves the queue.
+//!   own reused buffer, when the datagram leaves the queue;
+//! - [`Route::Tcp`]: on a TCP connection the caller holds (RFC 6544), each message framed with
+//!   its length (RFC 4571 §2). The queue keeps [`HEADER_LEN`] bytes free in front of every
+//!   message, so the frame header is written in place when it leaves: nothing is copied.
 //!
-//! TCP (RFC 6544: on a connection the caller holds, each message framed with its length, RFC
-//! 4571) will be a third.
-//!
-//! [`Transmit`] keeps its shape (local address, remote address, protocol, bytes): it is the
-//! wire view the caller's socket needs, and that view does not change with the route (a relayed
-//! datagram is still bytes from a local socket to an address, the server's). `Route` itself
-//! stays internal: no public method takes or returns one.
+//! [`Transmit`] keeps its shape (local address, remote address, protocol, connection, bytes):
+//! it is the wire view the caller's socket needs, and that view does not change with the route
+//! (a relayed datagram is still bytes from a local socket to an address, the server's).
+//! `Route` itself stays internal: no public method takes or returns one.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::candidate::Protocol;
-use crate::transmit::Transmit;
-use crate::turn::{TurnClient, TurnError};
+use crate::framing::{HEADER_LEN, frame, frame_in_place};
+use crate::transmit::{ConnectionId, Transmit};
+use crate::turn::TurnClient;
+
+use super::error::SendError;
 
 /// Room reserved in the output buffer for one STUN message: a USERNAME of two 256-byte
 /// fragments and every other attribute the agent writes fit well within it.
@@ -46,10 +49,29 @@ pub(super) enum Route {
         relayed: SocketAddr,
         peer: SocketAddr,
     },
+    /// On TCP connection `conn`, from its local address `local` (an active candidate's is an
+    /// ephemeral port) to `remote`, framed (RFC 4571).
+    Tcp {
+        conn: ConnectionId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+}
+
+/// The bytes of one datagram, as [`Route::transmit`] takes them.
+pub(super) enum Bytes<'a> {
+    /// From the out queue: [`HEADER_LEN`] free bytes, then the message.
+    Queued(&'a mut [u8]),
+    /// The caller's data ([`super::IceAgent::send`]), borrowed; framed into `scratch` when it
+    /// leaves on a TCP connection.
+    Borrowed {
+        data: &'a [u8],
+        scratch: &'a mut Vec<u8>,
+    },
 }
 
 impl Route {
-    /// Directly over UDP, the only transport the agent pairs so far.
+    /// Directly over UDP.
     pub(super) fn udp(base: SocketAddr, remote: SocketAddr) -> Route {
         Route::Direct {
             base,
@@ -58,28 +80,46 @@ impl Route {
         }
     }
 
-    /// Whether a datagram that arrived on `local` from `remote` came back along this route
-    /// (RFC 8445 §7.2.5.2.1 wants responses on the symmetric 5-tuple; data is taken from the
-    /// remote end of a valid pair).
-    pub(super) fn is_reverse_of(&self, local: SocketAddr, remote: SocketAddr) -> bool {
+    /// Whether a datagram that arrived on `local` from `remote` (on TCP connection `conn`,
+    /// `None` for UDP) came back along this route (RFC 8445 §7.2.5.2.1 wants responses on the
+    /// symmetric 5-tuple; data is taken from the remote end of a valid pair). On TCP the
+    /// connection is the 5-tuple.
+    pub(super) fn is_reverse_of(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        conn: Option<ConnectionId>,
+    ) -> bool {
         match *self {
             Route::Direct {
                 base, remote: to, ..
-            } => base == local && to == remote,
-            Route::Relay { relayed, peer, .. } => relayed == local && peer == remote,
+            } => conn.is_none() && base == local && to == remote,
+            Route::Relay { relayed, peer, .. } => {
+                conn.is_none() && relayed == local && peer == remote
+            }
+            Route::Tcp { conn: c, .. } => conn == Some(c),
         }
     }
 
-    /// The datagram `data` as the caller's socket sends it on this route: the one place a
+    /// The TCP connection of this route, if it is one.
+    pub(super) fn connection(&self) -> Option<ConnectionId> {
+        match *self {
+            Route::Tcp { conn, .. } => Some(conn),
+            Route::Direct { .. } | Route::Relay { .. } => None,
+        }
+    }
+
+    /// The datagram `bytes` as the caller's socket sends it on this route: the one place a
     /// route becomes a [`Transmit`]. Through a relay it is wrapped by `client`, the relay's
     /// TURN client (into its buffer, which the result then borrows), which needs a permission
-    /// for the peer (RFC 8656 §9).
+    /// for the peer (RFC 8656 §9). On a TCP connection it is framed (RFC 4571 §2): in place
+    /// for a queued message, into `scratch` for the caller's data.
     pub(super) fn transmit<'a>(
         self,
         client: Option<&'a mut TurnClient>,
         now: Instant,
-        data: &'a [u8],
-    ) -> Result<Transmit<'a>, TurnError> {
+        bytes: Bytes<'a>,
+    ) -> Result<Transmit<'a>, SendError> {
         match self {
             Route::Direct {
                 base,
@@ -89,14 +129,56 @@ impl Route {
                 local: base,
                 remote,
                 protocol,
-                data,
+                connection: None,
+                data: bytes.unframed(),
             }),
-            Route::Relay { peer, .. } => client
-                .ok_or(TurnError::NotAllocated)?
-                .send_to(now, peer, data),
+            Route::Relay { peer, .. } => {
+                let client =
+                    client.ok_or(SendError::Relay(crate::turn::TurnError::NotAllocated))?;
+                client
+                    .send_to(now, peer, bytes.unframed())
+                    .map_err(SendError::Relay)
+            }
+            Route::Tcp {
+                conn,
+                local,
+                remote,
+            } => {
+                // RFC 6544 §3: every message on the connection is framed per RFC 4571.
+                let data = match bytes {
+                    Bytes::Queued(room) => {
+                        let len = room.len().saturating_sub(HEADER_LEN);
+                        frame_in_place(room, len).map_err(|_| SendError::FrameTooLarge { len })?
+                    }
+                    Bytes::Borrowed { data, scratch } => {
+                        scratch.clear();
+                        frame(data, scratch)
+                            .map_err(|_| SendError::FrameTooLarge { len: data.len() })?;
+                        &scratch[..]
+                    }
+                };
+                Ok(Transmit {
+                    local,
+                    remote,
+                    protocol: Protocol::Tcp,
+                    connection: Some(conn),
+                    data,
+                })
+            }
         }
     }
 }
 
-/// Queue of datagrams to send, each with its route, all in one reused buffer.
-pub(super) type OutQueue = crate::outqueue::OutQueue<Route, MAX_OUT>;
+impl<'a> Bytes<'a> {
+    /// The message alone, without room for a frame header.
+    fn unframed(self) -> &'a [u8] {
+        match self {
+            Bytes::Queued(room) => room.get(HEADER_LEN..).unwrap_or_default(),
+            Bytes::Borrowed { data, .. } => data,
+        }
+    }
+}
+
+/// Queue of datagrams to send, each with its route, all in one reused buffer, each with room
+/// for an RFC 4571 frame header in front.
+pub(super) type OutQueue = crate::outqueue::OutQueue<Route, MAX_OUT, HEADER_LEN>;

@@ -5,13 +5,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::candidate::{Candidate, CandidateKind, MAX_CREDENTIAL_LEN, Protocol};
+use crate::candidate::{Candidate, CandidateKind, MAX_CREDENTIAL_LEN, TcpType};
 use crate::event::{Datagram, DropReason, Event, Received};
 use crate::role::Role;
 use crate::stun::{
     Attribute, Class, ErrorCode, Fingerprint, Integrity, IntegrityKey, Message, MessageBuilder,
     Method, TransactionId, UnknownAttributes,
 };
+use crate::transmit::ConnectionId;
 
 use super::IceAgent;
 use super::checklist::Triggered;
@@ -27,6 +28,8 @@ pub(super) struct EarlyCheck {
     pub(super) remote_ufrag: String,
     pub(super) priority: u32,
     pub(super) use_candidate: bool,
+    /// The TCP connection it arrived on (`None` for UDP).
+    pub(super) conn: Option<ConnectionId>,
 }
 
 impl IceAgent {
@@ -36,23 +39,29 @@ impl IceAgent {
         if let Some(r) = self.receive_from_relay(now, &d) {
             return r;
         }
-        self.receive_direct(now, d)
+        self.receive_direct(now, d, None)
     }
 
     /// A datagram that arrived on a base: a host candidate's socket, or a relayed candidate
-    /// (unwrapped by its TURN client).
-    pub(super) fn receive_direct<'a>(&mut self, now: Instant, d: Datagram<'a>) -> Received<'a> {
+    /// (unwrapped by its TURN client), or a frame on TCP connection `conn` (RFC 6544 §3: each
+    /// frame is taken as a datagram on the connection).
+    pub(super) fn receive_direct<'a>(
+        &mut self,
+        now: Instant,
+        d: Datagram<'a>,
+        conn: Option<ConnectionId>,
+    ) -> Received<'a> {
         // RFC 7983 §7: first byte 0..=3 is STUN; anything else goes to the application.
         match d.data.first() {
             Some(0..=3) => {}
-            Some(_) => return self.app_data(d),
+            Some(_) => return self.app_data(d, conn),
             None => return Received::Dropped(DropReason::Malformed),
         }
-        let Some(local) = self
-            .locals
-            .iter()
-            .position(|l| l.is_base() && l.base == d.local)
-        else {
+        let local = match conn {
+            Some(c) => self.tcp_local_of(c),
+            None => self.locals.iter().position(|l| l.is_udp_base_at(d.local)),
+        };
+        let Some(local) = local else {
             return Received::Dropped(DropReason::UnknownLocalAddress);
         };
         let msg = match Message::decode(d.data) {
@@ -61,7 +70,7 @@ impl IceAgent {
                 // RFC 8489 §6.3: a malformed request gets a 400 when its header can be read.
                 if let Some((Class::Request, Method::BINDING, tid)) = Message::peek_header(d.data) {
                     self.push_error(
-                        self.reply_route(&d),
+                        self.reply_route(&d, conn),
                         tid,
                         ErrorCode::BAD_REQUEST,
                         None,
@@ -78,18 +87,20 @@ impl IceAgent {
             return Received::Dropped(DropReason::Unhandled);
         }
         match msg.class() {
-            Class::Request => self.answer_check(now, local, d, &msg),
+            Class::Request => self.answer_check(now, local, d, conn, &msg),
             // RFC 8445 §11: keepalives need no answer.
             Class::Indication => Received::Stun,
-            Class::Success | Class::Error => self.handle_response(now, d, &msg),
+            Class::Success | Class::Error => self.handle_response(now, d, conn, &msg),
         }
     }
 
-    pub(super) fn app_data<'a>(&self, d: Datagram<'a>) -> Received<'a> {
-        let on_pair = self
-            .pairs
-            .iter()
-            .find(|p| p.is_valid() && self.pair_route(p).is_reverse_of(d.local, d.remote));
+    pub(super) fn app_data<'a>(&self, d: Datagram<'a>, conn: Option<ConnectionId>) -> Received<'a> {
+        let on_pair = self.pairs.iter().find(|p| {
+            p.is_valid()
+                && self
+                    .pair_route(p)
+                    .is_some_and(|r| r.is_reverse_of(d.local, d.remote, conn))
+        });
         if let Some(p) = on_pair {
             return Received::Data {
                 component: p.component,
@@ -100,7 +111,7 @@ impl IceAgent {
             && let Some(p) = old
                 .pairs
                 .iter()
-                .find(|p| p.route.is_reverse_of(d.local, d.remote))
+                .find(|p| p.route.is_reverse_of(d.local, d.remote, conn))
         {
             return Received::Data {
                 component: p.component,
@@ -108,6 +119,26 @@ impl IceAgent {
             };
         }
         Received::Dropped(DropReason::UnknownPeer)
+    }
+
+    /// Counts a dropped datagram or frame in the stats, by its reason.
+    pub(super) fn count_drop(&mut self, why: DropReason) {
+        let s = &mut self.stats;
+        match why {
+            DropReason::Malformed => s.dropped_malformed += 1,
+            DropReason::BadFingerprint => s.dropped_malformed += 1,
+            DropReason::Unauthenticated => s.dropped_unauthenticated += 1,
+            DropReason::Refused => s.refused += 1,
+            DropReason::UnknownTransaction => s.dropped_unknown_transaction += 1,
+            DropReason::UnknownLocalAddress | DropReason::UnknownPeer => {
+                s.dropped_unknown_address += 1
+            }
+            DropReason::Unhandled => s.dropped_unhandled += 1,
+            DropReason::Relay(_) => s.dropped_relay += 1,
+            // Counted where they are found (`handle_stream`).
+            DropReason::UnknownConnection => {}
+            DropReason::TcpDatagram => s.dropped_tcp_datagrams += 1,
+        }
     }
 
     pub(super) fn push_error(
@@ -137,13 +168,14 @@ impl IceAgent {
     pub(super) fn refuse<'a>(
         &mut self,
         d: &Datagram<'_>,
+        conn: Option<ConnectionId>,
         tid: TransactionId,
         code: ErrorCode<'static>,
         key: Option<IntegrityKey>,
         unknown: &[u8],
     ) -> Received<'a> {
         let unknown = (!unknown.is_empty()).then_some(unknown);
-        self.push_error(self.reply_route(d), tid, code, key, unknown);
+        self.push_error(self.reply_route(d, conn), tid, code, key, unknown);
         Received::Dropped(if code.code == 401 {
             DropReason::Unauthenticated
         } else {
@@ -157,12 +189,13 @@ impl IceAgent {
         now: Instant,
         local: usize,
         d: Datagram<'a>,
+        conn: Option<ConnectionId>,
         msg: &Message<'_>,
     ) -> Received<'a> {
         let tid = msg.transaction_id();
         // RFC 8489 §9.1.3: without USERNAME and MESSAGE-INTEGRITY, 400.
         let (Some(username), true) = (msg.username(), msg.has_integrity()) else {
-            return self.refuse(&d, tid, ErrorCode::BAD_REQUEST, None, &[]);
+            return self.refuse(&d, conn, tid, ErrorCode::BAD_REQUEST, None, &[]);
         };
         // XEP-0371 §5.6 fn. 33, RFC 8445 §7.2.2: USERNAME is `our-ufrag:their-ufrag`.
         let (ours, theirs) = username.split_once(':').unwrap_or((username, ""));
@@ -175,7 +208,7 @@ impl IceAgent {
         };
         // RFC 8489 §9.1.3: an unknown username or a bad MESSAGE-INTEGRITY, 401 unsigned.
         let Some(key) = key.filter(|k| msg.verify_integrity(k) == Integrity::Ok) else {
-            return self.refuse(&d, tid, ErrorCode::UNAUTHENTICATED, None, &[]);
+            return self.refuse(&d, conn, tid, ErrorCode::UNAUTHENTICATED, None, &[]);
         };
         // RFC 8489 §6.3.1: unknown comprehension-required attributes, 420.
         let mut unknown = [0u8; 32];
@@ -189,6 +222,7 @@ impl IceAgent {
         if n > 0 {
             return self.refuse(
                 &d,
+                conn,
                 tid,
                 ErrorCode::UNKNOWN_ATTRIBUTE,
                 Some(key),
@@ -199,10 +233,10 @@ impl IceAgent {
         let (Some(prio), controlling, controlled) =
             (msg.priority(), msg.ice_controlling(), msg.ice_controlled())
         else {
-            return self.refuse(&d, tid, ErrorCode::BAD_REQUEST, Some(key), &[]);
+            return self.refuse(&d, conn, tid, ErrorCode::BAD_REQUEST, Some(key), &[]);
         };
         if controlling.is_none() && controlled.is_none() {
-            return self.refuse(&d, tid, ErrorCode::BAD_REQUEST, Some(key), &[]);
+            return self.refuse(&d, conn, tid, ErrorCode::BAD_REQUEST, Some(key), &[]);
         }
         // RFC 8445 §7.3.1.1: role conflicts. We answer 487 when we keep our role; we switch
         // when the peer's tie-breaker wins (controlling) or ours does (controlled).
@@ -214,7 +248,7 @@ impl IceAgent {
             };
             match conflict {
                 Some(true) => {
-                    return self.refuse(&d, tid, ErrorCode::ROLE_CONFLICT, Some(key), &[]);
+                    return self.refuse(&d, conn, tid, ErrorCode::ROLE_CONFLICT, Some(key), &[]);
                 }
                 Some(false) => self.switch_role(),
                 None => {}
@@ -222,7 +256,7 @@ impl IceAgent {
         }
         // RFC 8445 §7.3.1.2: success with XOR-MAPPED-ADDRESS, signed with our password.
         let remote = d.remote;
-        let route = self.locals[local].route_to(remote);
+        let route = self.reply_route(&d, conn);
         self.out.push(route, |buf| {
             let mut b = MessageBuilder::new(buf, Class::Success, Method::BINDING, tid)?;
             b.add(&Attribute::XorMappedAddress(remote))?;
@@ -237,15 +271,16 @@ impl IceAgent {
         let use_candidate = msg.use_candidate();
         match &self.remote_creds {
             Some(r) if r.ufrag == theirs => {
-                self.learn_from_check(now, local, remote, prio, use_candidate);
+                self.learn_from_check(now, local, remote, prio, use_candidate, conn);
             }
             _ => {
                 // RFC 8445 §7.3.1 / RFC 8838 §7: remembered until the credentials arrive.
-                if let Some(e) = self
-                    .early
-                    .iter_mut()
-                    .find(|e| e.local == local && e.remote == remote && e.remote_ufrag == theirs)
-                {
+                if let Some(e) = self.early.iter_mut().find(|e| {
+                    e.local == local
+                        && e.remote == remote
+                        && e.conn == conn
+                        && e.remote_ufrag == theirs
+                }) {
                     // A repeat on the same pair (the controlling peer's nomination, say, sent
                     // once its first check succeeded) must not lose its USE-CANDIDATE: §7.3.1
                     // applies §7.3.1.5 to every check received before the credentials.
@@ -260,6 +295,7 @@ impl IceAgent {
                         remote_ufrag: theirs.to_owned(),
                         priority: prio,
                         use_candidate,
+                        conn,
                     });
                 } else {
                     self.stats.dropped_early_checks += 1;
@@ -270,7 +306,10 @@ impl IceAgent {
     }
 
     /// RFC 8445 §7.3.1.3 (peer-reflexive remote candidates), §7.3.1.4 (triggered checks) and
-    /// §7.3.1.5 (nomination by the controlling peer).
+    /// §7.3.1.5 (nomination by the controlling peer). On TCP (`conn`), the pair takes the
+    /// connection the check came on unless it has an open one (RFC 6544 §7.2), and a
+    /// peer-reflexive remote candidate gets the TCP type that meets the local one's: active
+    /// for a connection accepted on a passive candidate, so on a simultaneous-open one.
     pub(super) fn learn_from_check(
         &mut self,
         now: Instant,
@@ -278,51 +317,71 @@ impl IceAgent {
         remote: SocketAddr,
         prio: u32,
         use_candidate: bool,
+        conn: Option<ConnectionId>,
     ) {
+        // A connection closed while the check waited for the credentials.
+        if conn.is_some_and(|c| !self.tcp_known(c)) {
+            return;
+        }
         let component = self.locals[local].cand.component;
-        let r = match self
-            .remotes
-            .iter()
-            .position(|c| c.addr == remote && c.component == component)
-        {
-            Some(r) => r,
-            None => {
-                if self.prflx_count >= self.cfg.max_peer_reflexive
-                    || self.remotes.len() >= self.cfg.max_remote_candidates
-                {
-                    self.stats.dropped_candidates += 1;
-                    return;
-                }
-                // A foundation unlike any other remote one.
-                let mut n = self.prflx_count;
-                let foundation = loop {
-                    let f = format!("prflx{n}");
-                    if !self.remotes.iter().any(|c| c.foundation == f) {
-                        break f;
+        let protocol = self.locals[local].cand.protocol;
+        let r =
+            match self.remotes.iter().position(|c| {
+                c.addr == remote && c.component == component && c.protocol == protocol
+            }) {
+                Some(r) => r,
+                None => {
+                    if self.prflx_count >= self.cfg.max_peer_reflexive
+                        || self.remotes.len() >= self.cfg.max_remote_candidates
+                    {
+                        self.stats.dropped_candidates += 1;
+                        return;
                     }
-                    n += 1;
-                };
-                self.prflx_count += 1;
-                self.remotes.push(Candidate {
-                    component,
-                    foundation,
-                    protocol: Protocol::Udp,
-                    priority: prio,
-                    addr: remote,
-                    kind: CandidateKind::PeerReflexive,
-                    related: None,
-                });
-                if let Some(c) = self.components.iter_mut().find(|c| c.id == component) {
-                    c.idle_since = None;
+                    // A foundation unlike any other remote one.
+                    let mut n = self.prflx_count;
+                    let foundation = loop {
+                        let f = format!("prflx{n}");
+                        if !self.remotes.iter().any(|c| c.foundation == f) {
+                            break f;
+                        }
+                        n += 1;
+                    };
+                    self.prflx_count += 1;
+                    // RFC 6544 §7.2.2: the type that pairs with the local candidate's.
+                    let tcp_type = self.locals[local].tcp_type().map(|t| match t {
+                        TcpType::Passive => TcpType::Active,
+                        TcpType::Active => TcpType::Passive,
+                        TcpType::SimultaneousOpen => TcpType::SimultaneousOpen,
+                    });
+                    self.remotes.push(Candidate {
+                        component,
+                        foundation,
+                        protocol,
+                        priority: prio,
+                        addr: remote,
+                        kind: CandidateKind::PeerReflexive,
+                        related: None,
+                        tcp_type,
+                    });
+                    if let Some(c) = self.components.iter_mut().find(|c| c.id == component) {
+                        c.idle_since = None;
+                    }
+                    self.remotes.len() - 1
                 }
-                self.remotes.len() - 1
-            }
-        };
-        let Some(id) = self.form_pair(local, r) else {
+            };
+        let Some(id) = self.form_pair_from_check(local, r) else {
             return;
         };
+        // RFC 6544 §7.1: the pair's connection, unless it has an open one already.
+        let open = self
+            .pair(id)
+            .and_then(|p| p.conn)
+            .is_some_and(|c| self.tcp_route(c).is_some());
         let controlled = self.role == Role::Controlled;
         let Some(p) = self.pair_mut(id) else { return };
+        if conn.is_some() && !open {
+            p.conn = conn;
+        }
         if controlled && use_candidate {
             p.use_candidate_received();
         }
@@ -356,6 +415,7 @@ impl IceAgent {
         &mut self,
         now: Instant,
         d: Datagram<'a>,
+        conn: Option<ConnectionId>,
         msg: &Message<'_>,
     ) -> Received<'a> {
         let tid = msg.transaction_id();
@@ -406,7 +466,7 @@ impl IceAgent {
                     return Received::Stun;
                 }
                 // RFC 8445 §7.2.5.2.1: the 5-tuple must be symmetric.
-                if !tx.route.is_reverse_of(d.local, d.remote) {
+                if !tx.route.is_reverse_of(d.local, d.remote, conn) {
                     self.pair_failed(now, pair);
                     return Received::Stun;
                 }
@@ -473,13 +533,16 @@ impl IceAgent {
         };
         let Some(p) = self.pair(id) else { return };
         let (local, component) = (p.local, p.component);
+        let protocol = self.locals[local].cand.protocol;
         // §7.2.5.3.1: a mapped address that is no local candidate is a peer-reflexive one.
-        let mapped_local = match self
-            .locals
-            .iter()
-            .position(|l| l.cand.addr == mapped && l.cand.component == component)
-        {
+        let known = self.locals.iter().position(|l| {
+            l.cand.addr == mapped && l.cand.component == component && l.cand.protocol == protocol
+        });
+        let mapped_local = match known {
             Some(i) => i,
+            // On TCP the peer saw the connection's own local address (an active candidate's
+            // ephemeral port): no NAT between, the pair's candidate itself.
+            None if matches!(tx.route, Route::Tcp { local: l, .. } if l == mapped) => local,
             // Over the limit, the pair's own base stands for the mapped address (the 5-tuple
             // checked is the same); counted.
             None if self
@@ -497,17 +560,23 @@ impl IceAgent {
                     CandidateKind::PeerReflexive,
                     self.locals[local].base.ip(),
                     None,
-                    Protocol::Udp,
+                    protocol,
                 );
+                let tcp_type = self.locals[local].tcp_type();
+                let related = match tcp_type {
+                    Some(_) => self.locals[local].cand.addr,
+                    None => self.locals[local].base,
+                };
                 self.locals.push(Local {
                     cand: Candidate {
                         component,
                         foundation,
-                        protocol: Protocol::Udp,
+                        protocol,
                         priority: tx.priority,
                         addr: mapped,
                         kind: CandidateKind::PeerReflexive,
-                        related: Some(self.locals[local].base),
+                        related: Some(related),
+                        tcp_type,
                     },
                     base: self.locals[local].base,
                     relay: self.locals[local].relay,
@@ -532,13 +601,17 @@ impl IceAgent {
     }
 
     /// Answers go back the way the request came: from the base it arrived on (through its
-    /// relay, for a relayed candidate) to its source.
-    pub(super) fn reply_route(&self, d: &Datagram<'_>) -> Route {
-        match self
-            .locals
-            .iter()
-            .find(|l| l.is_base() && l.base == d.local)
-        {
+    /// relay, for a relayed candidate) to its source; on TCP, on its connection (RFC 6544
+    /// §7.2).
+    pub(super) fn reply_route(&self, d: &Datagram<'_>, conn: Option<ConnectionId>) -> Route {
+        if let Some(conn) = conn {
+            return Route::Tcp {
+                conn,
+                local: d.local,
+                remote: d.remote,
+            };
+        }
+        match self.locals.iter().find(|l| l.is_udp_base_at(d.local)) {
             Some(l) => l.route_to(d.remote),
             None => Route::udp(d.local, d.remote),
         }

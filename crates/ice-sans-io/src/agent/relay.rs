@@ -181,7 +181,7 @@ impl IceAgent {
         let Some(host) = self
             .locals
             .iter()
-            .position(|l| l.cand.kind == CandidateKind::Host && l.base == base)
+            .position(|l| l.is_udp_host() && l.base == base)
         else {
             return;
         };
@@ -240,7 +240,7 @@ impl IceAgent {
     /// installed permission (RFC 8656 §9).
     pub(super) fn route_ready(&self, route: Route) -> bool {
         match route {
-            Route::Direct { .. } => true,
+            Route::Direct { .. } | Route::Tcp { .. } => true,
             Route::Relay { relay, peer, .. } => self.last_now.is_some_and(|now| {
                 self.relays
                     .get(relay)
@@ -276,6 +276,7 @@ impl IceAgent {
                         protocol: Protocol::Udp,
                         data,
                     },
+                    None,
                 ))
             }
         }
@@ -294,6 +295,6 @@ impl IceAgent {
 pub(super) fn client(relays: &mut [Relay], route: Route) -> Option<&mut TurnClient> {
     match route {
         Route::Relay { relay, .. } => relays.get_mut(relay).map(|r| &mut r.client),
-        Route::Direct { .. } => None,
+        Route::Direct { .. } | Route::Tcp { .. } => None,
     }
 }

@@ -43,10 +43,12 @@ impl IceAgent {
         let mut pairs = Vec::new();
         for c in &self.components {
             if let Some(p) = c.selected.and_then(|id| self.pair(id)) {
-                if !c.consent.lost {
+                if !c.consent.lost
+                    && let Some(route) = self.pair_route(p)
+                {
                     pairs.push(OldPair {
                         component: c.id,
-                        route: self.pair_route(p),
+                        route,
                         priority: self.prflx_priority(p.local),
                         info: self.pair_info(p),
                         consent: c.consent.clone(),
@@ -112,5 +114,7 @@ impl IceAgent {
         }
         self.gathering_complete_sent = false;
         self.maybe_gathering_complete();
+        // The connections of the dropped pairs (RFC 6544 §7.1); the old selected pair's stays.
+        self.tcp_gc(now);
     }
 }

@@ -65,7 +65,7 @@ impl IceAgent {
             c.selected = Some(id);
             // RFC 8656 §12: the selected pair's data through a relay goes over a channel.
             if let Some(p) = self.pair(id)
-                && let Route::Relay { relay, peer, .. } = self.pair_route(p)
+                && let Some(Route::Relay { relay, peer, .. }) = self.pair_route(p)
             {
                 self.relay_bind(now, relay, peer);
             }

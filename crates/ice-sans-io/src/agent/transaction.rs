@@ -108,8 +108,13 @@ impl IceAgent {
             let rto = crate::retransmit::doubled(tx.rto, self.cfg.max_rto);
             self.transactions[i].rto = rto;
             self.transactions[i].next_at = now + rto;
-            self.stats.retransmissions += 1;
-            self.write_request(&tx);
+            // RFC 8489 §6.2.2: over TCP the request is not sent again (the stream delivers
+            // it); the transaction keeps UDP's schedule only to time out (see the README's
+            // deviations: RFC 8489's Ti is 39.5 s).
+            if tx.route.connection().is_none() {
+                self.stats.retransmissions += 1;
+                self.write_request(&tx);
+            }
             i += 1;
         }
     }
@@ -166,7 +171,13 @@ impl IceAgent {
 
     pub(super) fn send_check(&mut self, now: Instant, id: u32, use_candidate: bool, consent: bool) {
         let Some(p) = self.pair(id) else { return };
-        let route = self.pair_route(p);
+        let Some(route) = self.pair_route(p) else {
+            // RFC 6544 §7.1: a TCP pair's check begins with its connection.
+            if !consent {
+                self.tcp_connect(now, id, use_candidate);
+            }
+            return;
+        };
         let prio = self.prflx_priority(p.local);
         if !consent && let Some(p) = self.pair_mut(id) {
             p.start_check();

@@ -369,6 +369,7 @@ impl TurnClient {
             local: self.base,
             remote: self.server,
             protocol: self.cfg.protocol,
+            connection: None,
             data: &self.send_buf[..len],
         })
     }
@@ -401,6 +402,7 @@ impl TurnClient {
             local: self.base,
             remote,
             protocol: self.cfg.protocol,
+            connection: None,
             data,
         })
     }

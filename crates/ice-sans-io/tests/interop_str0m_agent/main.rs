@@ -185,6 +185,7 @@ fn to_ours(c: &is::Candidate) -> Candidate {
         addr: c.addr(),
         kind: CandidateKind::Host,
         related: None,
+        tcp_type: None,
     }
 }
 

@@ -129,11 +129,18 @@ fn misuse_is_an_error() {
         Err(CandidateError::InvalidAddress(_))
     ));
     let now = t0();
+    // RFC 6544 §4.5: a TCP candidate has a tcptype, a UDP one none.
     let mut c = peer_candidate(PEER, 1);
     c.protocol = Protocol::Tcp;
     assert_eq!(
         agent.add_remote_candidate(now, c),
-        Err(CandidateError::UnsupportedProtocol(Protocol::Tcp))
+        Err(CandidateError::TcpType)
+    );
+    let mut c = peer_candidate(PEER, 1);
+    c.tcp_type = Some(ice_sans_io::TcpType::Passive);
+    assert_eq!(
+        agent.add_remote_candidate(now, c),
+        Err(CandidateError::TcpType)
     );
     let mut c = peer_candidate(PEER, 1);
     c.foundation = "a b".into();
