@@ -67,6 +67,13 @@ pub fn skip_reason(topology: &Topology) -> Option<String> {
     {
         return Some(reason);
     }
+    if let Some(a) = topology.agents.iter().find(|a| !a.tcp.is_empty()) {
+        return Some(format!(
+            "ICE-TCP on real sockets is not carried by this runner yet: the {} side asks for tcp \
+             candidates (the simulator runs it)",
+            a.implementation
+        ));
+    }
     if topology.duration > MAX_REAL_RUN {
         return Some(format!(
             "runs {} s, in real time on this backend (at most {} s here); the simulator runs it \

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use ice_netsim::topology::JingleRole;
-use ice_netsim::{HostId, Node, Sim, Topology, Transmit};
+use ice_netsim::{HostId, Node, Sim, TcpCommand, TcpEvent, Topology, Transmit};
 
 use crate::peers::make_endpoint;
 use crate::runner::conductor::{Conductor, RunResult};
@@ -47,6 +47,12 @@ impl Node for AsNode<'_> {
     }
     fn poll_timeout(&self) -> Option<Instant> {
         self.0.poll_timeout()
+    }
+    fn poll_tcp(&mut self) -> Option<TcpCommand> {
+        self.0.poll_tcp()
+    }
+    fn handle_tcp(&mut self, now: Instant, event: TcpEvent) {
+        self.0.handle_tcp(now, event);
     }
 }
 

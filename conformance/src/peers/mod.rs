@@ -21,6 +21,7 @@ pub mod jingle;
 #[cfg(target_os = "linux")]
 pub mod libnice;
 pub mod ours;
+mod ours_tcp;
 pub mod rice;
 pub mod str0m;
 #[cfg(test)]
@@ -51,10 +52,10 @@ pub const TURN_IMPLS: &[&str] = &["ice-sans-io", "libnice", "rice"];
 /// foreign stacks send every candidate they gather.
 pub const SHARE_IMPLS: &[&str] = &["ice-sans-io"];
 
-/// Implementations the runner gives a script's `tcp` candidate types to (RFC 6544). None yet:
-/// the agent's ICE-TCP and the simulator's TCP are being built (issue #18), and the runner
-/// gives no side TCP candidates until both backends carry the connections.
-pub const TCP_IMPLS: &[&str] = &[];
+/// Implementations the runner gives a script's `tcp` candidate types to (RFC 6544): ours, whose
+/// connections the host's TCP carries (the simulator's TCP stack; the netns backend does not
+/// carry them yet: [`crate::netns::skip_reason`]).
+pub const TCP_IMPLS: &[&str] = &["ice-sans-io"];
 
 /// The skip reason of a script that gives a side a key its implementation does not take here
 /// (`turn` servers, a `share` other than "all", `tcp` candidate types): run anyway, it would

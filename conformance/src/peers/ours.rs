@@ -17,7 +17,10 @@
 //!   ([`IceFeatures::from_features`]), so the initiator speaks `ice:0` (XEP-0371 §8.1) and the
 //!   responder answers in it.
 //! - **Candidates**: a host candidate per address of the host and component, on
-//!   [`host_port`]; the script's STUN servers; `components` as the agent's components.
+//!   [`host_port`]; the script's STUN servers; `components` as the agent's components. The
+//!   script's `tcp` types add ICE-TCP host candidates (RFC 6544) on every address and
+//!   component, passive and simultaneous-open ones listening on [`tcp_port`]; their
+//!   connections are the host's TCP ([`super::ours_tcp`]).
 //! - **Gathering**: the responder, and an initiator that does not trickle, start gathering at
 //!   [`PeerConfig::start`] ([`Session::gather`]), as a client does when the call is set up;
 //!   a trickling initiator starts with [`Session::initiate`]. A side that does not trickle
@@ -35,23 +38,39 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use ice_netsim::topology::Share;
-use ice_netsim::{Node, Transmit};
+use ice_netsim::{Node, TcpCommand, TcpEvent, Transmit};
 use ice_sans_io::{Datagram, Protocol, Received, State};
 use jingle_ice_glue::convert::model_type;
 use jingle_ice_glue::{Allowance, BeforeAllowed, Config, Event, Handled, Phase, Role, Session};
 use xep0371_model::{IceFeatures, ns};
 
 use super::common::Errors;
-use crate::runner::config::{PeerConfig, host_port};
+use super::ours_tcp::{Connections, tcp_type};
+use crate::runner::config::{PeerConfig, host_port, tcp_port};
 use crate::runner::peer::{Endpoint, PeerStatus, SelectedPair, Stack};
 use crate::runner::signal::{SID, parse_jids};
 
-/// A datagram of the session, as the runner carries it.
-fn transmit(t: &ice_sans_io::Transmit<'_>) -> Transmit {
-    Transmit {
-        from: t.local,
-        to: t.remote,
-        data: t.data.to_vec(),
+/// A datagram of the session, as the runner carries it: over UDP, or on one of the agent's
+/// TCP connections (already framed).
+fn route(
+    out: &mut VecDeque<Transmit>,
+    tcp: &mut Connections,
+    errors: &mut Errors,
+    t: &ice_sans_io::Transmit<'_>,
+) {
+    match t.connection {
+        None => out.push_back(Transmit {
+            from: t.local,
+            to: t.remote,
+            data: t.data.to_vec(),
+        }),
+        Some(id) => {
+            if !tcp.send(id, t.data) {
+                errors.push(format!(
+                    "the agent sent on {id}, which the host does not hold"
+                ));
+            }
+        }
     }
 }
 
@@ -62,6 +81,7 @@ pub struct Ours {
     session: Session,
     trickle: bool,
     out: VecDeque<Transmit>,
+    tcp: Connections,
     stanzas: VecDeque<String>,
     data: VecDeque<Vec<u8>>,
     errors: Errors,
@@ -113,9 +133,19 @@ impl Ours {
             ns::JINGLE_ICE_UDP,
         ]));
         let start = config.start;
+        let mut tcp = Connections::default();
         for c in 1..=config.components {
             for ip in &config.host_ips {
                 session.add_local_host(start, u16::from(c), SocketAddr::new(*ip, host_port(c)))?;
+                // RFC 6544 §5.1: an active candidate connects from an ephemeral port; passive
+                // and so candidates listen on theirs.
+                for &t in &config.tcp {
+                    let addr = SocketAddr::new(*ip, tcp_port(c, t).unwrap_or(0));
+                    if addr.port() != 0 {
+                        tcp.listen(addr);
+                    }
+                    session.add_local_tcp_host(start, u16::from(c), addr, tcp_type(t))?;
+                }
             }
         }
         for s in &config.stun {
@@ -135,6 +165,7 @@ impl Ours {
             session,
             trickle: config.trickle,
             out: VecDeque::new(),
+            tcp,
             stanzas: VecDeque::new(),
             data: VecDeque::new(),
             errors: Errors::default(),
@@ -163,7 +194,7 @@ impl Ours {
                 self.stanzas.push_back(String::from(&el));
             }
             while let Some(t) = self.session.poll_transmit() {
-                self.out.push_back(transmit(&t));
+                route(&mut self.out, &mut self.tcp, &mut self.errors, &t);
             }
             while let Some(e) = self.session.poll_event() {
                 self.on_event(e);
@@ -191,6 +222,13 @@ impl Ours {
             Event::Terminated { reason } => {
                 self.error(format!("session terminated: {reason:?}"));
             }
+            Event::Ice(ice_sans_io::Event::Connect { id, from, to, tls }) => {
+                if tls.is_some() {
+                    self.error(format!("{id}: TLS is not carried on this host"));
+                }
+                self.tcp.connect(id, from, to);
+            }
+            Event::Ice(ice_sans_io::Event::Close { id }) => self.tcp.close(id),
             _ => {}
         }
     }
@@ -251,6 +289,20 @@ impl Node for Ours {
     fn poll_timeout(&self) -> Option<Instant> {
         self.session.poll_timeout()
     }
+
+    fn poll_tcp(&mut self) -> Option<TcpCommand> {
+        self.tcp.poll_command()
+    }
+
+    fn handle_tcp(&mut self, now: Instant, event: TcpEvent) {
+        if let Some(e) = self
+            .tcp
+            .handle(&mut self.session, now, event, &mut self.data)
+        {
+            self.error(e);
+        }
+        self.drain(now);
+    }
 }
 
 impl Stack for Ours {
@@ -289,7 +341,7 @@ impl Stack for Ours {
 
     fn send_data(&mut self, now: Instant, data: &[u8]) -> Result<(), String> {
         let t = self.session.send(now, 1, data).map_err(|e| e.to_string())?;
-        self.out.push_back(transmit(&t));
+        route(&mut self.out, &mut self.tcp, &mut self.errors, &t);
         self.drain(now);
         Ok(())
     }

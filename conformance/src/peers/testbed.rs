@@ -166,6 +166,7 @@ impl Bed {
             seed: [seed; 32],
             start: self.now,
             trickle: true,
+            tcp: vec![],
             local_jid: crate::runner::signal::default_jids(controlling).0,
             peer_jid: crate::runner::signal::default_jids(controlling).1,
         }

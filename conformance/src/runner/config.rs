@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Result;
-use ice_netsim::topology::{JingleRole, Service, Share, TurnTransport};
+use ice_netsim::topology::{IceTcpType, JingleRole, Service, Share, TurnTransport};
 use ice_netsim::turn_server::TurnAuth;
 use ice_netsim::{Topology, derive_seed};
 use ice_sans_io::turn::TurnCredentials;
@@ -15,6 +15,17 @@ use ice_sans_io::turn::TurnCredentials;
 /// of different stacks compare).
 pub fn host_port(component: u8) -> u16 {
     50_000 + u16::from(component)
+}
+
+/// The TCP port of component `c`'s listening ICE-TCP candidate of type `t` (RFC 6544): a
+/// passive candidate listens on the UDP candidates' number (TCP has its own port space), a
+/// simultaneous-open one on a port of its own; an active candidate listens on none (`None`).
+pub fn tcp_port(component: u8, t: IceTcpType) -> Option<u16> {
+    match t {
+        IceTcpType::Active => None,
+        IceTcpType::Passive => Some(host_port(component)),
+        IceTcpType::So => Some(50_010 + u16::from(component)),
+    }
 }
 
 /// How a peer is set up, from the script.
@@ -43,6 +54,9 @@ pub struct PeerConfig {
     pub local_jid: String,
     /// The other side's full JID.
     pub peer_jid: String,
+    /// The ICE-TCP candidate types it gathers (RFC 6544), on every host address and component
+    /// (ports from [`tcp_port`]); empty: none.
+    pub tcp: Vec<IceTcpType>,
     /// Whether the side trickles its candidates (RFC 8838, XEP-0371 §5.5: transport-info as
     /// they are found). `false`: session-initiate or session-accept waits until gathering is
     /// complete and carries every candidate.
@@ -128,6 +142,7 @@ pub fn peer_config(
         seed: derive_seed(seed, label),
         start,
         trickle: agent.trickle,
+        tcp: agent.tcp.clone(),
         local_jid,
         peer_jid,
     })

@@ -21,7 +21,9 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use ice_sans_io::{Datagram, IceAgent, Received, SendError, State, Transmit};
+use ice_sans_io::{
+    AcceptError, ConnectionId, Datagram, IceAgent, Received, SendError, State, TcpType, Transmit,
+};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use xep0371_model::jid::Jid;
@@ -320,6 +322,26 @@ impl Session {
         Ok(())
     }
 
+    /// Adds an ICE-TCP host candidate (RFC 6544; the agent's [`IceAgent::add_local_tcp_host`]):
+    /// an active one from `addr`'s IP, a passive one where the caller listens, a
+    /// simultaneous-open one on a port the caller holds for it. Once the session is live it is
+    /// signalled with its `tcptype` (XEP-0371 §5.3). The connections are the caller's: it
+    /// answers the agent's [`ice_sans_io::Event::Connect`] and `Close` (passed on as
+    /// [`Event::Ice`]) and reports what happens with [`Session::handle_connected`],
+    /// [`Session::handle_connect_failed`], [`Session::handle_accepted`],
+    /// [`Session::handle_stream`] and [`Session::handle_closed`].
+    pub fn add_local_tcp_host(
+        &mut self,
+        now: Instant,
+        component: u16,
+        addr: SocketAddr,
+        tcp_type: TcpType,
+    ) -> Result<(), Error> {
+        self.agent.add_local_tcp_host(component, addr, tcp_type)?;
+        self.pump(now);
+        Ok(())
+    }
+
     /// Chooses our ICE credentials instead of those drawn from the seed (RFC 8445 §5.3: a
     /// ufrag of 4 to 256 ice-chars, a password of 22 to 256), before [`Session::initiate`] or
     /// [`Session::accept`]; the conformance replays use it to speak with the spec's
@@ -593,6 +615,55 @@ impl Session {
         let r = self.agent.handle_receive(now, d);
         self.pump(now);
         r
+    }
+
+    /// A connection the agent asked for is open, from `local` (the agent's
+    /// [`IceAgent::handle_connected`]).
+    pub fn handle_connected(&mut self, now: Instant, id: ConnectionId, local: SocketAddr) {
+        self.agent.handle_connected(now, id, local);
+        self.pump(now);
+    }
+
+    /// A connection the agent asked for could not be opened (the agent's
+    /// [`IceAgent::handle_connect_failed`]).
+    pub fn handle_connect_failed(&mut self, now: Instant, id: ConnectionId) {
+        self.agent.handle_connect_failed(now, id);
+        self.pump(now);
+    }
+
+    /// A connection arrived on a passive or simultaneous-open candidate's address (the agent's
+    /// [`IceAgent::handle_accepted`]); an error means the caller closes it.
+    pub fn handle_accepted(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Result<ConnectionId, AcceptError> {
+        let r = self.agent.handle_accepted(now, local, remote);
+        self.pump(now);
+        r
+    }
+
+    /// Stream bytes from connection `id` (the agent's [`IceAgent::handle_stream`]): one RFC
+    /// 4571 frame handled per call, `*bytes` advanced past what was taken. Call it until it
+    /// returns `None`: the events a frame gives are taken into the session at the start of
+    /// the next call (the frame's data borrows the agent until then).
+    pub fn handle_stream<'s>(
+        &'s mut self,
+        now: Instant,
+        id: ConnectionId,
+        bytes: &mut &[u8],
+    ) -> Option<Received<'s>> {
+        // What the previous frame gave; the `None` that ends the caller's loop comes after it.
+        self.pump(now);
+        self.agent.handle_stream(now, id, bytes)
+    }
+
+    /// Connection `id` was closed or reset by the peer, or broke (the agent's
+    /// [`IceAgent::handle_closed`]).
+    pub fn handle_closed(&mut self, now: Instant, id: ConnectionId) {
+        self.agent.handle_closed(now, id);
+        self.pump(now);
     }
 
     /// Advances timers: the agent's, and the IQ timeouts ([`Event::IqTimeout`]).
