@@ -103,6 +103,8 @@ pub mod stun_server;
 mod stun_wire;
 pub mod tcp;
 pub mod tcp_stack;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod topology;
 pub mod turn_server;
 pub mod xmpp_stand_in;
