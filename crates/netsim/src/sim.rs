@@ -29,7 +29,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use crate::delay::DelayLine;
 use crate::nat::{NatDrop, NatStats, NatTable};
 use crate::nat_tcp::TcpNatTable;
-use crate::node::{Node, Transmit};
+use crate::node::{Node, TcpEvent, Transmit};
 use crate::pcap::Capture;
 use crate::stun_server::StunServer;
 use crate::tcp::TcpPacket;
@@ -219,7 +219,8 @@ impl BuiltIn {
                 auth,
                 lifetime,
                 alternate,
-                ..
+                transports,
+                tls_port,
             } => {
                 let mut config = TurnServerConfig::new(
                     *port,
@@ -229,6 +230,8 @@ impl BuiltIn {
                 config.realm.clone_from(realm);
                 config.max_lifetime = *lifetime;
                 config.alternate = *alternate;
+                config.transports.clone_from(transports);
+                config.tls_port = *tls_port;
                 let seed = derive_seed(seed, &format!("turn {}", host.name));
                 BuiltIn::Turn(Box::new(TurnServer::new(config, base, seed)))
             }
@@ -244,6 +247,26 @@ impl BuiltIn {
                 .serves(to)
                 .then_some(server.as_mut() as &mut dyn Node),
             BuiltIn::Xmpp(x) => (x.port() == to.port()).then_some(x as &mut dyn Node),
+        }
+    }
+
+    /// The node, when an event of the host's TCP stack is the service's: the TURN server's
+    /// listeners and connections (the other services speak UDP only).
+    fn tcp_node_for(&mut self, event: &TcpEvent) -> Option<&mut dyn Node> {
+        match self {
+            BuiltIn::Turn(server) => server
+                .claims(event)
+                .then_some(server.as_mut() as &mut dyn Node),
+            BuiltIn::Stun(..) | BuiltIn::Xmpp(_) => None,
+        }
+    }
+
+    /// The node, to drain what it asks of the host's TCP stack.
+    fn node(&mut self) -> &mut dyn Node {
+        match self {
+            BuiltIn::Stun(_, server) => server,
+            BuiltIn::Turn(server) => server.as_mut(),
+            BuiltIn::Xmpp(x) => x,
         }
     }
 }
@@ -346,7 +369,7 @@ impl Sim {
         for (i, n) in topology.nats.iter().enumerate() {
             owners.insert((n.outside, n.config.public_ip), Owner::NatOutside(i));
         }
-        Sim {
+        let mut sim = Sim {
             base,
             rng: ChaCha8Rng::from_seed(derive_seed(topology.seed, "links")),
             nets,
@@ -357,7 +380,12 @@ impl Sim {
             deliveries: VecDeque::new(),
             tcp_order: VecDeque::new(),
             stats: SimStats::default(),
+        };
+        // The built-in services' listeners (a TURN server over TCP).
+        for h in 0..sim.hosts.len() {
+            sim.service_tcp_commands(base, h);
         }
+        sim
     }
 
     /// What of `topology` the simulator cannot honour: TURN over TCP or TLS (its TURN server
@@ -607,6 +635,7 @@ impl Sim {
                 for t in replies {
                     self.send(now, HostId(h), t);
                 }
+                self.service_tcp_commands(now, h);
             }
             Dest::Owner(Owner::NatOutside(n)) => {
                 match self.nats[n].table.inbound(now, f.from, f.to) {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::{DEFAULT_LIFETIME, MAX_ALLOCATIONS, TurnServer};
+use super::{DEFAULT_LIFETIME, FiveTuple, MAX_ALLOCATIONS, TurnServer, Via};
 
 #[derive(Debug)]
 pub(super) struct Allocation {
@@ -43,11 +43,22 @@ impl TurnServer {
         }
     }
 
-    /// Removes the allocation of `five` (expired, or deleted by a Refresh with LIFETIME 0).
-    pub(super) fn end(&mut self, five: (SocketAddr, SocketAddr)) {
+    /// Removes the allocation of `five` (expired, deleted by a Refresh with LIFETIME 0, or its
+    /// connection ended).
+    pub(super) fn end(&mut self, five: FiveTuple) {
         if let Some(a) = self.allocations.remove(&five) {
             self.relays.remove(&a.relayed);
             self.stats.allocations_ended += 1;
+        }
+    }
+
+    /// Removes the allocation of a connection that ended (RFC 8656 §3.1: over TCP the
+    /// allocation lives as long as its connection; coturn deletes it then too).
+    pub(super) fn end_stream(&mut self, five: FiveTuple) {
+        debug_assert!(matches!(five.via, Via::Stream(_)));
+        if self.allocations.contains_key(&five) {
+            self.end(five);
+            self.stats.tcp.allocations_closed += 1;
         }
     }
 

@@ -7,15 +7,19 @@ use std::time::Instant;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-use super::TurnServer;
+use super::{FiveTuple, TurnServer, Via};
 use crate::stun_wire::{self as wire, Builder};
+
+/// The most data a Data indication carries: 65 532 bytes of attributes (RFC 8489 §5) less
+/// XOR-PEER-ADDRESS of an IPv6 peer (24) and DATA's header (4).
+const MAX_DATA_INDICATION: usize = 65_532 - 24 - 4;
 
 impl TurnServer {
     /// A Send indication (RFC 8656 §11.2) or ChannelData (§12.4) from a client.
     pub(super) fn relay_out(
         &mut self,
         now: Instant,
-        five: (SocketAddr, SocketAddr),
+        five: FiveTuple,
         peer: Option<SocketAddr>,
         data: &[u8],
     ) {
@@ -63,7 +67,18 @@ impl TurnServer {
                 out.extend_from_slice(&number.to_be_bytes());
                 out.extend_from_slice(&len.to_be_bytes());
                 out.extend_from_slice(data);
+                if let Via::Stream(_) = five.via {
+                    // RFC 8656 §12.5: over TCP "the ChannelData message MUST be padded to a
+                    // multiple of four bytes"; the length field does not count the padding.
+                    out.resize(out.len().next_multiple_of(4), 0);
+                }
                 out
+            }
+            None if data.len() > MAX_DATA_INDICATION => {
+                // The message's length field could not hold it (RFC 8489 §5: 16 bits, a
+                // multiple of 4); on a stream a wrong length would misalign every later frame.
+                self.stats.dropped += 1;
+                return;
             }
             None => wire::finish_plain(
                 Builder::new(wire::DATA, wire::INDICATION, self.txid_for(peer, data))
@@ -72,7 +87,7 @@ impl TurnServer {
             ),
         };
         self.stats.relayed_to_client += 1;
-        self.push(five.1, five.0, out);
+        self.reply(five, out);
     }
 
     /// A Data indication's transaction id: deterministic (a hash of what it carries under the

@@ -8,19 +8,13 @@ use std::time::{Duration, Instant};
 use super::allocation::Allocation;
 use super::auth::Auth;
 use super::{
-    CHANNEL_LIFETIME, MAX_ALLOCATIONS, MAX_CHANNELS, MAX_PERMISSIONS, PERMISSION_LIFETIME,
-    TurnServer, secs,
+    CHANNEL_LIFETIME, FiveTuple, MAX_ALLOCATIONS, MAX_CHANNELS, MAX_PERMISSIONS,
+    PERMISSION_LIFETIME, TurnServer, Via, secs,
 };
 use crate::stun_wire::{self as wire, Builder, Message};
 
 impl TurnServer {
-    pub(super) fn handle_request(
-        &mut self,
-        now: Instant,
-        m: &Message<'_>,
-        client: SocketAddr,
-        server: SocketAddr,
-    ) {
+    pub(super) fn handle_request(&mut self, now: Instant, m: &Message<'_>, five: FiveTuple) {
         let unknown = m.unknown_required();
         if let (wire::ALLOCATE, Some(alternate), None) = (
             m.method,
@@ -34,12 +28,12 @@ impl TurnServer {
                 .error(300, "Try Alternate")
                 .address(wire::ATTR_ALTERNATE_SERVER, alternate)
                 .finish(None);
-            return self.push(server, client, r);
+            return self.reply(five, r);
         }
-        let auth = self.authenticate(now, m, client);
+        let auth = self.authenticate(now, m, five.client);
         let (username, key) = match auth {
             Auth::Ok { username, key } => (username, key),
-            Auth::Refused(r) => return self.push(server, client, r),
+            Auth::Refused(r) => return self.reply(five, r),
         };
         if !unknown.is_empty() {
             let list: Vec<u8> = unknown.iter().flat_map(|t| t.to_be_bytes()).collect();
@@ -48,14 +42,13 @@ impl TurnServer {
                 .error(420, "Unknown Attribute")
                 .attr(wire::ATTR_UNKNOWN_ATTRIBUTES, &list)
                 .finish(Some(&key));
-            return self.push(server, client, r);
+            return self.reply(five, r);
         }
-        let five = (client, server);
         // RFC 8656 §5: requests on an existing allocation must come from its user (441).
         if let Some(a) = self.allocations.get(&five) {
             if a.username != username {
                 let r = self.error(m, &key, 441, "Wrong Credentials");
-                return self.push(server, client, r);
+                return self.reply(five, r);
             }
         }
         let response = match m.method {
@@ -64,14 +57,14 @@ impl TurnServer {
             wire::CREATE_PERMISSION | wire::CHANNEL_BIND => self.permit(now, m, five, &key),
             _ => self.error(m, &key, 400, "Bad Request"),
         };
-        self.push(server, client, response);
+        self.reply(five, response);
     }
 
     fn allocate(
         &mut self,
         now: Instant,
         m: &Message<'_>,
-        five: (SocketAddr, SocketAddr),
+        five: FiveTuple,
         username: String,
         key: [u8; 16],
     ) -> Vec<u8> {
@@ -122,9 +115,12 @@ impl TurnServer {
         let response = Builder::new(m.method, wire::SUCCESS, m.txid)
             .xor_address(wire::ATTR_XOR_RELAYED_ADDRESS, relayed)
             .attr(wire::ATTR_LIFETIME, &secs(lifetime))
-            .xor_address(wire::ATTR_XOR_MAPPED_ADDRESS, five.0)
+            .xor_address(wire::ATTR_XOR_MAPPED_ADDRESS, five.client)
             .finish(Some(&key));
         self.stats.allocations += 1;
+        if let Via::Stream(_) = five.via {
+            self.stats.tcp.allocations += 1;
+        }
         self.relays.insert(relayed, five);
         self.allocations.insert(
             five,
@@ -141,13 +137,7 @@ impl TurnServer {
         response
     }
 
-    fn refresh(
-        &mut self,
-        now: Instant,
-        m: &Message<'_>,
-        five: (SocketAddr, SocketAddr),
-        key: &[u8],
-    ) -> Vec<u8> {
+    fn refresh(&mut self, now: Instant, m: &Message<'_>, five: FiveTuple, key: &[u8]) -> Vec<u8> {
         let requested = m.u32(wire::ATTR_LIFETIME);
         let lifetime = if requested == Some(0) {
             Duration::ZERO
@@ -169,13 +159,7 @@ impl TurnServer {
     }
 
     /// CreatePermission (RFC 8656 §10) and ChannelBind (§12.2), which installs a permission too.
-    fn permit(
-        &mut self,
-        now: Instant,
-        m: &Message<'_>,
-        five: (SocketAddr, SocketAddr),
-        key: &[u8],
-    ) -> Vec<u8> {
+    fn permit(&mut self, now: Instant, m: &Message<'_>, five: FiveTuple, key: &[u8]) -> Vec<u8> {
         let peers: Option<Vec<SocketAddr>> = m
             .attrs(wire::ATTR_XOR_PEER_ADDRESS)
             .map(|v| Message::xor_address(v, &m.txid))
