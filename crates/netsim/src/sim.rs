@@ -388,13 +388,13 @@ impl Sim {
         sim
     }
 
-    /// What of `topology` the simulator cannot honour: TURN over TCP or TLS (its TURN server
-    /// serves UDP only; see [`Topology::turn_beyond_udp`]). A runner reports such scripts as
-    /// not run, never runs them as if the keys were absent. TCP itself is carried (every
-    /// host has a [`TcpStack`], the NATs honour `block_tcp` and `tcp_timeout_s`), so ICE-TCP
-    /// candidates (`tcp`) and the `[[nat]]` TCP keys are not listed.
+    /// What of `topology` the simulator cannot honour: TURN over TLS (its TURN server serves
+    /// UDP and TCP; see [`Topology::turn_unsupported`]). A runner reports such scripts as not
+    /// run, never runs them as if the keys were absent. TCP itself is carried (every host has
+    /// a [`TcpStack`], the NATs honour `block_tcp` and `tcp_timeout_s`), so ICE-TCP candidates
+    /// (`tcp`), TURN over TCP and the `[[nat]]` TCP keys are not listed.
     pub fn unsupported(topology: &Topology) -> Vec<String> {
-        topology.turn_beyond_udp()
+        topology.turn_unsupported()
     }
 
     /// The start of virtual time.

@@ -608,6 +608,11 @@ fn garbage_on_the_stream_aborts_the_connection_and_is_counted() {
 
 #[test]
 fn tcp_is_served_only_when_transports_name_it() {
+    // The simulator honours transports = ["udp", "tcp"]: nothing to report.
+    assert_eq!(
+        Sim::unsupported(&script(&long_term(TCP_SERVICE))),
+        Vec::<String>::new()
+    );
     // The default, UDP only: nobody listens on TCP 3478.
     let mut w = World::new(&long_term(""));
     w.run(5.0);
