@@ -12,12 +12,19 @@
 //!
 //! TCP: every host has a TCP stack ([`TcpStack`], RFC 9293 in virtual time) that its node
 //! drives with [`TcpCommand`](crate::node::TcpCommand)s ([`Node::poll_tcp`], or [`Sim::tcp_command`]) and hears from
-//! with [`TcpEvent`](crate::node::TcpEvent)s ([`Node::handle_tcp`], or
+//! with [`TcpEvent`]s ([`Node::handle_tcp`], or
 //! [`Sim::poll_tcp_event`]). Its segments cross the networks exactly as datagrams do (the same
 //! hops, latency, jitter and loss draws from the same RNG, so a run without TCP draws what it
 //! drew before TCP existed) and the NATs through their RFC 5382 tables
 //! ([`TcpNatTable`], one per NAT beside the UDP [`NatTable`], with a seed of its own, honouring
 //! `block_tcp` and `tcp_timeout_s`). Captures write them as TCP with real headers.
+//!
+//! Built-in services (the STUN and TURN servers, the XMPP stand-in) answer at once: a datagram
+//! to a service's port goes to it, not to the host's node; a TURN service that serves TCP has
+//! its host's stack listen on its port when the simulator is built, and the events of its
+//! listeners and connections go to it (the host's other events stay in order for the host's
+//! node or [`Sim::poll_tcp_event`]); what it sends (datagrams, TCP commands) is carried out at
+//! once.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
