@@ -62,7 +62,8 @@ const MAX_REAL_RUN: Duration = Duration::from_secs(300);
 
 /// Why the netns backend does not run `topology` as written, if it does not.
 pub fn skip_reason(topology: &Topology) -> Option<String> {
-    if let Some(reason) = crate::peers::turn_beyond_udp(&topology.turn_beyond_udp())
+    if let Some(reason) = crate::peers::turn_unsupported(&topology.turn_unsupported())
+        .or_else(|| crate::peers::agent_turn_beyond_udp(topology))
         .or_else(|| crate::peers::unsupported_keys(topology))
     {
         return Some(reason);

@@ -11,7 +11,7 @@ use ice_netsim::Topology;
 use ice_netsim::topology::JingleRole;
 use serde::Deserialize;
 
-use crate::peers::{NETNS_ONLY_IMPLS, turn_beyond_udp, unsupported_keys};
+use crate::peers::{NETNS_ONLY_IMPLS, agent_turn_beyond_udp, turn_unsupported, unsupported_keys};
 use crate::runner::conductor::RunResult;
 use crate::runner::config::RunOptions;
 
@@ -47,7 +47,8 @@ impl Backend {
                         a.implementation
                     )
                 })
-                .or_else(|| turn_beyond_udp(&ice_netsim::Sim::unsupported(topology)))
+                .or_else(|| turn_unsupported(&ice_netsim::Sim::unsupported(topology)))
+                .or_else(|| agent_turn_beyond_udp(topology))
                 .or_else(|| unsupported_keys(topology)),
             #[cfg(target_os = "linux")]
             Backend::Netns => crate::netns::skip_reason(topology),

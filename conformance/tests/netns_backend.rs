@@ -169,3 +169,47 @@ fn ice_tcp_scripts_are_skipped_on_netns_with_a_reason_until_it_carries_tcp() {
         assert!(why.contains("ICE-TCP"), "{why}");
     }
 }
+
+/// TURN over TCP: both backends' servers serve it, so a script whose turn service names tcp
+/// runs; a script whose agents are asked for TURN over TCP is skipped, with the reason that
+/// the runner's agents do not use it yet; TLS is skipped as served by no server here.
+#[test]
+fn turn_over_tcp_is_skipped_only_for_the_agents_and_tls_for_the_servers() {
+    let base = include_str!("../topologies/turn-one-side.toml");
+    let served = base.replacen(
+        r#"realm = "example" }"#,
+        r#"realm = "example", transports = ["udp", "tcp"] }"#,
+        1,
+    );
+    let t = Topology::parse("turn-tcp-served.toml", &served).unwrap();
+    for backend in [Backend::Sim, Backend::Netns] {
+        assert_eq!(backend.skip_reason(&t), None, "{}", backend.as_str());
+    }
+    let asked = served.replacen(
+        r#"turn = ["turn1:3478"]"#,
+        r#"turn = ["turn:turn1:3478?transport=tcp"]"#,
+        1,
+    );
+    let t = Topology::parse("turn-tcp-asked.toml", &asked).unwrap();
+    for backend in [Backend::Sim, Backend::Netns] {
+        let why = backend.skip_reason(&t).expect("skipped");
+        assert!(
+            why.contains("agents do not use TURN over TCP")
+                && why.contains("agent on romeo: turn over tcp to turn1"),
+            "{why}"
+        );
+    }
+    let tls = base.replacen(
+        r#"realm = "example" }"#,
+        r#"realm = "example", transports = ["udp", "tls"] }"#,
+        1,
+    );
+    let t = Topology::parse("turn-tls.toml", &tls).unwrap();
+    for backend in [Backend::Sim, Backend::Netns] {
+        let why = backend.skip_reason(&t).expect("skipped");
+        assert!(
+            why.contains("TURN over TLS") && why.contains(r#"turn1: transports "tls""#),
+            "{why}"
+        );
+    }
+}

@@ -33,13 +33,34 @@ pub const SIM_IMPLS: &[&str] = &["ice-sans-io", "str0m", "rice"];
 /// Implementations that exist only on real sockets (the netns backend).
 pub const NETNS_ONLY_IMPLS: &[&str] = &["libnice"];
 
-/// The skip reason of a script that names TURN over TCP or TLS (`turn_beyond_udp` of the
-/// topology): neither the peers here nor the simulator's TURN server speak it yet.
-pub fn turn_beyond_udp(what: &[String]) -> Option<String> {
+/// The skip reason of a script that names TURN over TLS (`what`: `turn_unsupported` of the
+/// topology, or `Sim::unsupported`): neither backend's TURN server serves it yet (the
+/// simulator's serves UDP and TCP; the netns lab gives coturn no certificate) and no agent here
+/// has a TURN client over TLS.
+pub fn turn_unsupported(what: &[String]) -> Option<String> {
     (!what.is_empty()).then(|| {
         format!(
-            "TURN over TCP or TLS is not supported yet (the agents have no TURN client over TCP \
-             or TLS; the simulator's TURN server serves UDP only): {}",
+            "TURN over TLS is not supported yet (the simulator's TURN server serves UDP and TCP, \
+             the netns lab gives coturn no certificate, the agents have no TURN client over \
+             TLS): {}",
+            what.join(", ")
+        )
+    })
+}
+
+/// The skip reason of a script that asks the agents for TURN over TCP or TLS (a `turn` URI
+/// with `transport=tcp` or `turns:`, `expect.relay_transport`): both backends' TURN servers
+/// serve TCP, but the runner's agents do not use TURN over TCP yet.
+pub fn agent_turn_beyond_udp(topology: &ice_netsim::Topology) -> Option<String> {
+    let what: Vec<String> = topology
+        .agent_turn_transports()
+        .into_iter()
+        .map(|(_, what)| what)
+        .collect();
+    (!what.is_empty()).then(|| {
+        format!(
+            "the runner's agents do not use TURN over TCP or TLS yet (the TURN servers serve \
+             TCP): {}",
             what.join(", ")
         )
     })

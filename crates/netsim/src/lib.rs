@@ -8,8 +8,8 @@
 //! [`tcp::TcpSegment`]s), a TCP stack per host (RFC 9293 in virtual time, simultaneous open
 //! included: [`tcp_stack::TcpStack`], which nodes drive with [`TcpCommand`]s and hear from with
 //! [`TcpEvent`]s), links with latency, jitter and loss from a seeded RNG, STUN servers
-//! that answer RFC 8489 and RFC 3489 Binding requests ([`StunServer`]), TURN servers (RFC 8656
-//! over UDP, [`TurnServer`]), what stands for an XMPP server (the addresses it would see,
+//! that answer RFC 8489 and RFC 3489 Binding requests ([`StunServer`]), TURN servers (RFC 8656,
+//! clients over UDP and TCP, [`TurnServer`]), what stands for an XMPP server (the addresses it would see,
 //! [`XmppStandIn`]: the runner plays the server), and a pcap capture per network
 //! ([`pcap::Capture`], UDP and TCP with real headers).
 //!

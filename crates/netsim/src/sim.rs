@@ -12,12 +12,19 @@
 //!
 //! TCP: every host has a TCP stack ([`TcpStack`], RFC 9293 in virtual time) that its node
 //! drives with [`TcpCommand`](crate::node::TcpCommand)s ([`Node::poll_tcp`], or [`Sim::tcp_command`]) and hears from
-//! with [`TcpEvent`](crate::node::TcpEvent)s ([`Node::handle_tcp`], or
+//! with [`TcpEvent`]s ([`Node::handle_tcp`], or
 //! [`Sim::poll_tcp_event`]). Its segments cross the networks exactly as datagrams do (the same
 //! hops, latency, jitter and loss draws from the same RNG, so a run without TCP draws what it
 //! drew before TCP existed) and the NATs through their RFC 5382 tables
 //! ([`TcpNatTable`], one per NAT beside the UDP [`NatTable`], with a seed of its own, honouring
 //! `block_tcp` and `tcp_timeout_s`). Captures write them as TCP with real headers.
+//!
+//! Built-in services (the STUN and TURN servers, the XMPP stand-in) answer at once: a datagram
+//! to a service's port goes to it, not to the host's node; a TURN service that serves TCP has
+//! its host's stack listen on its port when the simulator is built, and the events of its
+//! listeners and connections go to it (the host's other events stay in order for the host's
+//! node or [`Sim::poll_tcp_event`]); what it sends (datagrams, TCP commands) is carried out at
+//! once.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -29,7 +36,7 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use crate::delay::DelayLine;
 use crate::nat::{NatDrop, NatStats, NatTable};
 use crate::nat_tcp::TcpNatTable;
-use crate::node::{Node, Transmit};
+use crate::node::{Node, TcpEvent, Transmit};
 use crate::pcap::Capture;
 use crate::stun_server::StunServer;
 use crate::tcp::TcpPacket;
@@ -219,7 +226,8 @@ impl BuiltIn {
                 auth,
                 lifetime,
                 alternate,
-                ..
+                transports,
+                tls_port,
             } => {
                 let mut config = TurnServerConfig::new(
                     *port,
@@ -229,6 +237,8 @@ impl BuiltIn {
                 config.realm.clone_from(realm);
                 config.max_lifetime = *lifetime;
                 config.alternate = *alternate;
+                config.transports.clone_from(transports);
+                config.tls_port = *tls_port;
                 let seed = derive_seed(seed, &format!("turn {}", host.name));
                 BuiltIn::Turn(Box::new(TurnServer::new(config, base, seed)))
             }
@@ -244,6 +254,26 @@ impl BuiltIn {
                 .serves(to)
                 .then_some(server.as_mut() as &mut dyn Node),
             BuiltIn::Xmpp(x) => (x.port() == to.port()).then_some(x as &mut dyn Node),
+        }
+    }
+
+    /// The node, when an event of the host's TCP stack is the service's: the TURN server's
+    /// listeners and connections (the other services speak UDP only).
+    fn tcp_node_for(&mut self, event: &TcpEvent) -> Option<&mut dyn Node> {
+        match self {
+            BuiltIn::Turn(server) => server
+                .claims(event)
+                .then_some(server.as_mut() as &mut dyn Node),
+            BuiltIn::Stun(..) | BuiltIn::Xmpp(_) => None,
+        }
+    }
+
+    /// The node, to drain what it asks of the host's TCP stack.
+    fn node(&mut self) -> &mut dyn Node {
+        match self {
+            BuiltIn::Stun(_, server) => server,
+            BuiltIn::Turn(server) => server.as_mut(),
+            BuiltIn::Xmpp(x) => x,
         }
     }
 }
@@ -346,7 +376,7 @@ impl Sim {
         for (i, n) in topology.nats.iter().enumerate() {
             owners.insert((n.outside, n.config.public_ip), Owner::NatOutside(i));
         }
-        Sim {
+        let mut sim = Sim {
             base,
             rng: ChaCha8Rng::from_seed(derive_seed(topology.seed, "links")),
             nets,
@@ -357,16 +387,21 @@ impl Sim {
             deliveries: VecDeque::new(),
             tcp_order: VecDeque::new(),
             stats: SimStats::default(),
+        };
+        // The built-in services' listeners (a TURN server over TCP).
+        for h in 0..sim.hosts.len() {
+            sim.service_tcp_commands(base, h);
         }
+        sim
     }
 
-    /// What of `topology` the simulator cannot honour: TURN over TCP or TLS (its TURN server
-    /// serves UDP only; see [`Topology::turn_beyond_udp`]). A runner reports such scripts as
-    /// not run, never runs them as if the keys were absent. TCP itself is carried (every
-    /// host has a [`TcpStack`], the NATs honour `block_tcp` and `tcp_timeout_s`), so ICE-TCP
-    /// candidates (`tcp`) and the `[[nat]]` TCP keys are not listed.
+    /// What of `topology` the simulator cannot honour: TURN over TLS (its TURN server serves
+    /// UDP and TCP; see [`Topology::turn_unsupported`]). A runner reports such scripts as not
+    /// run, never runs them as if the keys were absent. TCP itself is carried (every host has
+    /// a [`TcpStack`], the NATs honour `block_tcp` and `tcp_timeout_s`), so ICE-TCP candidates
+    /// (`tcp`), TURN over TCP and the `[[nat]]` TCP keys are not listed.
     pub fn unsupported(topology: &Topology) -> Vec<String> {
-        topology.turn_beyond_udp()
+        topology.turn_unsupported()
     }
 
     /// The start of virtual time.
@@ -607,6 +642,7 @@ impl Sim {
                 for t in replies {
                     self.send(now, HostId(h), t);
                 }
+                self.service_tcp_commands(now, h);
             }
             Dest::Owner(Owner::NatOutside(n)) => {
                 match self.nats[n].table.inbound(now, f.from, f.to) {

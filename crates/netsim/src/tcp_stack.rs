@@ -495,6 +495,21 @@ impl TcpStack {
         self.out.segments.pop_front()
     }
 
+    /// The event `i` places after the next one [`TcpStack::poll_event`] gives (0 is that one).
+    pub(crate) fn peek_event(&self, i: usize) -> Option<&TcpEvent> {
+        self.out.events.get(i)
+    }
+
+    /// Takes the event `i` places after the next one out of the queue, leaving the others in
+    /// order: the simulator hands a built-in service the events of its own connections so.
+    pub(crate) fn take_event(&mut self, i: usize) -> Option<TcpEvent> {
+        let e = self.out.events.remove(i)?;
+        if let TcpEvent::Data { data, .. } = &e {
+            self.out.unread = self.out.unread.saturating_sub(data.len());
+        }
+        Some(e)
+    }
+
     /// The next event for the node.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<TcpEvent> {

@@ -6,8 +6,10 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use ice_netsim::turn_server::{REST_EPOCH, TurnAuth, TurnServerConfig, rest_password};
-use ice_netsim::{HostId, Node, Sim, Transmit, TurnServer};
+use ice_netsim::turn_server::{
+    REST_EPOCH, TurnAuth, TurnServerConfig, TurnTransport, rest_password,
+};
+use ice_netsim::{HostId, Node, Sim, TcpConnId, TcpEvent, TcpFailure, Transmit, TurnServer};
 use turn_client_proto::api::{TurnClientApi, TurnEvent, TurnRecvRet};
 use turn_client_proto::types::TurnCredentials;
 use turn_client_proto::types::stun::TransportType;
@@ -532,6 +534,74 @@ fn hostile_datagrams_are_dropped_and_counted() {
     }
     assert!(server.stats().dropped > 0);
     assert_eq!(server.allocation_count(), 0);
+}
+
+/// Hostile streams: random bytes, truncated and flipped frames, on many connections at once,
+/// never panic, and what the server holds stays under a frame per connection.
+#[test]
+fn hostile_streams_never_panic_and_hold_little() {
+    let base = t0();
+    let mut config =
+        TurnServerConfig::new(3478, TurnAuth::Secret("s".into()), vec![addr(SERVER).ip()]);
+    config.transports = vec![TurnTransport::Tcp];
+    let mut s = TurnServer::new(config, base, [5; 32]);
+    while s.poll_tcp().is_some() {}
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let conns = 300u64;
+    for c in 0..conns {
+        s.handle_tcp(
+            base,
+            TcpEvent::Accepted {
+                listener: addr(SERVER),
+                conn: TcpConnId(c),
+                local: addr(SERVER),
+                remote: SocketAddr::new(addr(PEER).ip(), 1000 + c as u16),
+            },
+        );
+    }
+    let s_stats = s.stats();
+    assert_eq!(
+        (s_stats.tcp.accepted, s_stats.tcp.refused),
+        (256, 44),
+        "MAX_STREAMS"
+    );
+    for i in 0..20_000u64 {
+        let conn = TcpConnId(next() % conns);
+        let data: Vec<u8> = match i % 4 {
+            // A plausible header: STUN or ChannelData with a big length, then not enough bytes.
+            0 => {
+                let mut d = vec![(next() % 0x80) as u8 & 0x4F, next() as u8, 0xFF, 0xFC];
+                d.extend((0..next() % 64).map(|_| next() as u8));
+                d
+            }
+            1 => (0..next() % 3000).map(|_| next() as u8).collect(),
+            2 => vec![0x40, 0x00, 0x00, 0x03, 1, 2, 3, 0],
+            _ => (0..next() % 7).map(|_| 0).collect(),
+        };
+        s.handle_tcp(base, TcpEvent::Data { conn, data });
+        while s.poll_tcp().is_some() {}
+        while s.poll_transmit().is_some() {}
+        assert!(s.stream_bytes_held() <= s.connection_count() * 65_540);
+    }
+    let stats = s.stats();
+    assert!(stats.tcp.broken > 0, "{stats:?}");
+    assert_eq!(s.allocation_count(), 0);
+    for c in 0..conns {
+        s.handle_tcp(
+            base,
+            TcpEvent::Reset {
+                conn: TcpConnId(c),
+                reason: TcpFailure::Reset,
+            },
+        );
+    }
+    assert_eq!((s.connection_count(), s.stream_bytes_held()), (0, 0));
 }
 
 /// Requests written by hand with ice-sans-io's codec (another codec nobody on the server side

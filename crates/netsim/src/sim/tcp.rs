@@ -3,12 +3,12 @@
 
 use std::time::Instant;
 
-use super::{Body, Dest, Fate, HostId, Owner, Proto, Sim};
+use super::{Body, Dest, Fate, HostId, HostState, Owner, Proto, Sim};
 use crate::nat::NatDrop;
 use crate::nat_tcp::{TcpNatStats, TcpNatTable};
 use crate::node::{TcpCommand, TcpConnId, TcpEvent};
 use crate::tcp::{TcpPacket, TcpSegment};
-use crate::tcp_stack::{TcpConnInfo, TcpStackStats};
+use crate::tcp_stack::{MAX_EVENTS, TcpConnInfo, TcpStackStats};
 
 /// TCP counters of the whole network ([`SimStats::tcp`](super::SimStats::tcp)); the UDP
 /// fields of [`SimStats`](super::SimStats) do not count segments.
@@ -89,8 +89,74 @@ impl Sim {
         }
     }
 
-    /// Sends what host `h`'s stack queued and records the order of its new events.
+    /// Carries out what host `h`'s built-in service asks of the host's stack (a TURN server's
+    /// listeners, its answers on its connections), then flushes the stack.
+    pub(super) fn service_tcp_commands(&mut self, now: Instant, h: usize) {
+        let Some(HostState {
+            service: Some(service),
+            tcp,
+            ..
+        }) = self.hosts.get_mut(h)
+        else {
+            return;
+        };
+        let node = service.node();
+        let mut any = false;
+        while let Some(cmd) = node.poll_tcp() {
+            tcp.handle_command(now, cmd);
+            any = true;
+        }
+        if any {
+            self.flush_tcp(now, h);
+        }
+    }
+
+    /// Hands host `h`'s built-in service, in order, the new events of the host's stack that
+    /// are its own (its listeners' and connections'), leaving the others in order for the
+    /// host's node; carries out the service's TCP commands and sends its datagrams.
+    fn serve_tcp_events(&mut self, now: Instant, h: usize) {
+        let Some(HostState {
+            service: Some(service),
+            tcp,
+            tcp_announced,
+            ..
+        }) = self.hosts.get_mut(h)
+        else {
+            return;
+        };
+        let mut datagrams = Vec::new();
+        let mut i = *tcp_announced;
+        // Each round takes an event or passes one; a service's commands may add events (none
+        // of the TURN server's do), so the rounds are bounded all the same.
+        for _ in 0..2 * MAX_EVENTS {
+            let Some(e) = tcp.peek_event(i) else {
+                break;
+            };
+            if service.tcp_node_for(e).is_none() {
+                i += 1;
+                continue;
+            }
+            let Some(e) = tcp.take_event(i) else {
+                break;
+            };
+            let node = service.node();
+            node.handle_tcp(now, e);
+            while let Some(cmd) = node.poll_tcp() {
+                tcp.handle_command(now, cmd);
+            }
+            while let Some(t) = node.poll_transmit() {
+                datagrams.push(t);
+            }
+        }
+        for t in datagrams {
+            self.send(now, HostId(h), t);
+        }
+    }
+
+    /// Sends what host `h`'s stack queued and records the order of its new events (after its
+    /// built-in service took its own).
     fn flush_tcp(&mut self, now: Instant, h: usize) {
+        self.serve_tcp_events(now, h);
         let Some(host) = self.hosts.get_mut(h) else {
             return;
         };

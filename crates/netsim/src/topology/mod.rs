@@ -170,24 +170,43 @@ impl Topology {
         path
     }
 
-    /// Where the script names a TURN transport other than UDP (a service's `transports`, an
-    /// agent's `turn` URI, `expect.relay_transport`), one `where: what` entry each. The
-    /// simulator's TURN server serves UDP only ([`crate::Sim::unsupported`]), and a runner whose
-    /// agents have no TURN client over TCP or TLS skips such scripts with these as the reason.
-    pub fn turn_beyond_udp(&self) -> Vec<String> {
+    /// Where the script names TURN over TLS (a service's `transports`, an agent's `turns:`
+    /// URI, `expect.relay_transport`), one `where: what` entry each: what the simulator's TURN
+    /// server does not serve yet (it serves UDP and TCP; [`crate::Sim::unsupported`]). TLS is
+    /// listed wherever it is named, as a script naming it cannot run as written on a backend
+    /// whose server does not serve it. Whether a runner's *agents* use TURN over TCP is the
+    /// runner's business: [`Topology::agent_turn_transports`] lists what they are asked to use.
+    pub fn turn_unsupported(&self) -> Vec<String> {
         let mut v = Vec::new();
         for h in &self.hosts {
             if let Some(Service::Turn { transports, .. }) = &h.service {
-                for t in transports.iter().filter(|t| **t != TurnTransport::Udp) {
+                for t in transports.iter().filter(|t| **t == TurnTransport::Tls) {
                     v.push(format!("{}: transports \"{t}\"", h.name));
                 }
             }
         }
+        v.extend(
+            self.agent_turn_transports()
+                .into_iter()
+                .filter(|(t, _)| *t == TurnTransport::Tls)
+                .map(|(_, what)| what),
+        );
+        v
+    }
+
+    /// Where the ICE half asks an agent to reach a TURN server other than over UDP (an agent's
+    /// `turn` URI with `transport=tcp` or `turns:`, `expect.relay_transport`), each with the
+    /// transport and a `where: what` entry, in the script's order.
+    pub fn agent_turn_transports(&self) -> Vec<(TurnTransport, String)> {
+        let mut v = Vec::new();
         for a in &self.agents {
             for t in a.turn.iter().filter(|t| t.transport != TurnTransport::Udp) {
-                v.push(format!(
-                    "agent on {}: turn over {} to {}",
-                    self.hosts[a.host].name, t.transport, self.hosts[t.host].name
+                v.push((
+                    t.transport,
+                    format!(
+                        "agent on {}: turn over {} to {}",
+                        self.hosts[a.host].name, t.transport, self.hosts[t.host].name
+                    ),
                 ));
             }
         }
@@ -196,7 +215,7 @@ impl Topology {
             .relay_transport
             .filter(|t| *t != TurnTransport::Udp)
         {
-            v.push(format!("expect: relay_transport \"{t}\""));
+            v.push((t, format!("expect: relay_transport \"{t}\"")));
         }
         v
     }

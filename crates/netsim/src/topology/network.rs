@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use crate::nat::NatConfig;
 use crate::turn_server::TurnAuth;
+/// Defined beside the TURN server, which serves these transports.
+pub use crate::turn_server::TurnTransport;
 
 /// Delay, jitter and loss of one hop across a network.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -173,47 +175,6 @@ pub enum Service {
         /// `ipcheck` (default false): it answers XEP-0279 (Prosody's mod_ipcheck).
         ipcheck: bool,
     },
-}
-
-/// How a client reaches a TURN server (RFC 8656 §3.1; RFC 7065's `transport` and `turns`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TurnTransport {
-    /// UDP.
-    Udp,
-    /// TCP.
-    Tcp,
-    /// TLS over TCP.
-    Tls,
-}
-
-impl TurnTransport {
-    /// Its name in scripts: `udp`, `tcp`, `tls`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TurnTransport::Udp => "udp",
-            TurnTransport::Tcp => "tcp",
-            TurnTransport::Tls => "tls",
-        }
-    }
-}
-
-impl std::str::FromStr for TurnTransport {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "udp" => Ok(TurnTransport::Udp),
-            "tcp" => Ok(TurnTransport::Tcp),
-            "tls" => Ok(TurnTransport::Tls),
-            _ => Err(format!("unknown transport `{s}` (udp | tcp | tls)")),
-        }
-    }
-}
-
-impl fmt::Display for TurnTransport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 impl Service {
