@@ -33,16 +33,15 @@ pub const SIM_IMPLS: &[&str] = &["ice-sans-io", "str0m", "rice"];
 /// Implementations that exist only on real sockets (the netns backend).
 pub const NETNS_ONLY_IMPLS: &[&str] = &["libnice"];
 
-/// The skip reason of a script that names TURN over TLS (`what`: `turn_unsupported` of the
-/// topology, or `Sim::unsupported`): neither backend's TURN server serves it yet (the
-/// simulator's serves UDP and TCP; the netns lab gives coturn no certificate) and no agent here
-/// has a TURN client over TLS.
+/// The skip reason of a script that names TURN over TLS where the backend's TURN server serves
+/// none (`what`: `turn_unsupported` of the topology on netns, whose lab gives coturn no
+/// certificate yet; `Sim::unsupported`, empty here since the runner builds the simulator with
+/// its TLS).
 pub fn turn_unsupported(what: &[String]) -> Option<String> {
     (!what.is_empty()).then(|| {
         format!(
-            "TURN over TLS is not supported yet (the simulator's TURN server serves UDP and TCP, \
-             the netns lab gives coturn no certificate, the agents have no TURN client over \
-             TLS): {}",
+            "TURN over TLS is not served on this backend yet (the netns lab gives coturn no \
+             certificate): {}",
             what.join(", ")
         )
     })

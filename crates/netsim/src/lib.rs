@@ -111,7 +111,7 @@ pub mod xmpp_stand_in;
 
 pub use delay::DelayLine;
 pub use node::{Node, TcpCommand, TcpConnId, TcpEvent, TcpFailure, Transmit};
-pub use sim::{Delivery, HostId, Sim, SimError, SimStats, SimTcpStats, derive_seed};
+pub use sim::{Delivery, HostId, Sim, SimError, SimStats, SimTcpStats, derive_seed, tls_ca_seed};
 pub use stun_server::StunServer;
 pub use tcp_stack::TcpStack;
 pub use topology::{Topology, TopologyError};

@@ -42,7 +42,7 @@ use crate::stun_server::StunServer;
 use crate::tcp::TcpPacket;
 use crate::tcp_stack::TcpStack;
 use crate::topology::{LinkParams, Service, Topology};
-use crate::turn_server::{TurnServer, TurnServerConfig};
+use crate::turn_server::{TlsIdentity, TurnServer, TurnServerConfig};
 use crate::xmpp_stand_in::XmppStandIn;
 
 mod tcp;
@@ -239,6 +239,10 @@ impl BuiltIn {
                 config.alternate = *alternate;
                 config.transports.clone_from(transports);
                 config.tls_port = *tls_port;
+                config.tls_identity = Some(TlsIdentity {
+                    ca_seed: tls_ca_seed(seed),
+                    name: host.name.clone(),
+                });
                 let seed = derive_seed(seed, &format!("turn {}", host.name));
                 BuiltIn::Turn(Box::new(TurnServer::new(config, base, seed)))
             }
@@ -276,6 +280,13 @@ impl BuiltIn {
             BuiltIn::Xmpp(x) => x,
         }
     }
+}
+
+/// The seed of a run's simulated certificate authority (`tls::SimCa`, feature `tls`), from the
+/// run's seed: the simulator's TLS servers present certificates it issued for their host's
+/// name, and a run's clients derive the same authority to trust.
+pub fn tls_ca_seed(seed: u64) -> [u8; 32] {
+    derive_seed(seed, "tls ca")
 }
 
 /// A 32-byte seed for the part of a run named `label`, from the script's `seed`: the same
@@ -395,13 +406,18 @@ impl Sim {
         sim
     }
 
-    /// What of `topology` the simulator cannot honour: TURN over TLS (its TURN server serves
-    /// UDP and TCP; see [`Topology::turn_unsupported`]). A runner reports such scripts as not
+    /// What of `topology` the simulator cannot honour: TURN over TLS when it is built without
+    /// the feature `tls` (its TURN server then serves UDP and TCP; see
+    /// [`Topology::turn_unsupported`]); with it, nothing. A runner reports such scripts as not
     /// run, never runs them as if the keys were absent. TCP itself is carried (every host has
     /// a [`TcpStack`], the NATs honour `block_tcp` and `tcp_timeout_s`), so ICE-TCP candidates
     /// (`tcp`), TURN over TCP and the `[[nat]]` TCP keys are not listed.
     pub fn unsupported(topology: &Topology) -> Vec<String> {
-        topology.turn_unsupported()
+        if cfg!(feature = "tls") {
+            Vec::new()
+        } else {
+            topology.turn_unsupported()
+        }
     }
 
     /// The start of virtual time.

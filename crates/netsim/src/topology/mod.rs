@@ -171,10 +171,10 @@ impl Topology {
     }
 
     /// Where the script names TURN over TLS (a service's `transports`, an agent's `turns:`
-    /// URI, `expect.relay_transport`), one `where: what` entry each: what the simulator's TURN
-    /// server does not serve yet (it serves UDP and TCP; [`crate::Sim::unsupported`]). TLS is
-    /// listed wherever it is named, as a script naming it cannot run as written on a backend
-    /// whose server does not serve it. Whether a runner's *agents* use TURN over TCP is the
+    /// URI, `expect.relay_transport`), one `where: what` entry each: what a backend whose TURN
+    /// server serves no TLS cannot run (the simulator's serves it with the feature `tls`,
+    /// [`crate::Sim::unsupported`]). TLS is listed wherever it is named, as a script naming it
+    /// cannot run as written on a backend whose server does not serve it. Whether a runner's *agents* use TURN over TCP is the
     /// runner's business: [`Topology::agent_turn_transports`] lists what they are asked to use.
     pub fn turn_unsupported(&self) -> Vec<String> {
         let mut v = Vec::new();

@@ -173,11 +173,25 @@ pub struct TurnServerConfig {
     pub relay_ips: Vec<IpAddr>,
     /// Ports of relayed addresses.
     pub relay_ports: RangeInclusive<u16>,
-    /// How clients may reach it (RFC 8656 §3.1): UDP and TCP on `port` are served; TLS is not
-    /// yet (no port is opened for it).
+    /// How clients may reach it (RFC 8656 §3.1): UDP and TCP on `port`, TLS over TCP on
+    /// `tls_port` (with the feature `tls`, and a [`TlsIdentity`]).
     pub transports: Vec<TurnTransport>,
-    /// The TLS port, when `transports` has TLS (unused until TLS is served).
+    /// The TLS port, when `transports` has TLS.
     pub tls_port: Option<u16>,
+    /// Who it is over TLS: the certificate it presents comes from the run's simulated
+    /// certificate authority. `None`: TLS is not served.
+    pub tls_identity: Option<TlsIdentity>,
+}
+
+/// A simulated server's TLS identity: the seed of the run's certificate authority
+/// (`ice_netsim::tls::SimCa`, feature `tls`) and the name its certificate carries (what
+/// clients put in `turns:NAME:PORT` and check, RFC 6125).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsIdentity {
+    /// The certificate authority's seed.
+    pub ca_seed: [u8; 32],
+    /// The DNS name (or IP address) in the certificate.
+    pub name: String,
 }
 
 impl TurnServerConfig {
@@ -194,6 +208,7 @@ impl TurnServerConfig {
             relay_ports: 49152..=65535,
             transports: vec![TurnTransport::Udp],
             tls_port: None,
+            tls_identity: None,
         }
     }
 }
@@ -235,8 +250,10 @@ pub struct TurnServerStats {
 /// Counters of a TURN server's clients over TCP ([`TurnServerStats::tcp`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TurnTcpStats {
-    /// Connections accepted on the listening port.
+    /// Connections accepted on the listening ports (TLS ones included).
     pub accepted: u64,
+    /// Of those, the ones on the TLS port.
+    pub tls_accepted: u64,
     /// Connections the client ended (its FIN, or an RST, or its stack gave up).
     pub closed: u64,
     /// Connections the server aborted because their bytes were neither STUN nor ChannelData.
@@ -283,6 +300,9 @@ pub struct TurnServer {
     relays: BTreeMap<SocketAddr, FiveTuple>,
     /// The clients' TCP connections.
     streams: BTreeMap<TcpConnId, Stream>,
+    /// The certificate and key it presents over TLS.
+    #[cfg(feature = "tls")]
+    tls_cert: Option<stream::TlsCert>,
     next_port: u16,
     queue: VecDeque<Transmit>,
     tcp_queue: VecDeque<TcpCommand>,
@@ -294,13 +314,22 @@ impl TurnServer {
     /// whose nonces derive from `seed`.
     pub fn new(config: TurnServerConfig, base: Instant, seed: [u8; 32]) -> Self {
         let next_port = *config.relay_ports.start();
+        #[cfg(feature = "tls")]
+        let tls_cert = stream::TlsCert::new(&config, seed);
         let mut tcp_queue = VecDeque::new();
-        if config.transports.contains(&TurnTransport::Tcp) {
+        let mut listen = |port: u16| {
             for ip in &config.relay_ips {
                 tcp_queue.push_back(TcpCommand::Listen {
-                    addr: SocketAddr::new(*ip, config.port),
+                    addr: SocketAddr::new(*ip, port),
                 });
             }
+        };
+        if config.transports.contains(&TurnTransport::Tcp) {
+            listen(config.port);
+        }
+        #[cfg(feature = "tls")]
+        if let (Some(port), Some(_)) = (config.tls_port, &tls_cert) {
+            listen(port);
         }
         TurnServer {
             config,
@@ -310,6 +339,8 @@ impl TurnServer {
             allocations: BTreeMap::new(),
             relays: BTreeMap::new(),
             streams: BTreeMap::new(),
+            #[cfg(feature = "tls")]
+            tls_cert,
             next_port,
             queue: VecDeque::new(),
             tcp_queue,
@@ -344,9 +375,14 @@ impl TurnServer {
         self.streams.len()
     }
 
-    /// Whether it serves clients over `transport` (TLS not yet, whatever the configuration).
+    /// Whether it serves clients over `transport` (TLS only with the feature `tls`, a
+    /// [`TurnServerConfig::tls_identity`] and a `tls_port`).
     pub fn serves_transport(&self, transport: TurnTransport) -> bool {
-        transport != TurnTransport::Tls && self.config.transports.contains(&transport)
+        let tls_ready = cfg!(feature = "tls")
+            && self.config.tls_port.is_some()
+            && self.config.tls_identity.is_some();
+        (transport != TurnTransport::Tls || tls_ready)
+            && self.config.transports.contains(&transport)
     }
 
     /// Whether a datagram to `to` is this server's: its listening port (when it serves UDP) or
@@ -362,14 +398,26 @@ impl TurnServer {
     pub fn claims(&self, event: &TcpEvent) -> bool {
         match event {
             TcpEvent::Accepted { listener, .. } => {
-                listener.port() == self.config.port
-                    && self.serves_transport(TurnTransport::Tcp)
-                    && self.config.relay_ips.contains(&listener.ip())
+                self.config.relay_ips.contains(&listener.ip())
+                    && self.transport_of(*listener).is_some()
             }
             TcpEvent::Data { conn, .. }
             | TcpEvent::Closed { conn }
             | TcpEvent::Reset { conn, .. } => self.streams.contains_key(conn),
             _ => false,
+        }
+    }
+
+    /// The transport clients use on `listener`, when the server listens there.
+    fn transport_of(&self, listener: SocketAddr) -> Option<TurnTransport> {
+        if listener.port() == self.config.port && self.serves_transport(TurnTransport::Tcp) {
+            Some(TurnTransport::Tcp)
+        } else if Some(listener.port()) == self.config.tls_port
+            && self.serves_transport(TurnTransport::Tls)
+        {
+            Some(TurnTransport::Tls)
+        } else {
+            None
         }
     }
 
@@ -396,7 +444,7 @@ impl TurnServer {
     fn reply(&mut self, five: FiveTuple, data: Vec<u8>) {
         match five.via {
             Via::Udp => self.push(five.server, five.client, data),
-            Via::Stream(conn) => self.push_tcp(TcpCommand::Send { conn, data }),
+            Via::Stream(conn) => self.stream_send(conn, data),
         }
     }
 
