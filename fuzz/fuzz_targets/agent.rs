@@ -40,13 +40,20 @@
 //! - every transmit on a connection is on one the agent holds (asked for and opened, or
 //!   accepted, and neither closed nor failed), with its addresses, one RFC 4571 frame whose
 //!   content satisfies the rules above (STUN) or is the application's data;
-//! - `Event::Connect` never asks for TLS and names a new id; `Event::Close` names a held one;
-//!   the connections held never exceed `max_tcp_connections`;
+//! - `Event::Connect` names a new id, and asks for TLS only to a TURN server added over TLS;
+//!   `Event::Close` names a held one; the connections held never exceed
+//!   `max_tcp_connections`;
 //! - `handle_stream` takes every byte it is given.
+//!
+//! TURN over TCP and TLS (RFC 8656 §3.1): servers added over a stream get a connection of
+//! their own (answered, refused or closed by the TCP operations); what the agent writes on it
+//! is a TURN message as it is (no RFC 4571 frame), checked as over UDP; what the server says
+//! goes through `handle_stream` in pieces (ChannelData padded, RFC 8656 §12.5), and the TCP
+//! operations' raw bytes break such streams too.
 //!
 //! Operation bytes 16 to 47 are the TURN operations, 48 to 63 the TCP ones; every other byte
 //! `b` is operation `b % 16`, as before TURN, so the older seeds keep their meaning (but for
-//! their bytes 48 to 63).
+//! their bytes 48 to 63, and 58 to 63, which became the stream operations).
 #![no_main]
 
 use std::net::SocketAddr;
@@ -57,6 +64,7 @@ use ice_sans_io::stun::{
     Attribute, AttributeType, Class, ErrorCode, Integrity, IntegrityKey, Message, MessageBuilder,
     Method, TransactionId,
 };
+use ice_sans_io::turn::looks_like_channel_data;
 use ice_sans_io::{
     Candidate, CandidateKind, Config, ConnectionId, Datagram, Event, IceAgent, Protocol, Role,
     State, TcpType,
@@ -127,6 +135,8 @@ struct Conn {
     remote: SocketAddr,
     /// Connect asked for and not yet answered.
     connecting: bool,
+    /// To a TURN server (RFC 8656 §3.1): unframed TURN messages, not RFC 4571.
+    turn: bool,
 }
 
 struct Rig {
@@ -243,8 +253,32 @@ impl Rig {
                     .find(|c| c.id == id && !c.connecting)
                     .expect("bytes go on a connection the agent holds, open");
                 assert_eq!((c.local, c.remote), (local, remote));
-                let inner = unframe(data);
-                seen.check(local, remote, None, Some(id), inner);
+                if !c.turn {
+                    let inner = unframe(data);
+                    seen.check(local, remote, None, Some(id), inner);
+                    continue;
+                }
+                // RFC 8656 §3.1, §12.5: one TURN message, unframed, ChannelData padded.
+                let a = self
+                    .turn
+                    .alloc(local, remote)
+                    .expect("a TURN connection carries its client's messages");
+                if looks_like_channel_data(data) {
+                    assert!(
+                        data.len().is_multiple_of(4),
+                        "ChannelData padded on a stream"
+                    );
+                }
+                match self.turn.outgoing(self.now, a, data) {
+                    Outgoing::Request => {}
+                    Outgoing::Binding => panic!("no Binding on a TURN connection"),
+                    Outgoing::Relayed { peer, data } => {
+                        let relayed = self.turn.allocs[a]
+                            .relayed
+                            .expect("a relayed datagram leaves an allocated client");
+                        seen.check(relayed, peer, Some(a), None, data);
+                    }
+                }
                 continue;
             }
             assert_eq!(t.protocol, Protocol::Udp);
@@ -271,7 +305,13 @@ impl Rig {
                     relayed,
                 } => self.turn.check_allocated(server, base, relayed),
                 Event::Connect { id, from, to, tls } => {
-                    assert_eq!(tls, None, "ICE-TCP asks for no TLS");
+                    let turn = (0..4).any(|i| relay::stream_server(i) == to);
+                    assert!(tls.is_none() || turn, "ICE-TCP asks for no TLS");
+                    // TLS exactly to the servers added over TLS (port 5349 here).
+                    assert_eq!(tls.is_some(), turn && to.port() == 5349);
+                    if turn {
+                        assert_eq!(from.port(), 0, "to a TURN server from a host IP, port 0");
+                    }
                     assert!(!self.ever.contains(&id), "a new id");
                     self.ever.push(id);
                     self.conns.push(Conn {
@@ -279,6 +319,7 @@ impl Rig {
                         local: from,
                         remote: to,
                         connecting: true,
+                        turn,
                     });
                 }
                 Event::Close { id } => {
@@ -457,11 +498,30 @@ impl Rig {
     }
 
     /// `data` from allocation `a`'s server to its base: the server's side notes what it
-    /// answered, then the agent takes it.
+    /// answered, then the agent takes it; over a stream on the allocation's connection, with
+    /// ChannelData padded (RFC 8656 §12.5), in pieces of the sizes in `pieces`.
     fn server_sends(&mut self, a: usize, data: &[u8]) {
+        self.server_sends_in(a, data, &[]);
+    }
+
+    fn server_sends_in(&mut self, a: usize, data: &[u8], pieces: &[u8]) {
         let (base, server) = (self.turn.allocs[a].base, self.turn.allocs[a].server);
         self.turn.observe(self.now, a, data);
-        self.receive(base, server, data);
+        let conn = self
+            .conns
+            .iter()
+            .find(|c| c.turn && !c.connecting && c.local == base && c.remote == server)
+            .map(|c| c.id);
+        match conn {
+            Some(id) => {
+                let mut bytes = data.to_vec();
+                if looks_like_channel_data(&bytes) {
+                    bytes.resize(bytes.len().next_multiple_of(4), 0);
+                }
+                self.stream(id, &bytes, pieces);
+            }
+            None => self.receive(base, server, data),
+        }
     }
 }
 
@@ -818,9 +878,14 @@ fuzz_target!(|data: &[u8]| {
                         .ok()
                         .map(|t| (t.local, t.remote, t.connection, t.data.to_vec()));
                     match sent {
-                        Some((_, _, Some(id), data)) => {
-                            assert!(rig.conns.iter().any(|c| c.id == id && !c.connecting));
-                            assert_eq!(unframe(&data), APP, "data leaves framed as given");
+                        Some((local, remote, Some(id), data)) => {
+                            let c = rig.conns.iter().find(|c| c.id == id && !c.connecting);
+                            let c = c.expect("data goes on an open connection");
+                            if c.turn {
+                                rig.check_app(local, remote, &data);
+                            } else {
+                                assert_eq!(unframe(&data), APP, "data leaves framed as given");
+                            }
                         }
                         Some((local, remote, None, data)) => rig.check_app(local, remote, &data),
                         None => {}
@@ -874,7 +939,10 @@ fn framed(data: &[u8]) -> Vec<u8> {
 /// The TCP operations (RFC 6544).
 fn tcp_op(s: &mut Script<'_>, rig: &mut Rig, op: u8, buf: &mut [u8]) {
     let now = rig.now;
-    match op % 10 {
+    if op >= 10 {
+        return stream_op(s, rig, op - 10);
+    }
+    match op {
         // A TCP host candidate (on the UDP hosts' addresses too: the protocols stay apart).
         0 => {
             let t = [TcpType::Active, TcpType::Passive, TcpType::SimultaneousOpen][s.below(3)];
@@ -892,6 +960,7 @@ fn tcp_op(s: &mut Script<'_>, rig: &mut Rig, op: u8, buf: &mut [u8]) {
                     local: l,
                     remote: r,
                     connecting: false,
+                    turn: false,
                 });
             }
         }
@@ -973,6 +1042,58 @@ fn tcp_op(s: &mut Script<'_>, rig: &mut Rig, op: u8, buf: &mut [u8]) {
             c.tcp_type =
                 Some([TcpType::Active, TcpType::Passive, TcpType::SimultaneousOpen][s.below(3)]);
             let _ = rig.agent.add_remote_candidate(now, c);
+        }
+    }
+}
+
+/// The operations on TURN connections (RFC 8656 §3.1; TCP operation bytes 58 to 63).
+fn stream_op(s: &mut Script<'_>, rig: &mut Rig, op: u8) {
+    let now = rig.now;
+    let turn_conns: Vec<usize> = (0..rig.conns.len())
+        .filter(|&i| rig.conns[i].turn)
+        .collect();
+    match op {
+        // A TURN server over TCP or TLS.
+        0 | 1 => relay::add_stream_server(s, rig),
+        // A server's message split over several reads (or several in one read), correct
+        // answers to its client's requests.
+        2 | 3 => {
+            let len = rig.turn.requests.len();
+            if len == 0 {
+                return;
+            }
+            let i = len - 1 - s.below(len.min(4));
+            if let Some((a, msg)) = rig.turn.answer(s, i) {
+                let pieces = s.bytes(4).to_vec();
+                rig.server_sends_in(a, &msg, &pieces);
+            }
+        }
+        // A TURN connection closes under its allocation, or fails to open.
+        4 => {
+            if turn_conns.is_empty() {
+                return;
+            }
+            let c = rig.conns[turn_conns[s.below(turn_conns.len())]];
+            rig.conns.retain(|x| x.id != c.id);
+            if c.connecting {
+                rig.agent.handle_connect_failed(now, c.id);
+            } else {
+                rig.agent.handle_closed(now, c.id);
+            }
+        }
+        // Bytes of the script's on a TURN connection: STUN-looking headers with any length,
+        // ChannelData with any channel, garbage (a broken stream).
+        _ => {
+            if turn_conns.is_empty() {
+                return;
+            }
+            let id = rig.conns[turn_conns[s.below(turn_conns.len())]].id;
+            let n = s.below(96);
+            let mut bytes = vec![[0x00u8, 0x40, 0x80][s.below(3)], s.byte()];
+            bytes.extend_from_slice(&s.u16().to_be_bytes());
+            bytes.extend_from_slice(s.bytes(n));
+            let pieces = s.bytes(4).to_vec();
+            rig.stream(id, &bytes, &pieces);
         }
     }
 }

@@ -32,7 +32,8 @@ use ice_sans_io::stun::{
     Method, TransactionId,
 };
 use ice_sans_io::turn::{
-    TurnClient, TurnCredentials, decode_channel_data, encode_channel_data, looks_like_channel_data,
+    TurnClient, TurnCredentials, TurnTransport, decode_channel_data, encode_channel_data,
+    looks_like_channel_data,
 };
 
 use crate::script::Script;
@@ -64,6 +65,17 @@ pub(crate) fn server(i: u8) -> SocketAddr {
     }
 }
 
+/// TURN servers reached over TCP (`i` even) or TLS (RFC 8656 §3.1): addresses of their own,
+/// one per transport, so that each address has one set of credentials here.
+pub(crate) fn stream_server(i: u8) -> SocketAddr {
+    match i % 4 {
+        0 => addr("203.0.113.7:3479"),
+        1 => addr("203.0.113.7:5349"),
+        2 => addr("[2001:db8::7]:3479"),
+        _ => addr("[2001:db8::7]:5349"),
+    }
+}
+
 /// Where a 300 Try Alternate sends the client.
 fn alternate(i: u8) -> SocketAddr {
     match i % 3 {
@@ -73,7 +85,8 @@ fn alternate(i: u8) -> SocketAddr {
     }
 }
 
-/// A server the agent took, with the credentials it was given.
+/// A server the agent took, with the credentials it was given last.
+#[derive(Clone)]
 struct Server {
     addr: SocketAddr,
     username: String,
@@ -82,9 +95,16 @@ struct Server {
 
 /// The server's side of one TURN client's allocation.
 pub(crate) struct Alloc {
+    /// The host candidate the client allocates from, as `Event::RelayAllocated` names it.
+    host: SocketAddr,
+    /// Where the client sends from: the host candidate, or over a stream the connection's
+    /// local address once it is open.
     pub(crate) base: SocketAddr,
     /// The server as given to `add_turn_server`.
     pub(crate) origin: SocketAddr,
+    /// Its credentials when the client was made: the agent gives a server's new
+    /// credentials to the allocations made afterwards only (RFC 8656 §5).
+    creds: Option<Server>,
     /// The server the client talks to now (another after a 300).
     pub(crate) server: SocketAddr,
     /// The client's relayed address, where checks through it come from.
@@ -141,14 +161,17 @@ impl Turn {
         }
     }
 
-    /// The agent took `addr` with `creds` (the first credentials stay, as in the agent).
+    /// The agent took `addr` with `creds` (for the allocations made from now on, as in the
+    /// agent).
     pub(crate) fn add_server(&mut self, addr: SocketAddr, creds: &TurnCredentials) {
-        if self.servers.iter().all(|s| s.addr != addr) {
-            self.servers.push(Server {
-                addr,
-                username: creds.username.clone(),
-                key: IntegrityKey::long_term(&creds.username, REALM, &creds.password),
-            });
+        let server = Server {
+            addr,
+            username: creds.username.clone(),
+            key: IntegrityKey::long_term(&creds.username, REALM, &creds.password),
+        };
+        match self.servers.iter_mut().find(|s| s.addr == addr) {
+            Some(s) => *s = server,
+            None => self.servers.push(server),
         }
     }
 
@@ -161,8 +184,11 @@ impl Turn {
     pub(crate) fn sync<'c>(&mut self, clients: impl Iterator<Item = &'c TurnClient>) {
         for (i, c) in clients.enumerate() {
             if i == self.allocs.len() {
+                let creds = self.servers.iter().find(|s| s.addr == c.server()).cloned();
                 self.allocs.push(Alloc {
+                    host: c.base(),
                     base: c.base(),
+                    creds,
                     origin: c.server(),
                     server: c.server(),
                     relayed: None,
@@ -173,11 +199,14 @@ impl Turn {
                 });
             }
             let a = &mut self.allocs[i];
+            // Over a stream the client is made anew, from the connection's local address,
+            // when its connection opens: of the host's IP.
             assert_eq!(
-                a.base,
-                c.base(),
+                a.host.ip(),
+                c.base().ip(),
                 "the agent's TURN clients keep their order"
             );
+            a.base = c.base();
             a.server = c.server();
             a.relayed = c.relayed_address();
         }
@@ -191,8 +220,7 @@ impl Turn {
     }
 
     fn server_of(&self, a: usize) -> Option<&Server> {
-        let origin = self.allocs[a].origin;
-        self.servers.iter().find(|s| s.addr == origin)
+        self.allocs[a].creds.as_ref()
     }
 
     /// `Event::RelayAllocated` reports what the server gave.
@@ -205,7 +233,7 @@ impl Turn {
         let a = self
             .allocs
             .iter()
-            .find(|a| a.base == base && a.origin == server)
+            .find(|a| a.host == base && a.origin == server)
             .expect("RelayAllocated names a server and base of a TURN client");
         assert_eq!(
             a.given_relayed,
@@ -541,6 +569,27 @@ pub(crate) const APP: &[u8] = b"\x80data";
 fn pick_alloc(s: &mut Script<'_>, rig: &Rig) -> Option<usize> {
     let n = rig.turn.allocs.len();
     (n > 0).then(|| s.below(n))
+}
+
+/// A TURN server over TCP or TLS (RFC 8656 §3.1), with credentials.
+pub(crate) fn add_stream_server(s: &mut Script<'_>, rig: &mut Rig) {
+    let i = s.byte();
+    let server = stream_server(i);
+    let creds = Turn::credentials(s);
+    let transport = if i % 2 == 0 {
+        TurnTransport::Tcp
+    } else {
+        TurnTransport::Tls {
+            server_name: "turn.example.org".into(),
+        }
+    };
+    if rig
+        .agent
+        .add_turn_server_over(server, creds.clone(), transport)
+        .is_ok()
+    {
+        rig.turn.add_server(server, &creds);
+    }
 }
 
 /// The TURN operations (operation bytes 16 to 47, here 0 to 31).

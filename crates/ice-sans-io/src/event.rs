@@ -104,21 +104,25 @@ pub enum Event {
         reason: FailReason,
     },
     /// A TURN allocation succeeded (RFC 8656 §7.3): its relayed candidate follows as an
-    /// [`Event::LocalCandidate`] (and, when its mapped address is new, a server-reflexive one).
+    /// [`Event::LocalCandidate`] (and, over UDP, when its mapped address is new, a
+    /// server-reflexive one). [`crate::IceAgent::relay_transport`] tells how the server is
+    /// reached.
     RelayAllocated {
         /// The TURN server, as given to [`crate::IceAgent::add_turn_server`].
         server: SocketAddr,
-        /// The host candidate's address the allocation was made from.
+        /// The host candidate's address the allocation was made from (over TCP or TLS, the
+        /// UDP host candidate whose IP the connection to the server was opened from).
         base: SocketAddr,
         /// The relayed address (XOR-RELAYED-ADDRESS).
         relayed: SocketAddr,
     },
     /// A TURN allocation failed (gathering goes on without it) or was lost (a Refresh failed,
-    /// or it expired: its pairs failed).
+    /// it expired, or over TCP or TLS its connection closed or broke: its pairs failed).
     RelayFailed {
         /// The TURN server, as given to [`crate::IceAgent::add_turn_server`].
         server: SocketAddr,
-        /// The host candidate's address the allocation was made from.
+        /// The host candidate's address the allocation was made from (over TCP or TLS, the
+        /// UDP host candidate whose IP the connection to the server was opened from).
         base: SocketAddr,
         /// Why: the error the server answered, or its silence.
         reason: TurnFailure,
@@ -130,12 +134,21 @@ pub enum Event {
         /// The component.
         component: ComponentId,
     },
-    /// Open a TCP connection (RFC 6544 §7.1: a TCP pair's check begins with its connection)
-    /// from `from` to `to`, and report the outcome with [`crate::IceAgent::handle_connected`]
-    /// (with the connection's real local address) or
+    /// Open a TCP connection from `from` to `to`, and report the outcome with
+    /// [`crate::IceAgent::handle_connected`] (with the connection's real local address) or
     /// [`crate::IceAgent::handle_connect_failed`] (refused, unreachable, timed out). Until
     /// then the agent waits; after [`crate::Config::tcp_connect_timeout`] without either it
-    /// gives up and asks for an [`Event::Close`].
+    /// gives up and asks for an [`Event::Close`]. Two kinds of connection are asked for:
+    ///
+    /// - to a peer, for a TCP pair (RFC 6544 §7.1: its check begins with its connection),
+    ///   always with `tls: None`; every message on it is framed (RFC 4571);
+    /// - to a TURN server added with [`crate::IceAgent::add_turn_server_over`] over TCP or TLS
+    ///   (RFC 8656 §3.1), `from` a UDP host candidate's IP with port 0; the messages on it are
+    ///   STUN and ChannelData as they are (RFC 8656 §12.5), unframed.
+    ///
+    /// Whatever the kind, the caller writes each [`crate::Transmit`] with
+    /// `connection: Some(id)` to the connection as it is, and hands every byte read from it
+    /// to [`crate::IceAgent::handle_stream`].
     Connect {
         /// The connection's id, for every later call about it.
         id: ConnectionId,
@@ -145,10 +158,22 @@ pub enum Event {
         from: SocketAddr,
         /// The remote address to connect to.
         to: SocketAddr,
-        /// `None` for ICE-TCP: the agent reads and writes the plain stream. `Some(name)` asks
-        /// the caller to run a TLS client (server name `name`) over the connection and to hand
-        /// the agent the plaintext both ways; reserved for a TURN client over TLS, which the
-        /// agent does not have yet, so never `Some` today.
+        /// `None`: the agent reads and writes the TCP stream itself. `Some(name)` (a TURN
+        /// server over [`crate::turn::TurnTransport::Tls`]): the caller runs a TLS client on
+        /// the connection and the agent sees only plaintext, both ways. The caller:
+        ///
+        /// - opens the TCP connection, then does the TLS handshake as a client, TLS 1.2 or
+        ///   later (RFC 8656 §3.1), sending `name` as the server name (SNI, RFC 6066 §3);
+        /// - checks the server's certificate chain against its trusted roots and `name`
+        ///   (RFC 6125), and refuses the connection if either fails;
+        /// - only then reports [`crate::IceAgent::handle_connected`] (a failed TCP connect, a
+        ///   failed handshake or a refused certificate is
+        ///   [`crate::IceAgent::handle_connect_failed`]);
+        /// - hands the decrypted bytes to [`crate::IceAgent::handle_stream`] and writes the
+        ///   data of each [`crate::Transmit`] on the connection through TLS;
+        /// - reports a TLS alert, a failed record or the end of the stream (with or without
+        ///   `close_notify`) as [`crate::IceAgent::handle_closed`], and on [`Event::Close`]
+        ///   sends `close_notify` and closes.
         tls: Option<String>,
     },
     /// Close this TCP connection (its pair lost: another pair was selected, it failed, a
@@ -221,6 +246,11 @@ pub enum DropReason {
     /// A datagram given to [`crate::IceAgent::handle_receive`] with protocol TCP: TCP bytes
     /// come in through [`crate::IceAgent::handle_stream`], on their connection.
     TcpDatagram,
+    /// Stream bytes from a TURN or STUN server (over TCP or TLS) that are no STUN message and
+    /// no ChannelData (RFC 8656 §12.5): the stream cannot be followed past them, so
+    /// [`crate::IceAgent::handle_stream`] took all the bytes given and the agent closed the
+    /// connection ([`Event::Close`]); counted in [`Stats::tcp_streams_broken`].
+    BadStream,
 }
 
 /// Counters. Everything dropped is counted here.
@@ -300,6 +330,9 @@ pub struct Stats {
     pub dropped_unknown_connection_bytes: u64,
     /// Datagrams given to [`crate::IceAgent::handle_receive`] with protocol TCP.
     pub dropped_tcp_datagrams: u64,
+    /// Connections to a TURN or STUN server closed because the server's stream held bytes
+    /// that are no STUN message and no ChannelData ([`DropReason::BadStream`]).
+    pub tcp_streams_broken: u64,
 }
 
 /// A component's selected pair, from [`crate::IceAgent::selected_pair`].

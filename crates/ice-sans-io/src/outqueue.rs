@@ -62,6 +62,12 @@ impl<R, const SLOT: usize, const ROOM: usize> OutQueue<R, SLOT, ROOM> {
             .push_back((tag, start, start + ROOM + bytes.len()));
     }
 
+    /// Forgets every datagram queued (their way out is gone).
+    pub(crate) fn clear(&mut self) {
+        self.queue.clear();
+        self.buf.clear();
+    }
+
     /// The tag of the next datagram.
     pub(crate) fn front(&self) -> Option<&R> {
         self.queue.front().map(|(tag, _, _)| tag)

@@ -43,7 +43,7 @@ use std::time::Instant;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
-use crate::turn::{TurnClient, TurnCredentials, TurnError};
+use crate::turn::{TurnClient, TurnCredentials, TurnError, TurnTransport};
 
 use crate::candidate::{
     Candidate, CandidateKind, ComponentId, LocalPreferenceInput, Protocol, is_valid_credential,
@@ -81,7 +81,8 @@ use transaction::Transaction;
 ///   [`poll_timeout`](Self::poll_timeout) says; early calls do nothing);
 /// - verbs: [`add_local_host`](Self::add_local_host),
 ///   [`add_local_tcp_host`](Self::add_local_tcp_host), [`add_stun_server`](Self::add_stun_server),
-///   [`add_turn_server`](Self::add_turn_server), [`gather`](Self::gather), [`set_remote_credentials`](Self::set_remote_credentials),
+///   [`add_turn_server`](Self::add_turn_server) (over TCP or TLS
+///   [`add_turn_server_over`](Self::add_turn_server_over)), [`gather`](Self::gather), [`set_remote_credentials`](Self::set_remote_credentials),
 ///   [`add_remote_candidate`](Self::add_remote_candidate),
 ///   [`end_of_remote_candidates`](Self::end_of_remote_candidates), [`restart`](Self::restart),
 ///   [`send`](Self::send), [`close`](Self::close);
@@ -374,7 +375,8 @@ impl IceAgent {
     /// candidate's), as when TURN REST credentials are fetched again before they expire
     /// (XEP-0215); an existing allocation keeps the username it was made with, since RFC 8656
     /// §5 has every later request of an allocation use that username (a server answers 441
-    /// otherwise). A username over 512 bytes is refused (RFC 8489 §14.3).
+    /// otherwise). A username over 512 bytes is refused (RFC 8489 §14.3). Over TCP or TLS:
+    /// [`Self::add_turn_server_over`].
     ///
     /// ```
     /// use std::net::SocketAddr;
@@ -405,22 +407,7 @@ impl IceAgent {
         server: SocketAddr,
         credentials: TurnCredentials,
     ) -> Result<(), TurnError> {
-        credentials.check()?;
-        if let Some(known) = self.turn_servers.iter_mut().find(|t| t.addr == server) {
-            known.credentials = credentials;
-            return Ok(());
-        }
-        self.turn_servers.push(TurnServer {
-            addr: server,
-            credentials,
-        });
-        let s = self.turn_servers.len() - 1;
-        for h in 0..self.locals.len() {
-            if self.locals[h].is_udp_host() {
-                self.add_relay(h, s);
-            }
-        }
-        Ok(())
+        self.add_turn_server_over(server, credentials, TurnTransport::Udp)
     }
 
     /// Starts server-reflexive gathering from the host candidates and STUN servers added so

@@ -3,16 +3,21 @@
 //!
 //! Every datagram the agent sends carries its route, from the transaction or the pair it
 //! belongs to down to the queue, and [`Route::transmit`] is the one place where a route turns
-//! into the public [`Transmit`]. There are three ways out:
+//! into the public [`Transmit`]. There are four ways out:
 //!
 //! - [`Route::Direct`]: from a base (a host candidate's socket) straight to the remote address;
 //! - [`Route::Relay`]: through a TURN allocation (RFC 8656): the datagram wrapped in a Send
 //!   indication or, once the pair's channel is bound, ChannelData (§11, §12), from the host
-//!   base of the allocation to the TURN server. The wrapping is the TURN client's, into its
-//!   own reused buffer, when the datagram leaves the queue;
+//!   base of the allocation to the TURN server, or on the connection to the server when the
+//!   allocation is reached over TCP or TLS (§3.1; the caller runs the TLS). The wrapping is
+//!   the TURN client's, into its own reused buffer, when the datagram leaves the queue;
 //! - [`Route::Tcp`]: on a TCP connection the caller holds (RFC 6544), each message framed with
 //!   its length (RFC 4571 §2). The queue keeps [`HEADER_LEN`] bytes free in front of every
-//!   message, so the frame header is written in place when it leaves: nothing is copied.
+//!   message, so the frame header is written in place when it leaves: nothing is copied;
+//! - [`Route::Stream`]: a STUN message to a server on a connection the caller holds (a TURN
+//!   client's request over TCP or TLS, a Binding request for a server-reflexive TCP
+//!   candidate), as it is: STUN and ChannelData delimit themselves on a stream to a server
+//!   (RFC 8489 §6.2.2, RFC 8656 §12.5), so no RFC 4571 header is written.
 //!
 //! [`Transmit`] keeps its shape (local address, remote address, protocol, connection, bytes):
 //! it is the wire view the caller's socket needs, and that view does not change with the route
@@ -56,6 +61,19 @@ pub(super) enum Route {
         local: SocketAddr,
         remote: SocketAddr,
     },
+    /// On connection `conn` to a TURN or STUN server at `remote`, from `local`, unframed.
+    Stream {
+        conn: ConnectionId,
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+}
+
+/// The relay a datagram on [`Route::Relay`] leaves through: its TURN client, and the
+/// connection to its server when the server is reached over TCP or TLS.
+pub(super) struct Via<'a> {
+    pub(super) client: &'a mut TurnClient,
+    pub(super) conn: Option<ConnectionId>,
 }
 
 /// The bytes of one datagram, as [`Route::transmit`] takes them.
@@ -98,25 +116,27 @@ impl Route {
                 conn.is_none() && relayed == local && peer == remote
             }
             Route::Tcp { conn: c, .. } => conn == Some(c),
+            Route::Stream { .. } => false,
         }
     }
 
     /// The TCP connection of this route, if it is one.
     pub(super) fn connection(&self) -> Option<ConnectionId> {
         match *self {
-            Route::Tcp { conn, .. } => Some(conn),
+            Route::Tcp { conn, .. } | Route::Stream { conn, .. } => Some(conn),
             Route::Direct { .. } | Route::Relay { .. } => None,
         }
     }
 
     /// The datagram `bytes` as the caller's socket sends it on this route: the one place a
-    /// route becomes a [`Transmit`]. Through a relay it is wrapped by `client`, the relay's
-    /// TURN client (into its buffer, which the result then borrows), which needs a permission
-    /// for the peer (RFC 8656 §9). On a TCP connection it is framed (RFC 4571 §2): in place
-    /// for a queued message, into `scratch` for the caller's data.
+    /// route becomes a [`Transmit`]. Through a relay it is wrapped by `via`'s TURN client
+    /// (into its buffer, which the result then borrows), which needs a permission for the peer
+    /// (RFC 8656 §9), and goes on `via`'s connection when the server is reached over a stream.
+    /// On a TCP connection to a peer it is framed (RFC 4571 §2): in place for a queued
+    /// message, into `scratch` for the caller's data; on a connection to a server it is not.
     pub(super) fn transmit<'a>(
         self,
-        client: Option<&'a mut TurnClient>,
+        via: Option<Via<'a>>,
         now: Instant,
         bytes: Bytes<'a>,
     ) -> Result<Transmit<'a>, SendError> {
@@ -133,12 +153,29 @@ impl Route {
                 data: bytes.unframed(),
             }),
             Route::Relay { peer, .. } => {
-                let client =
-                    client.ok_or(SendError::Relay(crate::turn::TurnError::NotAllocated))?;
-                client
+                let via = via.ok_or(SendError::Relay(crate::turn::TurnError::NotAllocated))?;
+                let t = via
+                    .client
                     .send_to(now, peer, bytes.unframed())
-                    .map_err(SendError::Relay)
+                    .map_err(SendError::Relay)?;
+                // RFC 8656 §3.1: over TCP or TLS, on the connection to the server, unframed
+                // (the client pads ChannelData on a stream, §12.5).
+                Ok(Transmit {
+                    connection: via.conn,
+                    ..t
+                })
             }
+            Route::Stream {
+                conn,
+                local,
+                remote,
+            } => Ok(Transmit {
+                local,
+                remote,
+                protocol: Protocol::Tcp,
+                connection: Some(conn),
+                data: bytes.unframed(),
+            }),
             Route::Tcp {
                 conn,
                 local,

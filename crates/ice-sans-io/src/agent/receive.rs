@@ -136,7 +136,7 @@ impl IceAgent {
             DropReason::Unhandled => s.dropped_unhandled += 1,
             DropReason::Relay(_) => s.dropped_relay += 1,
             // Counted where they are found (`handle_stream`).
-            DropReason::UnknownConnection => {}
+            DropReason::UnknownConnection | DropReason::BadStream => {}
             DropReason::TcpDatagram => s.dropped_tcp_datagrams += 1,
         }
     }

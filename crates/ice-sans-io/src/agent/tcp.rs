@@ -29,9 +29,16 @@
 //!   [`IceAgent::handle_closed`] reports one the peer closed: its pairs fail, and a selected
 //!   pair's consent is lost.
 //!
+//! - **Servers.** The table also holds the connections to TURN servers reached over TCP or
+//!   TLS (`relay.rs`, RFC 8656 §3.1). A connection's [`Purpose`] says whose it is and how its
+//!   stream is cut: RFC 4571 frames to a peer, STUN messages and ChannelData as they are to
+//!   a server ([`Deframer::stun_stream`], RFC 8656 §12.5; a stream that holds anything else
+//!   is broken: the connection is closed). A server's connection lives as long as its relay
+//!   needs it; it is never closed for want of a pair.
+//!
 //! Server-reflexive TCP candidates (§5.2: STUN over TCP from the passive or so port) come
 //! later: they would be one more kind of local candidate whose base is the same listening
-//! address, and the gathering connection one more user of the table.
+//! address, and the gathering connection one more purpose in the table.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -43,6 +50,7 @@ use crate::candidate::{
 use crate::event::{Datagram, DropReason, Event, Received};
 use crate::framing::Deframer;
 use crate::transmit::ConnectionId;
+use crate::turn::TurnFailure;
 
 use super::IceAgent;
 use super::checklist::Triggered;
@@ -60,14 +68,25 @@ enum ConnState {
     Connected,
 }
 
+/// Whose a connection is, which says how its stream is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// A TCP pair's (RFC 6544): the local TCP candidate it belongs to, by its base,
+    /// component and type. RFC 4571 frames.
+    Ice {
+        base: SocketAddr,
+        component: ComponentId,
+        tcp_type: TcpType,
+    },
+    /// The connection to relay `relay`'s TURN server (RFC 8656 §3.1). STUN and ChannelData.
+    Turn { relay: usize },
+}
+
 /// One TCP connection the caller holds.
 #[derive(Debug, Clone)]
 struct Conn {
     id: ConnectionId,
-    /// The local TCP candidate it belongs to: its base, component and type.
-    base: SocketAddr,
-    component: ComponentId,
-    tcp_type: TcpType,
+    purpose: Purpose,
     /// Its local address: the base until it is open, then the address the caller reported.
     local: SocketAddr,
     remote: SocketAddr,
@@ -218,6 +237,11 @@ impl IceAgent {
         c.state = ConnState::Connected;
         c.local = local;
         c.deadline = None;
+        if let Purpose::Turn { relay } = c.purpose {
+            self.relay_connected(now, relay, id, local);
+            self.settle(now);
+            return;
+        }
         let pairs: Vec<u32> = self
             .pairs
             .iter()
@@ -285,9 +309,11 @@ impl IceAgent {
         let id = self.tcp.new_id();
         self.tcp.conns.push(Conn {
             id,
-            base: local,
-            component,
-            tcp_type,
+            purpose: Purpose::Ice {
+                base: local,
+                component,
+                tcp_type,
+            },
             local,
             remote,
             state: ConnState::Connected,
@@ -360,6 +386,18 @@ impl IceAgent {
                 rx.extend_from_slice(frame);
                 break;
             }
+            if c.deframer.is_broken() {
+                // RFC 8656 §12.5: a server's stream that holds no STUN message and no
+                // ChannelData cannot be followed any further; the connection is closed.
+                *bytes = &[];
+                self.stats.tcp_streams_broken += 1;
+                if let Purpose::Turn { relay } = c.purpose {
+                    self.relay_connection_lost(now, relay, TurnFailure::BadStream);
+                }
+                self.tcp_close(now, i);
+                self.settle(now);
+                return Some(Received::Dropped(DropReason::BadStream));
+            }
             let taken = if bytes.is_empty() {
                 0
             } else {
@@ -374,19 +412,25 @@ impl IceAgent {
             }
             *bytes = bytes.get(taken..).unwrap_or_default();
         }
-        let (local, remote) = (c.local, c.remote);
+        let (local, remote, purpose) = (c.local, c.remote, c.purpose);
         let frame = std::mem::take(rx);
-        let d = Datagram {
-            local,
-            remote,
-            protocol: Protocol::Tcp,
-            data: &frame,
-        };
-        // RFC 6544 §3: each frame is one datagram of the pair's.
-        let got = match self.receive_direct(now, d, Some(id)) {
-            Received::Stun => None,
-            Received::Data { component, .. } => Some(Ok(component)),
-            Received::Dropped(why) => Some(Err(why)),
+        let got = match purpose {
+            Purpose::Ice { .. } => {
+                let d = Datagram {
+                    local,
+                    remote,
+                    protocol: Protocol::Tcp,
+                    data: &frame,
+                };
+                // RFC 6544 §3: each frame is one datagram of the pair's.
+                match self.receive_direct(now, d, Some(id)) {
+                    Received::Stun => None,
+                    Received::Data { component, .. } => Some(Ok((component, 0..frame.len()))),
+                    Received::Dropped(why) => Some(Err(why)),
+                }
+            }
+            // RFC 8656 §12.5: each message is the TURN client's.
+            Purpose::Turn { relay } => self.receive_relay_stream(now, relay, &frame),
         };
         self.tcp.rx = frame;
         if let Some(Err(why)) = got {
@@ -395,9 +439,9 @@ impl IceAgent {
         self.settle(now);
         Some(match got {
             None => Received::Stun,
-            Some(Ok(component)) => Received::Data {
+            Some(Ok((component, range))) => Received::Data {
                 component,
-                data: &self.tcp.rx,
+                data: self.tcp.rx.get(range).unwrap_or_default(),
             },
             Some(Err(why)) => Received::Dropped(why),
         })
@@ -422,10 +466,11 @@ impl IceAgent {
         self.tcp.index(c).is_some()
     }
 
-    /// The way out on connection `c`, once it is open.
+    /// The way out on a pair's connection `c`, once it is open.
     pub(super) fn tcp_route(&self, c: ConnectionId) -> Option<Route> {
         let conn = self.tcp.conns.get(self.tcp.index(c)?)?;
-        (conn.state == ConnState::Connected).then_some(Route::Tcp {
+        let ice = matches!(conn.purpose, Purpose::Ice { .. });
+        (ice && conn.state == ConnState::Connected).then_some(Route::Tcp {
             conn: c,
             local: conn.local,
             remote: conn.remote,
@@ -435,11 +480,19 @@ impl IceAgent {
     /// The local candidate (index in `locals`) connection `c` belongs to.
     pub(super) fn tcp_local_of(&self, c: ConnectionId) -> Option<usize> {
         let conn = self.tcp.conns.get(self.tcp.index(c)?)?;
+        let Purpose::Ice {
+            base,
+            component,
+            tcp_type,
+        } = conn.purpose
+        else {
+            return None;
+        };
         self.locals.iter().position(|l| {
             l.cand.kind == CandidateKind::Host
-                && l.tcp_type() == Some(conn.tcp_type)
-                && l.cand.component == conn.component
-                && l.base == conn.base
+                && l.tcp_type() == Some(tcp_type)
+                && l.cand.component == component
+                && l.base == base
         })
     }
 
@@ -470,9 +523,11 @@ impl IceAgent {
         let id = self.tcp.new_id();
         self.tcp.conns.push(Conn {
             id,
-            base: from,
-            component,
-            tcp_type,
+            purpose: Purpose::Ice {
+                base: from,
+                component,
+                tcp_type,
+            },
             local: from,
             remote: to,
             state: ConnState::Connecting {
@@ -531,6 +586,11 @@ impl IceAgent {
         let mut i = 0;
         while i < self.tcp.conns.len() {
             let id = self.tcp.conns[i].id;
+            // A server's connection is its relay's to close.
+            if !matches!(self.tcp.conns[i].purpose, Purpose::Ice { .. }) {
+                i += 1;
+                continue;
+            }
             let used = self.pairs.iter().any(|p| {
                 p.conn == Some(id)
                     && (p.is_live() || p.is_valid())
@@ -560,6 +620,47 @@ impl IceAgent {
         }
     }
 
+    /// RFC 8656 §3.1: asks for a connection to relay `relay`'s TURN server at `to`, from
+    /// `from` (a host IP with port 0), with TLS to server name `tls` when given. `None` at
+    /// [`Config::max_tcp_connections`](crate::Config::max_tcp_connections) (counted).
+    pub(super) fn tcp_open_turn(
+        &mut self,
+        now: Instant,
+        relay: usize,
+        from: SocketAddr,
+        to: SocketAddr,
+        tls: Option<String>,
+    ) -> Option<ConnectionId> {
+        if self.tcp.len() >= self.cfg.max_tcp_connections {
+            self.stats.tcp_refused += 1;
+            return None;
+        }
+        let id = self.tcp.new_id();
+        // The longest message read: a STUN header and the longest frame the configuration
+        // allows (RFC 8656 §12.5).
+        let max = usize::from(self.cfg.max_tcp_frame) + 20;
+        self.tcp.conns.push(Conn {
+            id,
+            purpose: Purpose::Turn { relay },
+            local: from,
+            remote: to,
+            state: ConnState::Connecting { nominate: false },
+            deadline: Some(now + self.cfg.tcp_connect_timeout),
+            deframer: Deframer::stun_stream(max),
+            dropped_seen: 0,
+        });
+        self.stats.tcp_connects += 1;
+        self.events.push_back(Event::Connect { id, from, to, tls });
+        Some(id)
+    }
+
+    /// Forgets connection `id`, if known, and asks the caller to close it.
+    pub(super) fn tcp_close_id(&mut self, now: Instant, id: ConnectionId) {
+        if let Some(i) = self.tcp.index(id) {
+            self.tcp_close(now, i);
+        }
+    }
+
     /// Forgets connection `i` and asks the caller to close it.
     fn tcp_close(&mut self, now: Instant, i: usize) {
         let id = self.tcp.conns[i].id;
@@ -572,7 +673,16 @@ impl IceAgent {
     /// it), a selected pair on it loses consent (RFC 7675: nothing can reach the peer there),
     /// of this generation or the previous one.
     fn tcp_forget(&mut self, now: Instant, i: usize, lost: bool) {
-        let id = self.tcp.conns.remove(i).id;
+        let c = self.tcp.conns.remove(i);
+        let id = c.id;
+        if let Purpose::Turn { relay } = c.purpose {
+            let reason = match c.state {
+                ConnState::Connecting { .. } => TurnFailure::ConnectFailed,
+                ConnState::Connected => TurnFailure::ConnectionClosed,
+            };
+            self.relay_connection_lost(now, relay, reason);
+            return;
+        }
         let on_it: Vec<u32> = self
             .pairs
             .iter()

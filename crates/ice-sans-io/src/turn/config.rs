@@ -31,6 +31,48 @@ impl AddressFamily {
     }
 }
 
+/// How a TURN client reaches its server (RFC 8656 §3.1): the transport between client and
+/// server. The relayed transport is UDP whichever it is (REQUESTED-TRANSPORT 17; RFC 6062 TCP
+/// allocations are not offered).
+///
+/// Over [`TurnTransport::Tcp`] and [`TurnTransport::Tls`] the messages go on one connection
+/// the caller holds, unframed (STUN messages and ChannelData are self-delimiting, RFC 8656
+/// §12.5; ChannelData padded to a multiple of four bytes), and requests are not retransmitted
+/// (RFC 8489 §6.2.2). The ICE agent takes one in
+/// [`IceAgent::add_turn_server_over`](crate::IceAgent::add_turn_server_over).
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TurnTransport {
+    /// UDP datagrams to the server (RFC 8656 §3.1's default).
+    Udp,
+    /// A TCP connection to the server.
+    Tcp,
+    /// TLS over a TCP connection to the server (RFC 8656 §3.1: TLS 1.2 or later). The caller
+    /// runs the TLS client: `server_name` is the name to send (SNI) and to check the
+    /// server's certificate against; the agent reads and writes the plaintext.
+    Tls {
+        /// The server's name for SNI and the certificate check (a DNS name, as in
+        /// `turns:` URIs, RFC 7065).
+        server_name: String,
+    },
+}
+
+impl TurnTransport {
+    /// Whether the transport is a stream (TCP or TLS).
+    pub fn is_stream(&self) -> bool {
+        !matches!(self, TurnTransport::Udp)
+    }
+
+    /// `"udp"`, `"tcp"` or `"tls"`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TurnTransport::Udp => "udp",
+            TurnTransport::Tcp => "tcp",
+            TurnTransport::Tls { .. } => "tls",
+        }
+    }
+}
+
 /// Configuration of a [`TurnClient`](super::TurnClient). `TurnConfig::default()` gives the RFC
 /// values. Every limit bounds memory: what goes over is refused (an `Err` from the verb) and
 /// counted in [`TurnStats`](super::TurnStats).

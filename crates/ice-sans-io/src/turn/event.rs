@@ -74,6 +74,16 @@ pub enum TurnFailure {
     MissingAttribute(AttributeType),
     /// The allocation ran out before a Refresh succeeded (RFC 8656 §8).
     Expired,
+    /// The TCP or TLS connection to the server could not be opened (refused, unreachable,
+    /// timed out, or the TLS handshake or certificate check failed), or no more connections
+    /// could be asked for.
+    ConnectFailed,
+    /// The TCP or TLS connection to the server closed: an allocation made over a stream lives
+    /// on that connection's 5-tuple (RFC 8656 §2.2, §3.1), so it is gone with it.
+    ConnectionClosed,
+    /// The stream from the server held bytes that are no STUN message and no ChannelData
+    /// (RFC 8656 §12.5): it cannot be followed any further, and the connection was closed.
+    BadStream,
 }
 
 impl TurnFailure {
@@ -116,7 +126,12 @@ impl TurnFailure {
             TurnFailure::ServerError => 500,
             TurnFailure::InsufficientCapacity => 508,
             TurnFailure::Error { code } => *code,
-            TurnFailure::Timeout | TurnFailure::MissingAttribute(_) | TurnFailure::Expired => {
+            TurnFailure::Timeout
+            | TurnFailure::MissingAttribute(_)
+            | TurnFailure::Expired
+            | TurnFailure::ConnectFailed
+            | TurnFailure::ConnectionClosed
+            | TurnFailure::BadStream => {
                 return None;
             }
         })
@@ -132,6 +147,11 @@ impl fmt::Display for TurnFailure {
             TurnFailure::Expired => f.write_str("the allocation expired (RFC 8656 §8)"),
             TurnFailure::StaleNonceLoop => f.write_str("438 Stale Nonce too many times"),
             TurnFailure::TryAlternate => f.write_str("300 Try Alternate not followed"),
+            TurnFailure::ConnectFailed => f.write_str("the connection to the server failed"),
+            TurnFailure::ConnectionClosed => f.write_str("the connection to the server closed"),
+            TurnFailure::BadStream => {
+                f.write_str("the server's stream held no STUN or ChannelData (RFC 8656 §12.5)")
+            }
             other => write!(f, "error {}", other.code().unwrap_or(0)),
         }
     }

@@ -84,7 +84,10 @@
 //!   STUN message or one ChannelData per `handle_receive` call.
 //!   [`Deframer::stun_stream`](crate::framing::Deframer::stun_stream) does it (RFC 8656 §12.5:
 //!   the messages' own lengths, ChannelData padded to 4), and says when the stream holds
-//!   something else and cannot be followed: then close the connection.
+//!   something else and cannot be followed: then close the connection. An allocation over a
+//!   stream lives on its connection: when it closes, tell the client
+//!   ([`TurnClient::handle_connection_lost`]). The ICE agent does all this itself for servers
+//!   added with [`IceAgent::add_turn_server_over`](crate::IceAgent::add_turn_server_over).
 //! - Only MESSAGE-INTEGRITY (SHA-1) is used; the SHA-256 variant and USERHASH of RFC 8489 are
 //!   not offered (coturn and deployed servers accept SHA-1).
 
@@ -108,7 +111,7 @@ pub use channel::{
     CHANNEL_HEADER_LEN, CHANNEL_MAX, CHANNEL_MIN, channel_data_len, decode_channel_data,
     encode_channel_data, is_channel_number, looks_like_channel_data,
 };
-pub use config::{AddressFamily, TurnConfig, TurnCredentials};
+pub use config::{AddressFamily, TurnConfig, TurnCredentials, TurnTransport};
 pub use event::{TurnDrop, TurnError, TurnEvent, TurnFailure, TurnReceived, TurnState, TurnStats};
 
 use requests::{Tx, TxKind};
@@ -390,6 +393,24 @@ impl TurnClient {
             TurnState::Closing | TurnState::Closed => {}
             _ => self.closed(),
         }
+    }
+
+    /// The stream to the server (TCP or TLS) closed, failed to open or broke: an allocation
+    /// made over it is tied to its 5-tuple (RFC 8656 §2.2) and gone with it, and nothing can
+    /// be sent any more. Allocating: [`TurnEvent::AllocationFailed`] with `reason`; allocated:
+    /// [`TurnEvent::AllocationLost`] with `reason`; closing: [`TurnEvent::Closed`] (the
+    /// release is moot). Otherwise nothing happens.
+    pub fn handle_connection_lost(&mut self, reason: TurnFailure) {
+        match self.state {
+            TurnState::Allocating => {
+                self.auth = None;
+                self.end(TurnState::Failed, TurnEvent::AllocationFailed(reason));
+            }
+            TurnState::Allocated => self.lost(reason),
+            TurnState::Closing => self.closed(),
+            TurnState::Idle | TurnState::Closed | TurnState::Failed => {}
+        }
+        self.out.clear();
     }
 
     // ---- outputs ----

@@ -126,7 +126,9 @@ fn direct_path_beats_the_relay() {
 /// RFC 8445 §5.1.1.2 and RFC 8656 §7.3: `Event::RelayAllocated` precedes the relayed
 /// candidate's `Event::LocalCandidate`; the candidate is at the relayed address the server
 /// allocated, with type preference 0 (RFC 8445 §5.1.2.1: priority = 2^24 * 0 + 2^8 * local
-/// preference + 256 - component) and the mapped address as related address; the mapped
+/// preference + 256 - component; the local preference ranks the transport to the server,
+/// UDP 2 in the top three bits, above the host's preference divided by 8) and the mapped
+/// address as related address; the mapped
 /// address also gives a server-reflexive candidate (behind A's NAT it differs from the base);
 /// `Event::GatheringComplete` comes once, after the allocation.
 #[test]
@@ -170,7 +172,8 @@ fn relayed_candidate_as_gathered() {
             .unwrap();
         assert_eq!(c.addr, relayed);
         assert_eq!(c.priority >> 24, 0, "type preference");
-        assert_eq!(c.priority, (u32::from(host.local_preference()) << 8) + 255);
+        let local_pref = (2 << 13) | (u32::from(host.local_preference()) >> 3);
+        assert_eq!(c.priority, (local_pref << 8) + 255);
         assert_eq!(c.related, Some(mapped));
         let srflx: Vec<_> = p
             .agent

@@ -404,3 +404,36 @@ fn rfc8656_8_unanswered_refresh_expires_the_allocation() {
     assert_eq!(h.now, h.t0 + secs(60));
     assert_eq!(h.c.state(), TurnState::Failed);
 }
+
+/// RFC 8656 §2.2: an allocation over a stream lives on its connection's 5-tuple; when the
+/// connection is lost, so is the allocation (allocating: it failed), with nothing left to send
+/// and no timer.
+#[test]
+fn rfc8656_2_2_connection_lost_ends_the_allocation() {
+    let mut cfg = TurnConfig::default();
+    cfg.protocol = ice_sans_io::Protocol::Tcp;
+    let mut h = H::allocated(cfg.clone());
+    h.c.handle_connection_lost(TurnFailure::ConnectionClosed);
+    assert_eq!(
+        h.events(),
+        vec![TurnEvent::AllocationLost(TurnFailure::ConnectionClosed)]
+    );
+    assert_eq!(h.c.state(), TurnState::Failed);
+    assert!(h.sent().is_empty());
+    assert_eq!(h.c.poll_timeout(), None);
+
+    let mut h = H::new(cfg);
+    h.c.allocate(h.now).unwrap();
+    h.c.handle_connection_lost(TurnFailure::ConnectFailed);
+    assert!(
+        h.sent().is_empty(),
+        "the queued Allocate is dropped with the connection"
+    );
+    assert_eq!(
+        h.events(),
+        vec![TurnEvent::AllocationFailed(TurnFailure::ConnectFailed)]
+    );
+    // Nothing happens on a client with no allocation.
+    h.c.handle_connection_lost(TurnFailure::ConnectionClosed);
+    assert!(h.events().is_empty());
+}
