@@ -75,6 +75,12 @@ pub fn skip_reason(topology: &Topology) -> Option<String> {
             a.implementation
         ));
     }
+    if let Some((_, what)) = topology.agent_turn_transports().into_iter().next() {
+        return Some(format!(
+            "TURN over TCP or TLS on real sockets is not carried by this runner yet ({what}; \
+             the simulator runs it)"
+        ));
+    }
     if topology.duration > MAX_REAL_RUN {
         return Some(format!(
             "runs {} s, in real time on this backend (at most {} s here); the simulator runs it \

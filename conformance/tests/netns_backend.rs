@@ -171,9 +171,10 @@ fn ice_tcp_scripts_are_skipped_on_netns_with_a_reason_until_it_carries_tcp() {
 }
 
 /// TURN over TCP: both backends' servers serve it, so a script whose turn service names tcp
-/// runs; a script whose agents are asked for TURN over TCP is skipped, with the reason that
-/// the runner's agents do not use it yet; TLS is skipped where no server serves it (netns, until the
-/// lab gives coturn a certificate).
+/// runs; a script whose agents are asked for TURN over TCP runs on sim (our agent uses it) and
+/// is skipped on netns with the reason (its runner does not carry TCP yet), and skipped on both
+/// for a foreign stack; TLS is skipped where no server serves it (netns, until the lab gives
+/// coturn a certificate).
 #[test]
 fn turn_over_tcp_is_skipped_only_for_the_agents_and_tls_for_the_servers() {
     let base = include_str!("../topologies/turn-one-side.toml");
@@ -192,14 +193,20 @@ fn turn_over_tcp_is_skipped_only_for_the_agents_and_tls_for_the_servers() {
         1,
     );
     let t = Topology::parse("turn-tcp-asked.toml", &asked).unwrap();
-    for backend in [Backend::Sim, Backend::Netns] {
-        let why = backend.skip_reason(&t).expect("skipped");
-        assert!(
-            why.contains("agents do not use TURN over TCP")
-                && why.contains("agent on romeo: turn over tcp to turn1"),
-            "{why}"
-        );
-    }
+    assert_eq!(Backend::Sim.skip_reason(&t), None);
+    let why = Backend::Netns.skip_reason(&t).expect("skipped");
+    assert!(
+        why.contains("TURN over TCP or TLS on real sockets")
+            && why.contains("agent on romeo: turn over tcp to turn1"),
+        "{why}"
+    );
+    let foreign = asked.replacen(r#"impl = "ice-sans-io""#, r#"impl = "rice""#, 1);
+    let t = Topology::parse("turn-tcp-rice.toml", &foreign).unwrap();
+    let why = Backend::Sim.skip_reason(&t).expect("skipped");
+    assert!(
+        why.contains("the rice side is given no TURN over TCP or TLS"),
+        "{why}"
+    );
     let tls = base.replacen(
         r#"realm = "example" }"#,
         r#"realm = "example", transports = ["udp", "tls"] }"#,

@@ -234,6 +234,7 @@ impl Libnice {
                             local_type: f[1].to_owned(),
                             remote_type: f[4].to_owned(),
                             protocol: "udp".into(),
+                            relay_transport: None,
                             local,
                             remote,
                         });

@@ -47,19 +47,29 @@ pub fn turn_unsupported(what: &[String]) -> Option<String> {
     })
 }
 
-/// The skip reason of a script that asks the agents for TURN over TCP or TLS (a `turn` URI
-/// with `transport=tcp` or `turns:`, `expect.relay_transport`): both backends' TURN servers
-/// serve TCP, but the runner's agents do not use TURN over TCP yet.
+/// Implementations the runner gives TURN servers reached over TCP or TLS to (RFC 8656 §3.1):
+/// ours, whose connections the host's TCP carries.
+pub const TURN_STREAM_IMPLS: &[&str] = &["ice-sans-io"];
+
+/// The skip reason of a script that asks a side for TURN over TCP or TLS (a `turn` URI with
+/// `transport=tcp` or `turns:`) that its implementation is not given here, or asks
+/// `expect.relay_transport` of such a side.
 pub fn agent_turn_beyond_udp(topology: &ice_netsim::Topology) -> Option<String> {
     let what: Vec<String> = topology
         .agent_turn_transports()
         .into_iter()
         .map(|(_, what)| what)
         .collect();
-    (!what.is_empty()).then(|| {
+    let foreign = topology.agents.iter().find(|a| {
+        !TURN_STREAM_IMPLS.contains(&a.implementation.as_str())
+            && a.turn
+                .iter()
+                .any(|t| t.transport != ice_netsim::topology::TurnTransport::Udp)
+    });
+    foreign.map(|a| {
         format!(
-            "the runner's agents do not use TURN over TCP or TLS yet (the TURN servers serve \
-             TCP): {}",
+            "the {} side is given no TURN over TCP or TLS by this runner: {}",
+            a.implementation,
             what.join(", ")
         )
     })

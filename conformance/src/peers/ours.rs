@@ -65,10 +65,8 @@ fn route(
             data: t.data.to_vec(),
         }),
         Some(id) => {
-            if !tcp.send(id, t.data) {
-                errors.push(format!(
-                    "the agent sent on {id}, which the host does not hold"
-                ));
+            if let Err(e) = tcp.send(id, t.data) {
+                errors.push(e);
             }
         }
     }
@@ -133,7 +131,7 @@ impl Ours {
             ns::JINGLE_ICE_UDP,
         ]));
         let start = config.start;
-        let mut tcp = Connections::default();
+        let mut tcp = Connections::new(config.tls_ca_seed, config.seed);
         for c in 1..=config.components {
             for ip in &config.host_ips {
                 session.add_local_host(start, u16::from(c), SocketAddr::new(*ip, host_port(c)))?;
@@ -153,6 +151,9 @@ impl Ours {
         }
         for (server, creds) in &config.turn {
             session.add_turn_server(*server, creds.clone())?;
+        }
+        for (server, creds, transport) in &config.turn_streams {
+            session.add_turn_server_over(*server, creds.clone(), transport.clone())?;
         }
         if role == Role::Initiator && config.trickle {
             // XEP-0371 §5.2: session-initiate with the host candidates; the others follow in
@@ -223,10 +224,7 @@ impl Ours {
                 self.error(format!("session terminated: {reason:?}"));
             }
             Event::Ice(ice_sans_io::Event::Connect { id, from, to, tls }) => {
-                if tls.is_some() {
-                    self.error(format!("{id}: TLS is not carried on this host"));
-                }
-                self.tcp.connect(id, from, to);
+                self.tcp.connect(id, from, to, tls);
             }
             Event::Ice(ice_sans_io::Event::Close { id }) => self.tcp.close(id),
             _ => {}
@@ -330,6 +328,9 @@ impl Stack for Ours {
                     local_type: model_type(p.local.kind).as_str().to_owned(),
                     remote_type: model_type(p.remote.kind).as_str().to_owned(),
                     protocol: p.local.protocol.as_str().to_owned(),
+                    relay_transport: agent
+                        .relay_transport(p.local.addr)
+                        .map(|t| t.as_str().to_owned()),
                     local: p.local.addr,
                     remote: p.remote.addr,
                 }),

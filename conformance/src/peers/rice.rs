@@ -453,6 +453,7 @@ impl Stack for Rice {
                 local_type: model_type(p.local.candidate_type).as_str().to_owned(),
                 remote_type: model_type(p.remote.candidate_type).as_str().to_owned(),
                 protocol: "udp".to_owned(),
+                relay_transport: None,
                 local: p.local.address,
                 remote: p.remote.address,
             }),

@@ -394,6 +394,7 @@ impl Stack for Str0m {
                 local_type: local_type.as_str().to_owned(),
                 remote_type: remote_type.as_str().to_owned(),
                 protocol: "udp".to_owned(),
+                relay_transport: None,
                 local,
                 remote,
             });

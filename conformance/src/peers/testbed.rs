@@ -161,9 +161,11 @@ impl Bed {
                 vec![]
             },
             turn: vec![],
+            turn_streams: vec![],
             share: Default::default(),
             components: 1,
             seed: [seed; 32],
+            tls_ca_seed: [seed; 32],
             start: self.now,
             trickle: true,
             tcp: vec![],

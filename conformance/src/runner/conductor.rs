@@ -413,6 +413,19 @@ impl Conductor {
                     failures.push(format!("protocol {} is not {p}", i.protocol));
                 }
             }
+            // How the initiator's relayed candidate reaches its TURN server; a stack that does
+            // not say was given UDP servers only.
+            if let Some(t) = expect.relay_transport {
+                let got = i.relay_transport.as_deref().unwrap_or("udp");
+                if i.local_type != "relay" {
+                    failures.push(format!(
+                        "relay_transport {t}: the local candidate is {}, not relayed",
+                        i.local_type
+                    ));
+                } else if got != t.as_str() {
+                    failures.push(format!("relay_transport {got} is not {t}"));
+                }
+            }
             if let (Some(max), Some(c)) = (expect.max_connect, connect) {
                 if c > max {
                     failures.push(format!(

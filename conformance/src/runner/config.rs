@@ -40,6 +40,14 @@ pub struct PeerConfig {
     /// TURN servers reached over UDP, with the credentials the runner made for this side
     /// (the script's long-term user, or TURN REST credentials from its `secret`).
     pub turn: Vec<(SocketAddr, TurnCredentials)>,
+    /// TURN servers reached over TCP or TLS (RFC 8656 §3.1, the script's `turn:...?transport=tcp`
+    /// and `turns:` entries), with their credentials and, for TLS, the server's host name as
+    /// the name its certificate must carry. Only our stack takes them here.
+    pub turn_streams: Vec<(
+        SocketAddr,
+        TurnCredentials,
+        ice_sans_io::turn::TurnTransport,
+    )>,
     /// What may leave before the session is accepted (XEP-0371 §11.1).
     pub share: Share,
     /// Components (1 or 2); application data uses component 1.
@@ -54,6 +62,10 @@ pub struct PeerConfig {
     pub local_jid: String,
     /// The other side's full JID.
     pub peer_jid: String,
+    /// The seed of the run's simulated certificate authority ([`ice_netsim::tls::SimCa`]), the
+    /// one TLS servers of the run present certificates of (the simulator's TURN server on sim,
+    /// coturn on netns): the side trusts it, and only it, for TURN over TLS.
+    pub tls_ca_seed: [u8; 32],
     /// The ICE-TCP candidate types it gathers (RFC 6544), on every host address and component
     /// (ports from [`tcp_port`]); empty: none.
     pub tcp: Vec<IceTcpType>,
@@ -112,6 +124,22 @@ pub fn peer_config(
         JingleRole::Initiator => "agent initiator",
         JingleRole::Responder => "agent responder",
     };
+    // The credentials the TURN service on `host` takes from this side.
+    let credentials = |host: usize| -> Option<TurnCredentials> {
+        let Some(Service::Turn { auth, .. }) = &topology.hosts[host].service else {
+            return None;
+        };
+        Some(match auth {
+            TurnAuth::LongTerm { username, password } => {
+                TurnCredentials::new(username.clone(), password.clone())
+            }
+            TurnAuth::Secret(secret) => TurnCredentials::rest(
+                secret.as_bytes(),
+                unix_now + REST_VALIDITY_S,
+                &topology.hosts[agent.host].name,
+            ),
+        })
+    };
     Ok(PeerConfig {
         controlling: role == JingleRole::Initiator,
         host_ips,
@@ -120,26 +148,27 @@ pub fn peer_config(
             .turn
             .iter()
             .filter(|t| t.transport == TurnTransport::Udp)
+            .filter_map(|t| Some((t.addr, credentials(t.host)?)))
+            .collect(),
+        turn_streams: agent
+            .turn
+            .iter()
             .filter_map(|t| {
-                let Some(Service::Turn { auth, .. }) = &topology.hosts[t.host].service else {
-                    return None;
-                };
-                let creds = match auth {
-                    TurnAuth::LongTerm { username, password } => {
-                        TurnCredentials::new(username.clone(), password.clone())
+                let name = topology.hosts[t.host].name.clone();
+                let transport = match t.transport {
+                    TurnTransport::Udp => return None,
+                    TurnTransport::Tcp => ice_sans_io::turn::TurnTransport::Tcp,
+                    TurnTransport::Tls => {
+                        ice_sans_io::turn::TurnTransport::Tls { server_name: name }
                     }
-                    TurnAuth::Secret(secret) => TurnCredentials::rest(
-                        secret.as_bytes(),
-                        unix_now + REST_VALIDITY_S,
-                        &topology.hosts[agent.host].name,
-                    ),
                 };
-                Some((t.addr, creds))
+                Some((t.addr, credentials(t.host)?, transport))
             })
             .collect(),
         share: agent.share,
         components: agent.components,
         seed: derive_seed(seed, label),
+        tls_ca_seed: ice_netsim::tls_ca_seed(seed),
         start,
         trickle: agent.trickle,
         tcp: agent.tcp.clone(),

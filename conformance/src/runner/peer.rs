@@ -43,6 +43,10 @@ pub struct SelectedPair {
     pub remote_type: String,
     /// `udp` or `tcp`.
     pub protocol: String,
+    /// For a relayed local candidate, how its allocation reaches the TURN server (`udp`, `tcp`,
+    /// `tls`), when the stack says; `None`: not relayed, or a stack that is given UDP servers
+    /// only (every foreign one here).
+    pub relay_transport: Option<String>,
     /// The local candidate's address.
     pub local: SocketAddr,
     /// The remote candidate's address.

@@ -385,6 +385,19 @@ impl Session {
         self.agent.add_turn_server(server, credentials)
     }
 
+    /// A TURN server reached over `transport` (the agent's [`IceAgent::add_turn_server_over`]:
+    /// TCP or TLS to the server, RFC 8656 §3.1; the connections are the caller's, see
+    /// [`Session::add_local_tcp_host`] for the calls that carry them).
+    pub fn add_turn_server_over(
+        &mut self,
+        server: SocketAddr,
+        credentials: ice_sans_io::turn::TurnCredentials,
+        transport: ice_sans_io::turn::TurnTransport,
+    ) -> Result<(), ice_sans_io::turn::TurnError> {
+        self.agent
+            .add_turn_server_over(server, credentials, transport)
+    }
+
     /// Initiator: sends session-initiate (XEP-0371 §5.2) with our transport (the candidates
     /// gathered so far, those the sharing policy lets out, unless
     /// [`Config::candidates_in_offer`] is off) and `description`, the application's.
