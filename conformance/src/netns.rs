@@ -162,8 +162,12 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
         bail!("{}: not on the netns backend: {reason}", topology.file);
     }
     let seed = options.seed.unwrap_or(topology.seed);
+    // The lab derives what it seeds (the TLS services' certificate authority) from the run's
+    // seed, as the agents do.
+    let mut seeded = topology.clone();
+    seeded.seed = seed;
     let lab =
-        Lab::build(topology).with_context(|| format!("{}: building the lab", topology.file))?;
+        Lab::build(&seeded).with_context(|| format!("{}: building the lab", topology.file))?;
     // Real time: the clock is the point of this backend.
     #[allow(clippy::disallowed_methods)]
     let base = Instant::now();

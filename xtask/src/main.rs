@@ -227,10 +227,16 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
                     "cargo test -p ice-netsim --features netns --test netns_nat -- --ignored --test-threads=1"
                 )
                 .run()?;
-                // The lab's coturn with the TURN keys (users, REST secret, lifetime, alternate).
+                // The lab's coturn with the TURN keys (users, REST secret, lifetime, alternate),
+                // and over TLS with a certificate of the run's simulated authority.
                 cmd!(
                     sh,
                     "cargo test -p ice-netsim --features netns --test netns_turn -- --ignored --test-threads=1"
+                )
+                .run()?;
+                cmd!(
+                    sh,
+                    "cargo test -p ice-netsim --features netns,tls --test netns_turn_tls -- --ignored --test-threads=1"
                 )
                 .run()?;
                 // The lab's Prosody for an xmpp service (accounts, XEP-0279, XEP-0215).

@@ -99,6 +99,9 @@ pub struct Lab {
     children: Vec<Child>,
     scratch: PathBuf,
     xmpp: Vec<XmppServer>,
+    /// The run's simulated certificate authority (TLS services' certificates).
+    #[cfg(feature = "tls")]
+    tls_ca_seed: [u8; 32],
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -314,7 +317,9 @@ impl Lab {
         v
     }
 
-    /// Builds `topology` in fresh namespaces (sweeping stale ones of dead runs first).
+    /// Builds `topology` in fresh namespaces (sweeping stale ones of dead runs first). With the
+    /// feature `tls`, a turn service that serves TLS gets a certificate for its host's name from
+    /// the simulated authority of [`crate::tls_ca_seed`]`(topology.seed)`.
     pub fn build(topology: &Topology) -> Result<Lab, NetnsError> {
         if !is_root() {
             return Err(NetnsError::NotRoot);
@@ -334,6 +339,8 @@ impl Lab {
             children: Vec::new(),
             scratch,
             xmpp: Vec::new(),
+            #[cfg(feature = "tls")]
+            tls_ca_seed: crate::tls_ca_seed(topology.seed),
         };
         // Drop removes whatever part was built when a step fails.
         lab.construct(topology)?;
@@ -505,6 +512,12 @@ impl Lab {
         let Some(conf) = coturn::config(host, service, &dir) else {
             return Ok(());
         };
+        #[cfg(feature = "tls")]
+        for (name, contents) in coturn::tls_files(host, service, self.tls_ca_seed)
+            .map_err(|e| NetnsError::Io(std::io::Error::other(e.to_string())))?
+        {
+            std::fs::write(dir.join(name), contents)?;
+        }
         let port = service.port();
         let file = dir.join("turnserver.conf");
         std::fs::write(&file, conf)?;
