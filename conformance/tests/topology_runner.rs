@@ -98,28 +98,8 @@ fn a_seed_replays_the_run_datagram_for_datagram() {
 
 #[test]
 fn data_bytes_replays_byte_for_byte_and_arrives_intact() {
-    let dir = std::env::temp_dir().join(format!("topology-data-bytes-{}", std::process::id()));
     let t = script("data-bytes-lossy.toml");
-    let mut runs = Vec::new();
-    for i in 0..2 {
-        let d = dir.join(i.to_string());
-        let options = RunOptions {
-            seed: None,
-            pcap: Some(&d),
-        };
-        let r = run(&t, &options).expect("runs");
-        let mut files: Vec<_> = std::fs::read_dir(&d)
-            .expect("pcaps")
-            .map(|e| e.expect("entry").path())
-            .collect();
-        files.sort();
-        let captures: Vec<Vec<u8>> = files
-            .iter()
-            .map(|f| std::fs::read(f).expect("read"))
-            .collect();
-        runs.push((r, captures));
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    let runs = run_twice_with_captures(&t, "data-bytes");
     let r = &runs[0].0;
     assert!(r.passed(), "{:?}", r.failures);
     let d = r.data_bytes.as_ref().expect("data_bytes summarised");
@@ -514,8 +494,30 @@ fn a_refused_stanza_is_answered_with_an_iq_error_and_reported() {
 /// a TCP one in both views.
 #[test]
 fn ice_tcp_replays_byte_for_byte() {
-    let dir = std::env::temp_dir().join(format!("topology-tcp-{}", std::process::id()));
     let t = script("tcp-data-bytes-lossy.toml");
+    let runs = run_twice_with_captures(&t, "tcp");
+    let r = &runs[0].0;
+    assert!(r.passed(), "{:?}", r.failures);
+    for pair in [&r.initiator_pair, &r.responder_pair] {
+        assert_eq!(pair.as_ref().expect("selected").protocol, "tcp");
+    }
+    assert_eq!(runs[0].0, runs[1].0);
+    assert!(
+        runs[0].1 == runs[1].1,
+        "the captures differ between two runs of one seed"
+    );
+}
+
+/// Runs `t` twice with its own seed, each time with captures; returns each result with the
+/// bytes of its capture files (in file name order).
+fn run_twice_with_captures(
+    t: &Topology,
+    label: &str,
+) -> Vec<(
+    jingle_ice_conformance::runner::conductor::RunResult,
+    Vec<Vec<u8>>,
+)> {
+    let dir = std::env::temp_dir().join(format!("topology-{label}-{}", std::process::id()));
     let mut runs = Vec::new();
     for i in 0..2 {
         let d = dir.join(i.to_string());
@@ -523,7 +525,7 @@ fn ice_tcp_replays_byte_for_byte() {
             seed: None,
             pcap: Some(&d),
         };
-        let r = run(&t, &options).expect("runs");
+        let r = run(t, &options).expect("runs");
         let mut files: Vec<_> = std::fs::read_dir(&d)
             .expect("pcaps")
             .map(|e| e.expect("entry").path())
@@ -536,14 +538,5 @@ fn ice_tcp_replays_byte_for_byte() {
         runs.push((r, captures));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let r = &runs[0].0;
-    assert!(r.passed(), "{:?}", r.failures);
-    for pair in [&r.initiator_pair, &r.responder_pair] {
-        assert_eq!(pair.as_ref().expect("selected").protocol, "tcp");
-    }
-    assert_eq!(runs[0].0, runs[1].0);
-    assert!(
-        runs[0].1 == runs[1].1,
-        "the captures differ between two runs of one seed"
-    );
+    runs
 }

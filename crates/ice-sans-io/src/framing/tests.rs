@@ -24,6 +24,21 @@ fn read_all(d: &mut Deframer, pieces: &[&[u8]]) -> Vec<Vec<u8>> {
     got
 }
 
+/// `stream` cut into pieces of the sizes in `cuts`, taken in turn.
+fn cut<'a>(stream: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
+    let mut pieces = Vec::new();
+    let mut rest = stream;
+    for &c in cuts.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (a, b) = rest.split_at(c.clamp(1, rest.len()));
+        pieces.push(a);
+        rest = b;
+    }
+    pieces
+}
+
 fn framed(frames: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     for f in frames {
@@ -367,16 +382,7 @@ proptest! {
     ) {
         let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
         let stream = framed(&refs);
-        let mut pieces = Vec::new();
-        let mut rest = stream.as_slice();
-        for &c in cuts.iter().cycle() {
-            if rest.is_empty() {
-                break;
-            }
-            let (a, b) = rest.split_at(c.min(rest.len()));
-            pieces.push(a);
-            rest = b;
-        }
+        let pieces = cut(&stream, &cuts);
         let mut d = Deframer::with_max_frame(max_frame);
         let got = read_all(&mut d, &pieces);
         let max = usize::from(max_frame);
@@ -416,16 +422,7 @@ proptest! {
                 all.push(m);
             }
         }
-        let mut pieces = Vec::new();
-        let mut rest = stream.as_slice();
-        for &c in cuts.iter().cycle() {
-            if rest.is_empty() {
-                break;
-            }
-            let (a, b) = rest.split_at(c.min(rest.len()));
-            pieces.push(a);
-            rest = b;
-        }
+        let pieces = cut(&stream, &cuts);
         let mut d = Deframer::stun_stream(max);
         let got = read_all(&mut d, &pieces);
         let want: Vec<Vec<u8>> = all.iter().filter(|m| m.len() <= max).cloned().collect();
