@@ -224,6 +224,27 @@ fn ice_tcp_behind_an_endpoint_independent_filter_is_skipped_on_netns() {
     );
 }
 
+/// libnice's ICE-TCP: the scripts run on netns only; libnice gathers no simultaneous-open
+/// candidates, so a script asking it for some is skipped with that reason.
+#[test]
+fn libnice_ice_tcp_runs_on_netns_only_and_never_with_so() {
+    for script in [
+        include_str!("../topologies/libnice-initiator-tcp.toml"),
+        include_str!("../topologies/libnice-responder-tcp.toml"),
+        include_str!("../topologies/libnice-initiator-tcp-public.toml"),
+        include_str!("../topologies/libnice-responder-tcp-nat.toml"),
+    ] {
+        let t = Topology::parse("libnice-tcp.toml", script).unwrap();
+        assert_eq!(Backend::Netns.skip_reason(&t), None, "{}", t.name);
+        assert!(Backend::Sim.skip_reason(&t).unwrap().contains("netns only"));
+    }
+    let so = include_str!("../topologies/libnice-responder-tcp.toml")
+        .replace("tcp = [\"passive\"]", "tcp = [\"so\"]");
+    let t = Topology::parse("libnice-so.toml", &so).unwrap();
+    let why = Backend::Netns.skip_reason(&t).expect("skipped");
+    assert!(why.contains("libnice") && why.contains("\"so\""), "{why}");
+}
+
 /// Our agent's ICE-TCP on real sockets: 1 MiB each way over the TCP pair (tcp-data-bytes-lossy
 /// without its jitter and loss), every socket closed after the run (the runner checks
 /// `/proc/self/fd` and fails the run otherwise).

@@ -53,9 +53,28 @@ pub const TURN_IMPLS: &[&str] = &["ice-sans-io", "libnice", "rice"];
 pub const SHARE_IMPLS: &[&str] = &["ice-sans-io"];
 
 /// Implementations the runner gives a script's `tcp` candidate types to (RFC 6544): ours, whose
-/// connections the host's TCP carries (the simulator's TCP stack; the netns backend does not
-/// carry them yet: [`crate::netns::skip_reason`]).
-pub const TCP_IMPLS: &[&str] = &["ice-sans-io"];
+/// connections the host's TCP carries (the simulator's TCP stack, or real sockets on the netns
+/// backend: `crate::netns_tcp`), and libnice (netns only), which owns its sockets and gathers
+/// only the types of [`libnice::TCP_TYPES`].
+pub const TCP_IMPLS: &[&str] = &["ice-sans-io", "libnice"];
+
+/// The ICE-TCP candidate types `implementation` cannot gather (`None`: all of them).
+fn tcp_types_missing(
+    implementation: &str,
+    types: &[ice_netsim::topology::IceTcpType],
+) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    if implementation == "libnice" {
+        let missing: Vec<String> = types
+            .iter()
+            .filter(|t| !libnice::TCP_TYPES.contains(t))
+            .map(|t| format!("\"{t}\""))
+            .collect();
+        return (!missing.is_empty()).then(|| missing.join(", "));
+    }
+    let _ = (implementation, types);
+    None
+}
 
 /// The skip reason of a script that gives a side a key its implementation does not take here
 /// (`turn` servers, a `share` other than "all", `tcp` candidate types): run anyway, it would
@@ -73,6 +92,10 @@ pub fn unsupported_keys(topology: &ice_netsim::Topology) -> Option<String> {
                     .map(|t| format!("\"{t}\""))
                     .collect::<Vec<_>>()
                     .join(", ")
+            ))
+        } else if let Some(missing) = tcp_types_missing(name, &a.tcp) {
+            Some(format!(
+                "the {name} side gathers no ICE-TCP candidates of type {missing} (RFC 6544 §4.5)"
             ))
         } else if a.share != ice_netsim::topology::Share::All && !SHARE_IMPLS.contains(&name) {
             Some(format!(
