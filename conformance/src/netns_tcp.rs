@@ -1,4 +1,4 @@
-//! The TCP of one in-process side on the netns backend: the [`Node`] interface's
+//! The TCP of one in-process side on the netns backend: the [`Node`](ice_netsim::Node) interface's
 //! [`TcpCommand`]s carried out on real, non-blocking TCP sockets created inside the side's host
 //! namespace, and what those sockets do reported back as [`TcpEvent`]s, as the simulator's
 //! [`ice_netsim::TcpStack`] reports them. The kernel does the TCP (RFC 9293): handshakes,

@@ -20,7 +20,7 @@
 //!   [`host_port`]; the script's STUN servers; `components` as the agent's components. The
 //!   script's `tcp` types add ICE-TCP host candidates (RFC 6544) on every address and
 //!   component, passive and simultaneous-open ones listening on [`tcp_port`]; their
-//!   connections are the host's TCP ([`super::ours_tcp`]).
+//!   connections are the host's TCP (`peers/ours_tcp.rs`).
 //! - **Gathering**: the responder, and an initiator that does not trickle, start gathering at
 //!   [`PeerConfig::start`] ([`Session::gather`]), as a client does when the call is set up;
 //!   a trickling initiator starts with [`Session::initiate`]. A side that does not trickle
