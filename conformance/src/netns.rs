@@ -14,6 +14,14 @@
 //!   netem. Then the kernel routes it, through the NAT routers' rulesets: a NAT router sees the
 //!   datagram once all its hops have passed, later than the simulator's router, which sees it
 //!   after the first (it shifts times, not outcomes: docs/INTEROP.md, `two-components`).
+//! - Their ICE-TCP (RFC 6544) is carried on real TCP sockets in the host's namespace
+//!   ([`crate::netns_tcp`]): the endpoint's [`ice_netsim::TcpCommand`]s go to the kernel at
+//!   once and what the sockets do comes back as [`ice_netsim::TcpEvent`]s. TCP segments do not
+//!   cross the user-space path, so a TCP connection sees no latency, jitter or loss from the
+//!   script: latency only shifts times, and scripts that give an ICE-TCP side's path jitter or
+//!   loss are skipped with that reason. What the lab's NATs cannot do for TCP
+//!   ([`Lab::unsupported`]: conntrack filters TCP address-and-port-dependently and never
+//!   hairpins it) skips a script too.
 //! - `impl = "libnice"` is a real program in the host's namespace that owns its sockets
 //!   ([`Libnice`]); so is coturn, the STUN server. Their datagrams reach the kernel without
 //!   the user-space path, so they take their hops where they arrive: a datagram from a STUN
