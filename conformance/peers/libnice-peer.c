@@ -12,16 +12,21 @@
  *   --turn IP:PORT --turn-user USER --turn-pass PASS
  *                                   a TURN server reached over UDP (RFC 8656), with long-term
  *                                   credentials, for every component (nice_agent_set_relay_info)
+ *   --tcp                           ICE-TCP on (RFC 6544; "ice-tcp", with "ice-udp" still on):
+ *                                   libnice gathers an active and a passive TCP host candidate
+ *                                   per address (no simultaneous-open ones)
  *
  * Settings (from the project's lab notes): RFC 5245 compatibility, regular nomination, trickle,
- * UPnP off, ICE-TCP off, local addresses given explicitly.
+ * UPnP off, ICE-TCP off unless --tcp, local addresses given explicitly.
  *
  * Output lines (stdout, one event each, flushed):
  *   creds UFRAG PWD
  *   cand SDP-CANDIDATE-LINE              ("a=candidate:..."), as gathered
  *   gathering-done
  *   state COMPONENT NAME                 (gathering, connecting, connected, ready, failed)
- *   selected COMPONENT LTYPE LIP LPORT RTYPE RIP RPORT
+ *   selected COMPONENT LTYPE LIP LPORT RTYPE RIP RPORT TRANSPORT
+ *                                        TRANSPORT: the local candidate's, udp, tcp-active,
+ *                                        tcp-passive or tcp-so
  *   data COMPONENT HEX                   application data received
  *   error TEXT
  * Input lines (stdin):
@@ -48,6 +53,16 @@ static const char *type_name(NiceCandidateType t) {
   case NICE_CANDIDATE_TYPE_SERVER_REFLEXIVE: return "srflx";
   case NICE_CANDIDATE_TYPE_PEER_REFLEXIVE: return "prflx";
   case NICE_CANDIDATE_TYPE_RELAYED: return "relay";
+  }
+  return "unknown";
+}
+
+static const char *transport_name(NiceCandidateTransport t) {
+  switch (t) {
+  case NICE_CANDIDATE_TRANSPORT_UDP: return "udp";
+  case NICE_CANDIDATE_TRANSPORT_TCP_ACTIVE: return "tcp-active";
+  case NICE_CANDIDATE_TRANSPORT_TCP_PASSIVE: return "tcp-passive";
+  case NICE_CANDIDATE_TRANSPORT_TCP_SO: return "tcp-so";
   }
   return "unknown";
 }
@@ -99,8 +114,9 @@ static void cb_selected(NiceAgent *a, guint stream, guint component, NiceCandida
   gchar lip[NICE_ADDRESS_STRING_LEN], rip[NICE_ADDRESS_STRING_LEN];
   nice_address_to_string(&l->addr, lip);
   nice_address_to_string(&r->addr, rip);
-  out("selected %u %s %s %u %s %s %u", component, type_name(l->type), lip,
-      nice_address_get_port(&l->addr), type_name(r->type), rip, nice_address_get_port(&r->addr));
+  out("selected %u %s %s %u %s %s %u %s", component, type_name(l->type), lip,
+      nice_address_get_port(&l->addr), type_name(r->type), rip, nice_address_get_port(&r->addr),
+      transport_name(l->transport));
 }
 
 static void cb_recv(NiceAgent *a, guint stream, guint component, guint len, gchar *buf,
@@ -200,6 +216,7 @@ static gboolean on_stdin(GIOChannel *ch, GIOCondition cond, gpointer data) {
 
 int main(int argc, char **argv) {
   gboolean controlling = TRUE;
+  gboolean tcp = FALSE;
   GSList *addrs = NULL;
   const char *stun = NULL;
   const char *turn = NULL, *turn_user = "", *turn_pass = "";
@@ -215,6 +232,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--turn") == 0 && i + 1 < argc) turn = argv[++i];
     else if (strcmp(argv[i], "--turn-user") == 0 && i + 1 < argc) turn_user = argv[++i];
     else if (strcmp(argv[i], "--turn-pass") == 0 && i + 1 < argc) turn_pass = argv[++i];
+    else if (strcmp(argv[i], "--tcp") == 0) tcp = TRUE;
     else {
       fprintf(stderr, "libnice-peer: unknown argument %s\n", argv[i]);
       return 2;
@@ -227,7 +245,8 @@ int main(int argc, char **argv) {
   loop = g_main_loop_new(NULL, FALSE);
   agent = nice_agent_new_full(g_main_loop_get_context(loop), NICE_COMPATIBILITY_RFC5245,
                               NICE_AGENT_OPTION_REGULAR_NOMINATION | NICE_AGENT_OPTION_ICE_TRICKLE);
-  g_object_set(agent, "controlling-mode", controlling, "upnp", FALSE, "ice-tcp", FALSE, NULL);
+  g_object_set(agent, "controlling-mode", controlling, "upnp", FALSE, "ice-udp", TRUE, "ice-tcp",
+               tcp, NULL);
   if (stun) {
     gchar **p = g_strsplit(stun, ":", 2);
     if (p[0] && p[1]) {

@@ -19,6 +19,8 @@ pub mod listings;
 #[cfg(target_os = "linux")]
 pub mod netns;
 #[cfg(target_os = "linux")]
+pub mod netns_tcp;
+#[cfg(target_os = "linux")]
 pub mod netns_xmpp;
 pub mod peers;
 pub mod render;

@@ -14,6 +14,14 @@
 //!   netem. Then the kernel routes it, through the NAT routers' rulesets: a NAT router sees the
 //!   datagram once all its hops have passed, later than the simulator's router, which sees it
 //!   after the first (it shifts times, not outcomes: docs/INTEROP.md, `two-components`).
+//! - Their ICE-TCP (RFC 6544) is carried on real TCP sockets in the host's namespace
+//!   ([`crate::netns_tcp`]): the endpoint's [`ice_netsim::TcpCommand`]s go to the kernel at
+//!   once and what the sockets do comes back as [`ice_netsim::TcpEvent`]s. TCP segments do not
+//!   cross the user-space path, so a TCP connection sees no latency, jitter or loss from the
+//!   script: latency only shifts times, and scripts that give an ICE-TCP side's path jitter or
+//!   loss are skipped with that reason. What the lab's NATs cannot do for TCP
+//!   ([`Lab::unsupported`]: conntrack filters TCP address-and-port-dependently and never
+//!   hairpins it) skips a script too.
 //! - `impl = "libnice"` is a real program in the host's namespace that owns its sockets
 //!   ([`Libnice`]); so is coturn, the STUN server. Their datagrams reach the kernel without
 //!   the user-space path, so they take their hops where they arrive: a datagram from a STUN
@@ -39,6 +47,7 @@ use ice_netsim::{DelayLine, Topology, derive_seed};
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
+use crate::netns_tcp::TcpHost;
 use crate::netns_xmpp::{Bridge, XmppCarrier};
 use crate::peers::jingle::JingleEndpoint;
 use crate::peers::libnice::{self, Libnice};
@@ -62,24 +71,17 @@ const MAX_REAL_RUN: Duration = Duration::from_secs(300);
 
 /// Why the netns backend does not run `topology` as written, if it does not.
 pub fn skip_reason(topology: &Topology) -> Option<String> {
-    if let Some(reason) = crate::peers::turn_unsupported(&topology.turn_unsupported())
-        .or_else(|| crate::peers::agent_turn_beyond_udp(topology))
+    // TURN over TLS: `Lab::unsupported` below (coturn gets its certificate from the lab).
+    if let Some(reason) = crate::peers::agent_turn_beyond_udp(topology)
         .or_else(|| crate::peers::unsupported_keys(topology))
     {
         return Some(reason);
     }
-    if let Some(a) = topology.agents.iter().find(|a| !a.tcp.is_empty()) {
-        return Some(format!(
-            "ICE-TCP on real sockets is not carried by this runner yet: the {} side asks for tcp \
-             candidates (the simulator runs it)",
-            a.implementation
-        ));
+    if let Some(what) = Lab::unsupported(topology).first() {
+        return Some(format!("the lab cannot build it as written: {what}"));
     }
-    if let Some((_, what)) = topology.agent_turn_transports().into_iter().next() {
-        return Some(format!(
-            "TURN over TCP or TLS on real sockets is not carried by this runner yet ({what}; \
-             the simulator runs it)"
-        ));
+    if let Some(reason) = tcp_impaired(topology) {
+        return Some(reason);
     }
     if topology.duration > MAX_REAL_RUN {
         return Some(format!(
@@ -102,6 +104,44 @@ pub fn skip_reason(topology: &Topology) -> Option<String> {
                      network `{}` to its datagrams (the kernel here has no netem)",
                     n.name
                 ));
+            }
+        }
+    }
+    None
+}
+
+/// Why the script's TCP would not see what it asks for: a network between an ICE-TCP side and
+/// the other side has jitter or loss, which the user-space path applies to UDP datagrams only
+/// (TCP segments go straight through the kernel, and the kernel here has no netem). Latency
+/// alone is no reason: it only shifts times (TCP runs faster here than on the simulator).
+fn tcp_impaired(topology: &Topology) -> Option<String> {
+    let [a, b] = [JingleRole::Initiator, JingleRole::Responder].map(|r| topology.agent(r));
+    if a.tcp.is_empty() && b.tcp.is_empty() {
+        return None;
+    }
+    let (ha, hb) = (&topology.hosts[a.host], &topology.hosts[b.host]);
+    for (from, _) in &ha.ips {
+        for (to, _) in hb
+            .ips
+            .iter()
+            .filter(|(to, _)| to.is_ipv4() == from.is_ipv4())
+        {
+            // Both ways: behind a NAT, the way in ends at the NAT's public address.
+            let nets = topology
+                .path(*from, *to)
+                .into_iter()
+                .chain(topology.path(*to, *from));
+            for net in nets {
+                let n = &topology.networks[net];
+                if !n.link.jitter.is_zero() || n.link.loss > 0.0 {
+                    return Some(format!(
+                        "ICE-TCP on real sockets: TCP segments go straight through the kernel, \
+                         and the runner's user-space path carries UDP only, so the jitter or \
+                         loss of network `{}` would not reach the TCP connections (the \
+                         simulator runs it)",
+                        n.name
+                    ));
+                }
             }
         }
     }
@@ -146,6 +186,8 @@ struct Wire {
     sockets: Vec<UdpSocket>,
     locals: Vec<SocketAddr>,
     rng: ChaCha8Rng,
+    /// Its TCP: the side's [`ice_netsim::TcpCommand`]s on real sockets.
+    tcp: TcpHost,
 }
 
 /// Counts of the run's datagrams.
@@ -237,11 +279,14 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
             JingleRole::Initiator => "netns path initiator",
             JingleRole::Responder => "netns path responder",
         };
+        // Connection ids unique in the run: each side its own range.
+        let first_id = ((wires.len() as u64) << 32) + 1;
         endpoints.push(endpoint);
         wires.push(Some(Wire {
             sockets,
             locals,
             rng: ChaCha8Rng::from_seed(derive_seed(seed, label)),
+            tcp: TcpHost::new(&host.namespace, first_id),
         }));
     }
     let mut conductor = Conductor::new(topology, endpoints, base, false, seed)?;
@@ -320,6 +365,14 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
                 }
             }
         }
+        // TCP: what the kernel did since (opens, accepts, octets, FINs, errors), to the side.
+        for (side, wire) in wires.iter_mut().enumerate() {
+            let Some(wire) = wire else { continue };
+            wire.tcp.poll_sockets(now);
+            while let Some(e) = wire.tcp.poll_event() {
+                conductor.endpoint(side).handle_tcp(now, e);
+            }
+        }
         while let Some((_, a)) = arrivals.pop_due(now) {
             conductor
                 .endpoint(a.side)
@@ -350,6 +403,14 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
                     counts.lost += 1;
                 }
             }
+        }
+        // TCP commands go to the kernel at once (no user-space path: docs/INTEROP.md).
+        for (side, wire) in wires.iter_mut().enumerate() {
+            let Some(wire) = wire else { continue };
+            while let Some(cmd) = conductor.endpoint(side).poll_tcp() {
+                wire.tcp.command(&lab, now, cmd);
+            }
+            wire.tcp.flush();
         }
         while let Some((_, d)) = path.pop_due(now) {
             let socket = wires
@@ -394,6 +455,18 @@ pub fn run(topology: &Topology, options: &RunOptions<'_>) -> Result<RunResult> {
             "{} datagrams were sent from an address the side has no socket for",
             counts.unsent
         ));
+    }
+    for wire in wires.iter_mut().flatten() {
+        result
+            .failures
+            .extend(wire.tcp.problems().iter().map(|p| format!("TCP: {p}")));
+        let open = wire.tcp.close_all();
+        if !open.is_empty() {
+            result.failures.push(format!(
+                "TCP sockets still open after the run: {}",
+                open.join(", ")
+            ));
+        }
     }
     drop(lab);
     Ok(result)

@@ -144,11 +144,11 @@ fn the_user_space_path_drops_as_the_script_says() {
     assert!(r.datagrams.1 > 0, "every datagram was dropped and counted");
 }
 
-/// A script that asks for ICE-TCP candidates runs on the simulator; the netns backend skips it
-/// with the reason until it carries TCP connections on real sockets (issue #18): never run as
-/// a UDP script, never passed.
+/// A script that asks for ICE-TCP candidates runs on both backends (on netns the runner
+/// carries our agent's connections on real sockets, `netns_tcp.rs`); a foreign stack the
+/// runner gives no TCP candidates is skipped on both, never run as a UDP script.
 #[test]
-fn ice_tcp_scripts_are_skipped_on_netns_with_a_reason_until_it_carries_tcp() {
+fn ice_tcp_scripts_run_on_netns_and_foreign_stacks_without_tcp_are_skipped() {
     let text = include_str!("../topologies/same-lan.toml").replacen(
         "role = \"initiator\"",
         "role = \"initiator\"\ntcp = [\"active\", \"passive\"]",
@@ -156,8 +156,15 @@ fn ice_tcp_scripts_are_skipped_on_netns_with_a_reason_until_it_carries_tcp() {
     );
     let t = Topology::parse("same-lan-tcp.toml", &text).unwrap();
     assert_eq!(Backend::Sim.skip_reason(&t), None);
-    let why = Backend::Netns.skip_reason(&t).expect("skipped");
-    assert!(why.contains("ICE-TCP"), "{why}");
+    assert_eq!(Backend::Netns.skip_reason(&t), None);
+    for script in [
+        include_str!("../topologies/tcp-udp-blocked-public-passive.toml"),
+        include_str!("../topologies/tcp-udp-blocked-so.toml"),
+        include_str!("../topologies/tcp-long-hold.toml"),
+    ] {
+        let t = Topology::parse("tcp.toml", script).unwrap();
+        assert_eq!(Backend::Netns.skip_reason(&t), None, "{}", t.name);
+    }
     // A foreign stack is given no TCP candidates: skipped on both.
     let t = Topology::parse(
         "tcp.toml",
@@ -170,11 +177,9 @@ fn ice_tcp_scripts_are_skipped_on_netns_with_a_reason_until_it_carries_tcp() {
     }
 }
 
-/// TURN over TCP: both backends' servers serve it, so a script whose turn service names tcp
-/// runs; a script whose agents are asked for TURN over TCP runs on sim (our agent uses it) and
-/// is skipped on netns with the reason (its runner does not carry TCP yet), and skipped on both
-/// for a foreign stack; TLS is skipped where no server serves it (netns, until the lab gives
-/// coturn a certificate).
+/// TURN over TCP and TLS: both backends' servers serve them, so a script whose turn service
+/// names tcp or tls runs, and so does one whose agents (ours) are asked for TURN over TCP; a
+/// foreign stack is given none, so its script is skipped with the reason.
 #[test]
 fn turn_over_tcp_is_skipped_only_for_the_agents_and_tls_for_the_servers() {
     let base = include_str!("../topologies/turn-one-side.toml");
@@ -193,13 +198,9 @@ fn turn_over_tcp_is_skipped_only_for_the_agents_and_tls_for_the_servers() {
         1,
     );
     let t = Topology::parse("turn-tcp-asked.toml", &asked).unwrap();
-    assert_eq!(Backend::Sim.skip_reason(&t), None);
-    let why = Backend::Netns.skip_reason(&t).expect("skipped");
-    assert!(
-        why.contains("TURN over TCP or TLS on real sockets")
-            && why.contains("agent on romeo: turn over tcp to turn1"),
-        "{why}"
-    );
+    for backend in [Backend::Sim, Backend::Netns] {
+        assert_eq!(backend.skip_reason(&t), None, "{}", backend.as_str());
+    }
     let foreign = asked.replacen(r#"impl = "ice-sans-io""#, r#"impl = "rice""#, 1);
     let t = Topology::parse("turn-tcp-rice.toml", &foreign).unwrap();
     let why = Backend::Sim.skip_reason(&t).expect("skipped");
@@ -213,12 +214,98 @@ fn turn_over_tcp_is_skipped_only_for_the_agents_and_tls_for_the_servers() {
         1,
     );
     let t = Topology::parse("turn-tls.toml", &tls).unwrap();
-    // The simulator serves TLS (the runner builds it with its deterministic TLS); the netns
-    // lab gives coturn no certificate yet.
+    // Both serve TLS: the runner builds the simulator and the lab with ice-netsim's `tls`
+    // (coturn gets a certificate of the run's simulated authority).
+    for backend in [Backend::Sim, Backend::Netns] {
+        assert_eq!(backend.skip_reason(&t), None, "{}", backend.as_str());
+    }
+}
+
+/// TCP segments go straight through the kernel: a script that gives an ICE-TCP side's path
+/// jitter or loss is skipped on netns with that reason (the simulator runs it), while latency
+/// alone runs (it only shifts times).
+#[test]
+fn a_lossy_ice_tcp_script_is_skipped_on_netns_with_the_reason() {
+    let lossy = include_str!("../topologies/tcp-data-bytes-lossy.toml");
+    let t = Topology::parse("tcp-data-bytes-lossy.toml", lossy).unwrap();
     assert_eq!(Backend::Sim.skip_reason(&t), None);
     let why = Backend::Netns.skip_reason(&t).expect("skipped");
     assert!(
-        why.contains("TURN over TLS") && why.contains(r#"turn1: transports "tls""#),
+        why.contains("ICE-TCP") && why.contains("jitter or loss") && why.contains("UDP only"),
         "{why}"
     );
+    let calm = lossy
+        .replace("jitter_ms = 5", "jitter_ms = 0")
+        .replace("loss = 0.05", "loss = 0.0");
+    let t = Topology::parse("tcp-data-bytes.toml", &calm).unwrap();
+    assert_eq!(Backend::Netns.skip_reason(&t), None, "latency alone runs");
+    // Loss on a network no TCP connection crosses is not a reason: a lossy LAN of its own.
+    let aside = calm.replacen(
+        "[[network]]\nname = \"lan-a\"",
+        "[[network]]\nname = \"elsewhere\"\ncidr = \"10.9.0.0/24\"\nloss = 0.5\n\n[[network]]\nname = \"lan-a\"",
+        1,
+    );
+    assert_ne!(aside, calm);
+    let t = Topology::parse("tcp-elsewhere.toml", &aside).unwrap();
+    assert_eq!(Backend::Netns.skip_reason(&t), None);
+}
+
+/// What the lab cannot build for ICE-TCP (`Lab::unsupported`: conntrack filters TCP
+/// address-and-port-dependently and never hairpins it) is a netns skip with the reason; the
+/// simulator follows `filtering` for TCP and runs it.
+#[test]
+fn ice_tcp_behind_an_endpoint_independent_filter_is_skipped_on_netns() {
+    let text = include_str!("../topologies/tcp-udp-blocked-public-passive.toml").replace(
+        "filtering = \"address-and-port-dependent\"",
+        "filtering = \"endpoint-independent\"",
+    );
+    let t = Topology::parse("tcp-eif.toml", &text).unwrap();
+    assert_eq!(Backend::Sim.skip_reason(&t), None);
+    let why = Backend::Netns.skip_reason(&t).expect("skipped");
+    assert!(
+        why.contains("nat-a: filtering") && why.contains("conntrack"),
+        "{why}"
+    );
+}
+
+/// libnice's ICE-TCP: the scripts run on netns only; libnice gathers no simultaneous-open
+/// candidates, so a script asking it for some is skipped with that reason.
+#[test]
+fn libnice_ice_tcp_runs_on_netns_only_and_never_with_so() {
+    for script in [
+        include_str!("../topologies/libnice-initiator-tcp.toml"),
+        include_str!("../topologies/libnice-responder-tcp.toml"),
+        include_str!("../topologies/libnice-initiator-tcp-public.toml"),
+        include_str!("../topologies/libnice-responder-tcp-nat.toml"),
+    ] {
+        let t = Topology::parse("libnice-tcp.toml", script).unwrap();
+        assert_eq!(Backend::Netns.skip_reason(&t), None, "{}", t.name);
+        assert!(Backend::Sim.skip_reason(&t).unwrap().contains("netns only"));
+    }
+    let so = include_str!("../topologies/libnice-responder-tcp.toml")
+        .replace("tcp = [\"passive\"]", "tcp = [\"so\"]");
+    let t = Topology::parse("libnice-so.toml", &so).unwrap();
+    let why = Backend::Netns.skip_reason(&t).expect("skipped");
+    assert!(why.contains("libnice") && why.contains("\"so\""), "{why}");
+}
+
+/// Our agent's ICE-TCP on real sockets: 1 MiB each way over the TCP pair (tcp-data-bytes-lossy
+/// without its jitter and loss), every socket closed after the run (the runner checks
+/// `/proc/self/fd` and fails the run otherwise).
+#[test]
+#[ignore = "needs root and nftables: run by `cargo xtask ci` (netns step)"]
+fn ice_tcp_carries_a_mebibyte_each_way_on_real_sockets() {
+    let calm = include_str!("../topologies/tcp-data-bytes-lossy.toml")
+        .replace("jitter_ms = 5", "jitter_ms = 0")
+        .replace("loss = 0.05", "loss = 0.0");
+    let t = Topology::parse("tcp-data-bytes.toml", &calm).unwrap();
+    let r = Backend::Netns.run(&t, &RunOptions::default()).unwrap();
+    assert!(r.passed(), "{:?}", r.failures);
+    let pair = r.initiator_pair.expect("connected");
+    assert_eq!(pair.protocol, "tcp");
+    let bytes = r.data_bytes.expect("data_bytes ran");
+    for t in &bytes.transfers {
+        assert_eq!(t.delivered, 1 << 20);
+        assert_eq!(t.retransmissions, 0, "TCP repairs below the framing");
+    }
 }

@@ -252,14 +252,18 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
                     "cargo test -p jingle-ice-conformance --test netns_call -- --ignored"
                 )
                 .run()?;
-                // The runner's user-space path (latency, loss) on real sockets; our agent
+                // The runner's user-space path (latency, loss) and ICE-TCP (1 MiB each way) on
+                // real sockets; our agent
                 // through its tokio driver, one runtime per namespace.
                 cmd!(
                     sh,
                     "cargo test -p jingle-ice-conformance --test netns_backend --test netns_tokio_driver -- --ignored"
                 )
                 .run()?;
-                // Every topology script on real kernels, libnice and coturn included.
+                // Every topology script on real kernels, libnice and coturn included, the
+                // ICE-TCP ones too (tcp-*, libnice-*-tcp*: real TCP sockets, libnice's
+                // ice-tcp); a script the backend cannot run is reported skipped with its
+                // reason, and a missing prerequisite (root, nft, gcc, libnice-dev) fails here.
                 cmd!(
                     sh,
                     "cargo run -p jingle-ice-conformance --quiet -- run --no-listings --backend netns"

@@ -4,7 +4,14 @@
 //!
 //! libnice owns its sockets, so the [`Node`] side of this adapter moves no datagram: the
 //! program runs in the host's namespace and talks to the network itself. Candidates cross as
-//! `a=candidate` lines, converted to and from XEP-0371 candidates by the model's SDP mapping.
+//! `a=candidate` lines, converted to and from XEP-0371 candidates by the model's SDP mapping
+//! (RFC 6544 §4.5's `tcptype` is the model's [`TcpType`] both ways).
+//!
+//! ICE-TCP: a script's `tcp` list turns libnice's ICE-TCP on (`--tcp`), which gathers an
+//! active and a passive TCP host candidate per address and no simultaneous-open one
+//! ([`TCP_TYPES`]); the adapter signals the TCP candidates of the types the list names and
+//! drops the others (libnice still has them locally, and pairs them with what the peer
+//! signals).
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,8 +23,9 @@ use std::sync::mpsc::{Receiver, TryRecvError, channel};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
+use ice_netsim::topology::IceTcpType;
 use ice_netsim::{Node, Transmit};
-use xep0371_model::{Candidate, IceTransport};
+use xep0371_model::{Candidate, IceTransport, Protocol, TcpType};
 
 use super::common::hex;
 use crate::runner::config::PeerConfig;
@@ -26,6 +34,19 @@ use crate::runner::peer::{Outbox, Peer, PeerStatus, SelectedPair, Stack};
 /// Lines read from the program are at most this long (a candidate line is ~100 bytes; data
 /// lines carry at most 64 KiB of hex).
 const MAX_LINE: usize = 140_000;
+
+/// The ICE-TCP candidate types libnice gathers when its ICE-TCP is on (libnice 0.1.21
+/// `ice-tcp`: active and passive host candidates).
+pub const TCP_TYPES: &[IceTcpType] = &[IceTcpType::Active, IceTcpType::Passive];
+
+/// The model's `tcptype` for a script's `tcp` entry.
+fn model_tcp_type(t: IceTcpType) -> TcpType {
+    match t {
+        IceTcpType::Active => TcpType::Active,
+        IceTcpType::Passive => TcpType::Passive,
+        IceTcpType::So => TcpType::So,
+    }
+}
 
 /// Builds `libnice-peer` once per process (gcc and pkg-config's flags for `nice`), into the
 /// system's temporary directory; returns its path.
@@ -84,6 +105,8 @@ pub struct Libnice {
     stdin: ChildStdin,
     lines: Receiver<String>,
     creds: Option<(String, String)>,
+    /// The TCP candidate types the script lists: those signalled.
+    tcp: Vec<TcpType>,
     outbox: Outbox,
     gathered: bool,
     status: PeerStatus,
@@ -133,6 +156,9 @@ impl Libnice {
                 &creds.password,
             ]);
         }
+        if !config.tcp.is_empty() {
+            cmd.arg("--tcp");
+        }
         let mut child = cmd
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -162,6 +188,7 @@ impl Libnice {
             stdin,
             lines,
             creds: None,
+            tcp: config.tcp.iter().map(|t| model_tcp_type(*t)).collect(),
             outbox: Outbox::default(),
             gathered: false,
             status: PeerStatus::Checking,
@@ -209,6 +236,10 @@ impl Libnice {
                 }
             }
             "cand" => match Candidate::from_sdp(rest) {
+                // A TCP candidate of a type the script does not list stays unsignalled.
+                Ok(c)
+                    if c.candidate.protocol == Protocol::Tcp
+                        && !c.candidate.tcptype.is_some_and(|t| self.tcp.contains(&t)) => {}
                 Ok(c) => self.outbox.candidates.push(c.candidate),
                 Err(e) => self
                     .errors
@@ -222,7 +253,12 @@ impl Libnice {
             }
             "selected" => {
                 let f: Vec<&str> = rest.split(' ').collect();
-                if f.len() == 7 && f[0] == "1" {
+                // The eighth field is the local candidate's transport: udp, tcp-active, ...
+                let protocol = match f.get(7) {
+                    Some(t) if t.starts_with("tcp") => "tcp",
+                    _ => "udp",
+                };
+                if (f.len() == 7 || f.len() == 8) && f[0] == "1" {
                     let addr = |ip: &str, port: &str| -> Option<SocketAddr> {
                         Some(SocketAddr::new(
                             ip.parse::<IpAddr>().ok()?,
@@ -233,7 +269,7 @@ impl Libnice {
                         self.status = PeerStatus::Connected(SelectedPair {
                             local_type: f[1].to_owned(),
                             remote_type: f[4].to_owned(),
-                            protocol: "udp".into(),
+                            protocol: protocol.into(),
                             relay_transport: None,
                             local,
                             remote,

@@ -33,15 +33,14 @@ pub const SIM_IMPLS: &[&str] = &["ice-sans-io", "str0m", "rice"];
 /// Implementations that exist only on real sockets (the netns backend).
 pub const NETNS_ONLY_IMPLS: &[&str] = &["libnice"];
 
-/// The skip reason of a script that names TURN over TLS where the backend's TURN server serves
-/// none (`what`: `turn_unsupported` of the topology on netns, whose lab gives coturn no
-/// certificate yet; `Sim::unsupported`, empty here since the runner builds the simulator with
-/// its TLS).
+/// The skip reason of a script that names TURN over TLS where the simulator's TURN server
+/// serves none (`what`: `Sim::unsupported`, which is empty when ice-netsim is built with its
+/// `tls` feature, as this crate builds it; the netns lab says the same through
+/// `Lab::unsupported`).
 pub fn turn_unsupported(what: &[String]) -> Option<String> {
     (!what.is_empty()).then(|| {
         format!(
-            "TURN over TLS is not served on this backend yet (the netns lab gives coturn no \
-             certificate): {}",
+            "TURN over TLS is not served by this simulator (built without its tls feature): {}",
             what.join(", ")
         )
     })
@@ -83,9 +82,28 @@ pub const TURN_IMPLS: &[&str] = &["ice-sans-io", "libnice", "rice"];
 pub const SHARE_IMPLS: &[&str] = &["ice-sans-io"];
 
 /// Implementations the runner gives a script's `tcp` candidate types to (RFC 6544): ours, whose
-/// connections the host's TCP carries (the simulator's TCP stack; the netns backend does not
-/// carry them yet: [`crate::netns::skip_reason`]).
-pub const TCP_IMPLS: &[&str] = &["ice-sans-io"];
+/// connections the host's TCP carries (the simulator's TCP stack, or real sockets on the netns
+/// backend: `crate::netns_tcp`), and libnice (netns only), which owns its sockets and gathers
+/// only the types of [`libnice::TCP_TYPES`].
+pub const TCP_IMPLS: &[&str] = &["ice-sans-io", "libnice"];
+
+/// The ICE-TCP candidate types `implementation` cannot gather (`None`: all of them).
+fn tcp_types_missing(
+    implementation: &str,
+    types: &[ice_netsim::topology::IceTcpType],
+) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    if implementation == "libnice" {
+        let missing: Vec<String> = types
+            .iter()
+            .filter(|t| !libnice::TCP_TYPES.contains(t))
+            .map(|t| format!("\"{t}\""))
+            .collect();
+        return (!missing.is_empty()).then(|| missing.join(", "));
+    }
+    let _ = (implementation, types);
+    None
+}
 
 /// The skip reason of a script that gives a side a key its implementation does not take here
 /// (`turn` servers, a `share` other than "all", `tcp` candidate types): run anyway, it would
@@ -103,6 +121,10 @@ pub fn unsupported_keys(topology: &ice_netsim::Topology) -> Option<String> {
                     .map(|t| format!("\"{t}\""))
                     .collect::<Vec<_>>()
                     .join(", ")
+            ))
+        } else if let Some(missing) = tcp_types_missing(name, &a.tcp) {
+            Some(format!(
+                "the {name} side gathers no ICE-TCP candidates of type {missing} (RFC 6544 §4.5)"
             ))
         } else if a.share != ice_netsim::topology::Share::All && !SHARE_IMPLS.contains(&name) {
             Some(format!(

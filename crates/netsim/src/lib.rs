@@ -93,6 +93,8 @@ pub mod nat;
 pub mod nat_tcp;
 #[cfg(all(feature = "netns", target_os = "linux"))]
 pub mod netns;
+#[cfg(all(feature = "netns", target_os = "linux"))]
+mod netns_scope;
 pub mod nft;
 pub mod node;
 pub mod pcap;

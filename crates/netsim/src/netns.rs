@@ -23,8 +23,11 @@
 //! the namespace (netns-rs) and stays there; sockets it creates belong to the namespace.
 //!
 //! Links are the kernel's: the backend has no netem (this kernel has none), so `latency_ms`,
-//! `jitter_ms` and `loss` are not applied; [`Lab::unsupported`] says which keys of a script the
-//! backend cannot honour, and the runner reports such scripts as not run on netns.
+//! `jitter_ms` and `loss` are not applied ([`Lab::impairments`] lists them; a runner applies
+//! them in user space or skips the script); [`Lab::unsupported`] says what of a script the lab
+//! cannot build as written at all (TLS for TURN; ICE-TCP behind a NAT whose TCP filtering or
+//! hairpinning the kernel's conntrack does not follow), and the runner reports such scripts as
+//! not run on netns.
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
@@ -35,7 +38,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::nft;
-use crate::topology::{Host, Service, Topology, TurnTransport};
+use crate::topology::{Host, Service, Topology};
 use crate::{coturn, prosody};
 
 /// The prefix of every namespace this backend creates.
@@ -291,32 +294,6 @@ fn router_inside_address(topology: &Topology, network: usize) -> Option<IpAddr> 
 }
 
 impl Lab {
-    /// Which keys of `topology` the namespaces themselves do not apply (link impairments: the
-    /// kernel here has no netem), as `network: key` strings; empty when the kernel carries the
-    /// script as written. A runner applies them in user space to the datagrams it carries, as
-    /// the conformance runner does with [`crate::topology::LinkParams::hop`] per hop of
-    /// [`crate::Topology::path`].
-    pub fn unsupported(topology: &Topology) -> Vec<String> {
-        let mut v = Vec::new();
-        for h in &topology.hosts {
-            if let Some(Service::Turn { transports, .. }) = &h.service {
-                if transports.contains(&TurnTransport::Tls) {
-                    // coturn serves TLS, but the lab has no certificate to give it yet.
-                    v.push(format!("{}: transports \"tls\"", h.name));
-                }
-            }
-        }
-        for n in &topology.networks {
-            if !n.link.jitter.is_zero() {
-                v.push(format!("{}: jitter_ms", n.name));
-            }
-            if n.link.loss > 0.0 {
-                v.push(format!("{}: loss", n.name));
-            }
-        }
-        v
-    }
-
     /// Builds `topology` in fresh namespaces (sweeping stale ones of dead runs first). With the
     /// feature `tls`, a turn service that serves TLS gets a certificate for its host's name from
     /// the simulated authority of [`crate::tls_ca_seed`]`(topology.seed)`.

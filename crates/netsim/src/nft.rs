@@ -30,7 +30,9 @@
 //! UDP only, so TCP is filtered by conntrack alone, i.e. address-and-port-dependent whatever
 //! `filtering` says (an unsolicited inbound SYN is always dropped, simultaneous open works
 //! through conntrack), and TCP is never hairpinned. The simulator's
-//! [`TcpNatTable`](crate::nat_tcp::TcpNatTable) follows `filtering` and `hairpinning` for TCP.
+//! [`TcpNatTable`](crate::nat_tcp::TcpNatTable) follows `filtering` and `hairpinning` for TCP;
+//! `Lab::unsupported` (the `netns_scope` module) refuses the scripts where that difference would
+//! matter: an ICE-TCP agent behind a NAT with another `filtering` or with `hairpinning`.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;

@@ -105,6 +105,9 @@ pub enum TcpFailure {
     AddressInUse,
     /// The host has [`MAX_CONNECTIONS`](crate::tcp_stack::MAX_CONNECTIONS) connections.
     TooManyConnections,
+    /// An ICMP destination or network unreachable, or no neighbour answering ARP (real sockets
+    /// only: the simulator sends no ICMP, so there the same open times out).
+    Unreachable,
 }
 
 impl fmt::Display for TcpFailure {
@@ -116,6 +119,7 @@ impl fmt::Display for TcpFailure {
             TcpFailure::BadAddress => "bad address",
             TcpFailure::AddressInUse => "address in use",
             TcpFailure::TooManyConnections => "too many connections",
+            TcpFailure::Unreachable => "unreachable",
         })
     }
 }
