@@ -107,12 +107,7 @@ impl IceAgent {
                             p.check_abandoned();
                         }
                     }
-                    TxKind::Gather { gather } => {
-                        if let Some(g) = self.gathers.get_mut(gather) {
-                            g.done = true;
-                        }
-                        self.maybe_gathering_complete();
-                    }
+                    TxKind::Gather { gather } => self.gather_timed_out(now, gather),
                     _ => {}
                 }
                 continue;
