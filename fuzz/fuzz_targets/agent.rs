@@ -51,6 +51,14 @@
 //! goes through `handle_stream` in pieces (ChannelData padded, RFC 8656 §12.5), and the TCP
 //! operations' raw bytes break such streams too.
 //!
+//! Server-reflexive TCP candidates (RFC 6544 §5.2): with a STUN server added, passive and so
+//! TCP host candidates ask for a connection to it; asserted: it comes from that candidate's
+//! exact address (no port 0), what is written on it is one unframed STUN Binding request
+//! (RFC 8489 §6.2.2), and every server-reflexive TCP candidate is passive or so with the
+//! related address of a TCP host candidate of its type. The correct answers of operation 6
+//! answer it with a mapped address as a NAT's (unframed, on the connection); the raw-bytes
+//! and close operations reach these connections too.
+//!
 //! Operation bytes 16 to 47 are the TURN operations, 48 to 63 the TCP ones; every other byte
 //! `b` is operation `b % 16`, as before TURN, so the older seeds keep their meaning (but for
 //! their bytes 48 to 63, and 58 to 63, which became the stream operations).
@@ -76,6 +84,9 @@ const PEERS: [(&str, &str); 2] = [
     ("peer", "peerpasswordpeerpassword"),
     ("peer2", "peer2passwordpeer2password"),
 ];
+
+/// The STUN servers the script may add (over UDP, and over TCP for passive and so hosts).
+const STUN_SERVERS: [&str; 2] = ["[2001:db8::3478]:3478", "203.0.113.9:3478"];
 
 #[path = "script.rs"]
 mod script;
@@ -137,6 +148,8 @@ struct Conn {
     connecting: bool,
     /// To a TURN server (RFC 8656 §3.1): unframed TURN messages, not RFC 4571.
     turn: bool,
+    /// To a STUN server, gathering (RFC 6544 §5.2): one unframed Binding request.
+    stun: bool,
 }
 
 struct Rig {
@@ -253,6 +266,14 @@ impl Rig {
                     .find(|c| c.id == id && !c.connecting)
                     .expect("bytes go on a connection the agent holds, open");
                 assert_eq!((c.local, c.remote), (local, remote));
+                if c.stun {
+                    // RFC 8489 §6.2.2: a Binding request as it is, no RFC 4571 header.
+                    let m = Message::decode(data).expect("one unframed STUN message");
+                    assert_eq!((m.class(), m.method()), (Class::Request, Method::BINDING));
+                    assert!(m.username().is_none(), "a gathering request, not a check");
+                    seen.check(local, remote, None, Some(id), data);
+                    continue;
+                }
                 if !c.turn {
                     let inner = unframe(data);
                     seen.check(local, remote, None, Some(id), inner);
@@ -306,6 +327,23 @@ impl Rig {
                 } => self.turn.check_allocated(server, base, relayed),
                 Event::Connect { id, from, to, tls } => {
                     let turn = (0..4).any(|i| relay::stream_server(i) == to);
+                    // The STUN servers: ours, and the TURN servers added as STUN servers too.
+                    let stun = !turn
+                        && (STUN_SERVERS.iter().any(|s| addr(s) == to)
+                            || (0..8).any(|i| relay::server(i) == to));
+                    if stun {
+                        // RFC 6544 §5.2: from a passive or so candidate's own address.
+                        assert!(tls.is_none());
+                        assert!(
+                            self.agent.local_candidates().any(|c| c.kind == CandidateKind::Host
+                                && c.addr == from
+                                && matches!(
+                                    c.tcp_type,
+                                    Some(TcpType::Passive | TcpType::SimultaneousOpen)
+                                )),
+                            "a gathering connection from a passive or so candidate's address"
+                        );
+                    }
                     assert!(tls.is_none() || turn, "ICE-TCP asks for no TLS");
                     // TLS exactly to the servers added over TLS (port 5349 here).
                     assert_eq!(tls.is_some(), turn && to.port() == 5349);
@@ -320,6 +358,7 @@ impl Rig {
                         remote: to,
                         connecting: true,
                         turn,
+                        stun,
                     });
                 }
                 Event::Close { id } => {
@@ -374,6 +413,23 @@ impl Rig {
                 assert_eq!(p.remote.component, c);
                 assert_eq!(p.local.component, c);
             }
+        }
+        // RFC 6544 §5.2: server-reflexive TCP candidates of passive and so hosts only, related
+        // to a host of their type.
+        for c in self.agent.local_candidates() {
+            if c.kind != CandidateKind::ServerReflexive || c.protocol != Protocol::Tcp {
+                continue;
+            }
+            assert!(matches!(
+                c.tcp_type,
+                Some(TcpType::Passive | TcpType::SimultaneousOpen)
+            ));
+            assert!(
+                self.agent.local_candidates().any(|h| h.kind == CandidateKind::Host
+                    && h.tcp_type == c.tcp_type
+                    && Some(h.addr) == c.related),
+                "a server-reflexive TCP candidate is related to its host"
+            );
         }
         let hosts = self
             .agent
@@ -441,13 +497,24 @@ impl Rig {
         let Ok(mut b) = MessageBuilder::new(buf, Class::Success, Method::BINDING, tid) else {
             return;
         };
-        let _ = b.add(&Attribute::XorMappedAddress(from));
+        // A gathering over TCP: the STUN server's answer, as a NAT maps the port.
+        let stun = conn.is_some_and(|id| self.conns.iter().any(|c| c.id == id && c.stun));
+        let mapped = if stun {
+            SocketAddr::new(addr("203.0.113.77:0").ip(), from.port())
+        } else {
+            from
+        };
+        let _ = b.add(&Attribute::XorMappedAddress(mapped));
         if let Some(p) = &pwd {
             let _ = b.add_integrity(&IntegrityKey::short_term(p));
         }
         let _ = b.add_fingerprint();
         let n = b.finish();
         match conn {
+            Some(id) if stun => {
+                let answer = buf[..n].to_vec();
+                self.stream(id, &answer, &[]);
+            }
             Some(id) => {
                 let framed = framed(&buf[..n]);
                 self.stream(id, &framed, &[]);
@@ -894,8 +961,8 @@ fuzz_target!(|data: &[u8]| {
             }
             11 => match s.below(3) {
                 0 => rig.agent.add_stun_server(match s.below(3) {
-                    0 => addr("[2001:db8::3478]:3478"),
-                    _ => addr("203.0.113.9:3478"),
+                    0 => addr(STUN_SERVERS[0]),
+                    _ => addr(STUN_SERVERS[1]),
                 }),
                 1 => rig.agent.gather(rig.now),
                 _ => {
@@ -961,6 +1028,7 @@ fn tcp_op(s: &mut Script<'_>, rig: &mut Rig, op: u8, buf: &mut [u8]) {
                     remote: r,
                     connecting: false,
                     turn: false,
+                    stun: false,
                 });
             }
         }

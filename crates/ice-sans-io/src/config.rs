@@ -90,6 +90,10 @@ pub struct Config {
     /// check that belongs to a pair, before the agent asks to close it (its pair fails).
     /// Default 10 s.
     pub tcp_connect_timeout: Duration,
+    /// Ti of RFC 8489 §6.2.2: how long a STUN request sent over TCP (server-reflexive TCP
+    /// gathering, RFC 6544 §5.2) waits for its response, once its connection is open; it is
+    /// never retransmitted. Default 39.5 s, RFC 8489's.
+    pub stun_tcp_timeout: Duration,
 }
 
 impl Default for Config {
@@ -118,6 +122,7 @@ impl Default for Config {
             max_tcp_connections: 64,
             max_tcp_frame: u16::MAX,
             tcp_connect_timeout: Duration::from_secs(10),
+            stun_tcp_timeout: Duration::from_millis(39_500),
         }
     }
 }

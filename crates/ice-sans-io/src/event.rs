@@ -144,7 +144,13 @@ pub enum Event {
     ///   always with `tls: None`; every message on it is framed (RFC 4571);
     /// - to a TURN server added with [`crate::IceAgent::add_turn_server_over`] over TCP or TLS
     ///   (RFC 8656 §3.1), `from` a UDP host candidate's IP with port 0; the messages on it are
-    ///   STUN and ChannelData as they are (RFC 8656 §12.5), unframed.
+    ///   STUN and ChannelData as they are (RFC 8656 §12.5), unframed;
+    /// - to a STUN server added with [`crate::IceAgent::add_stun_server`], for a passive or
+    ///   simultaneous-open TCP host candidate's server-reflexive candidate (RFC 6544 §5.2),
+    ///   `from` that candidate's exact address: the caller binds the port its listener has
+    ///   (`SO_REUSEADDR`, and `SO_REUSEPORT` where the system wants it for a listening port)
+    ///   so that the NAT maps the port the peer is told; one Binding request and its answer,
+    ///   unframed (RFC 8489 §6.2.2), then [`Event::Close`].
     ///
     /// Whatever the kind, the caller writes each [`crate::Transmit`] with
     /// `connection: Some(id)` to the connection as it is, and hands every byte read from it

@@ -101,6 +101,7 @@ pub mod pcap;
 #[cfg(all(feature = "netns", target_os = "linux"))]
 mod prosody;
 pub mod sim;
+mod stream_framing;
 pub mod stun_server;
 mod stun_wire;
 pub mod tcp;

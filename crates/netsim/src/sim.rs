@@ -219,7 +219,14 @@ impl BuiltIn {
     /// The service of `host` (named `name`) in a run of `seed` starting at `base`.
     fn new(service: &Service, host: &crate::topology::Host, seed: u64, base: Instant) -> Self {
         match service {
-            Service::Stun { port } => BuiltIn::Stun(*port, StunServer::new()),
+            Service::Stun { port } => {
+                // RFC 8489 §6.2.2: over TCP too, on the same port of each of its addresses.
+                let mut server = StunServer::new();
+                for (ip, _) in &host.ips {
+                    server.listen_tcp(SocketAddr::new(*ip, *port));
+                }
+                BuiltIn::Stun(*port, server)
+            }
             Service::Turn {
                 port,
                 realm,
@@ -261,14 +268,15 @@ impl BuiltIn {
         }
     }
 
-    /// The node, when an event of the host's TCP stack is the service's: the TURN server's
-    /// listeners and connections (the other services speak UDP only).
+    /// The node, when an event of the host's TCP stack is the service's: the TURN and STUN
+    /// servers' listeners and connections (the XMPP stand-in speaks UDP only).
     fn tcp_node_for(&mut self, event: &TcpEvent) -> Option<&mut dyn Node> {
         match self {
             BuiltIn::Turn(server) => server
                 .claims(event)
                 .then_some(server.as_mut() as &mut dyn Node),
-            BuiltIn::Stun(..) | BuiltIn::Xmpp(_) => None,
+            BuiltIn::Stun(_, server) => server.claims(event).then_some(server as &mut dyn Node),
+            BuiltIn::Xmpp(_) => None,
         }
     }
 

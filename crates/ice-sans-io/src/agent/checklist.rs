@@ -76,6 +76,11 @@ impl Pair {
         self.nominated
     }
 
+    /// Controlled: the peer sent USE-CANDIDATE on this pair (RFC 8445 §7.3.1.5).
+    pub(super) fn peer_nominated(&self) -> bool {
+        self.use_candidate_received
+    }
+
     /// Nomination transactions sent on this pair.
     pub(super) fn nominations(&self) -> u8 {
         self.nominations
@@ -99,6 +104,16 @@ impl Pair {
         let in_progress = self.state == PairState::InProgress;
         self.state = PairState::Waiting;
         in_progress
+    }
+
+    /// A check whose retransmissions were stopped (RFC 8445 §8.1.2: the component nominated
+    /// another pair) ran out without an answer: back to Waiting, not Failed (nothing proved it
+    /// cannot work) and not left In-Progress with no check in flight (which would count as
+    /// live forever). Checked again only if the component loses its nominated pair.
+    pub(super) fn check_abandoned(&mut self) {
+        if self.state == PairState::InProgress {
+            self.state = PairState::Waiting;
+        }
     }
 
     /// RFC 8445 §7.2.5.3.3: Frozen to Waiting.
@@ -457,10 +472,14 @@ impl IceAgent {
     }
 
     /// Whether a queued triggered check is still worth sending: a pair that succeeded since it
-    /// was queued needs no plain check again, nor does a pair of a nominated component.
+    /// was queued needs no plain check again, nor does a pair of a nominated component, unless
+    /// the peer nominated that pair (controlled, RFC 8445 §7.3.1.5: it is nominated when this
+    /// check succeeds; the controlling peer moves to another pair when the nominated one was
+    /// lost, see `IceAgent::pair_failed`).
     pub(super) fn triggered_useful(&self, t: Triggered) -> bool {
         self.pair(t.pair).is_some_and(|p| {
-            t.use_candidate || (!p.is_valid() && !self.component_nominated(p.component))
+            t.use_candidate
+                || (!p.is_valid() && (p.peer_nominated() || !self.component_nominated(p.component)))
         })
     }
 

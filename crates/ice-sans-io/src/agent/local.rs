@@ -38,6 +38,16 @@ impl Local {
         self.cand.kind == CandidateKind::Host && self.cand.protocol == Protocol::Udp
     }
 
+    /// A host candidate that gathers server-reflexive candidates from STUN servers: a UDP
+    /// one, or a passive or so TCP one (RFC 6544 §5.2; an active one has no port of its own).
+    pub(super) fn gathers(&self) -> bool {
+        self.cand.kind == CandidateKind::Host
+            && matches!(
+                self.cand.tcp_type,
+                None | Some(TcpType::Passive | TcpType::SimultaneousOpen)
+            )
+    }
+
     /// A base of UDP pairs on this address: where a datagram that arrived on `addr` belongs.
     pub(super) fn is_udp_base_at(&self, addr: SocketAddr) -> bool {
         self.is_base() && self.cand.protocol == Protocol::Udp && self.base == addr

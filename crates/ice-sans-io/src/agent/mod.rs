@@ -350,14 +350,16 @@ impl IceAgent {
     }
 
     /// Adds a STUN server for server-reflexive gathering (RFC 8445 §5.1.1.2): each host
-    /// candidate of the same address family asks it, paced by Ta, retransmitted per RFC 8489.
+    /// candidate of the same address family asks it, paced by Ta, retransmitted per RFC 8489;
+    /// each passive and so TCP host candidate over a TCP connection from its own address
+    /// (RFC 6544 §5.2, [`Event::Connect`]; see [`Self::add_local_tcp_host`]).
     pub fn add_stun_server(&mut self, server: SocketAddr) {
         if self.servers.contains(&server) {
             return;
         }
         self.servers.push(server);
         for h in 0..self.locals.len() {
-            if self.locals[h].is_udp_host() {
+            if self.locals[h].gathers() {
                 self.add_gather(h, server);
             }
         }

@@ -424,6 +424,10 @@ impl IceAgent {
         };
         let tx = self.transactions[ti].clone();
         match tx.kind {
+            // Over TCP the answer comes on the gathering's connection (`gather.rs`).
+            TxKind::Gather { .. } if tx.route.connection().is_some() => {
+                Received::Dropped(DropReason::UnknownTransaction)
+            }
             TxKind::Gather { gather } => {
                 self.transactions.remove(ti);
                 self.stats.responses_received += 1;

@@ -36,9 +36,10 @@
 //!   is broken: the connection is closed). A server's connection lives as long as its relay
 //!   needs it; it is never closed for want of a pair.
 //!
-//! Server-reflexive TCP candidates (§5.2: STUN over TCP from the passive or so port) come
-//! later: they would be one more kind of local candidate whose base is the same listening
-//! address, and the gathering connection one more purpose in the table.
+//! - **Gathering.** And the connections that gather server-reflexive TCP candidates
+//!   (`gather.rs`, RFC 6544 §5.2): from a passive or so candidate's own address to a STUN
+//!   server, one Binding request on it, unframed (RFC 8489 §6.2.2), the stream cut like a
+//!   TURN server's; closed once answered. Its [`Purpose`] is the gathering's.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -80,6 +81,9 @@ enum Purpose {
     },
     /// The connection to relay `relay`'s TURN server (RFC 8656 §3.1). STUN and ChannelData.
     Turn { relay: usize },
+    /// The connection of server-reflexive gathering `gather` to its STUN server (RFC 6544
+    /// §5.2, RFC 8489 §6.2.2). STUN messages.
+    Gather { gather: usize },
 }
 
 /// One TCP connection the caller holds.
@@ -149,6 +153,14 @@ impl IceAgent {
     /// [`CandidateKind::tcp_type_preference`]: below every direct UDP candidate, so UDP pairs
     /// win when both work. A passive or so candidate cannot share its address with one of
     /// another type ([`CandidateError::AddressInUse`]).
+    ///
+    /// A passive or so candidate also gathers a server-reflexive TCP candidate of its type
+    /// from each STUN server ([`Self::add_stun_server`], RFC 6544 §5.2): [`Event::Connect`]
+    /// from `addr` itself to the server, one Binding request on the connection, and the
+    /// mapped address as a candidate whose base is this one, then [`Event::Close`]. Like a
+    /// UDP server-reflexive candidate it is signalled, not paired (its base is, RFC 8445
+    /// §6.1.2.4); the peer's pairs connect to it. An active candidate gathers nothing (see
+    /// the README).
     pub fn add_local_tcp_host(
         &mut self,
         component: ComponentId,
@@ -218,6 +230,12 @@ impl IceAgent {
             relay: None,
         });
         self.events.push_back(Event::LocalCandidate(cand));
+        // RFC 6544 §5.2: a passive or so candidate's server-reflexive candidates.
+        if self.locals[l].gathers() {
+            for s in 0..self.servers.len() {
+                self.add_gather(l, self.servers[s]);
+            }
+        }
         for r in 0..self.remotes.len() {
             self.form_pair(l, r);
         }
@@ -237,10 +255,18 @@ impl IceAgent {
         c.state = ConnState::Connected;
         c.local = local;
         c.deadline = None;
-        if let Purpose::Turn { relay } = c.purpose {
-            self.relay_connected(now, relay, id, local);
-            self.settle(now);
-            return;
+        match c.purpose {
+            Purpose::Turn { relay } => {
+                self.relay_connected(now, relay, id, local);
+                self.settle(now);
+                return;
+            }
+            Purpose::Gather { gather } => {
+                self.gather_connected(now, gather, id, local);
+                self.settle(now);
+                return;
+            }
+            Purpose::Ice { .. } => {}
         }
         let pairs: Vec<u32> = self
             .pairs
@@ -394,6 +420,7 @@ impl IceAgent {
                 if let Purpose::Turn { relay } = c.purpose {
                     self.relay_connection_lost(now, relay, TurnFailure::BadStream);
                 }
+                // A gathering's ends in `tcp_forget`, through the close.
                 self.tcp_close(now, i);
                 self.settle(now);
                 return Some(Received::Dropped(DropReason::BadStream));
@@ -431,6 +458,10 @@ impl IceAgent {
             }
             // RFC 8656 §12.5: each message is the TURN client's.
             Purpose::Turn { relay } => self.receive_relay_stream(now, relay, &frame),
+            // RFC 8489 §6.2.2: the STUN server's answer, unframed.
+            Purpose::Gather { gather } => {
+                self.receive_gather_stream(now, gather, id, &frame).map(Err)
+            }
         };
         self.tcp.rx = frame;
         if let Some(Err(why)) = got {
@@ -631,6 +662,33 @@ impl IceAgent {
         to: SocketAddr,
         tls: Option<String>,
     ) -> Option<ConnectionId> {
+        self.tcp_open_server(now, Purpose::Turn { relay }, from, to, tls)
+    }
+
+    /// RFC 6544 §5.2: asks for the connection of server-reflexive gathering `gather` from
+    /// `from` (a passive or so candidate's own address: the caller binds that port beside its
+    /// listener) to the STUN server at `to`. `None` at
+    /// [`Config::max_tcp_connections`](crate::Config::max_tcp_connections) (counted).
+    pub(super) fn tcp_open_gather(
+        &mut self,
+        now: Instant,
+        gather: usize,
+        from: SocketAddr,
+        to: SocketAddr,
+    ) -> Option<ConnectionId> {
+        self.tcp_open_server(now, Purpose::Gather { gather }, from, to, None)
+    }
+
+    /// A connection to a server (TURN or STUN), whose stream is STUN messages (and
+    /// ChannelData) as they are.
+    fn tcp_open_server(
+        &mut self,
+        now: Instant,
+        purpose: Purpose,
+        from: SocketAddr,
+        to: SocketAddr,
+        tls: Option<String>,
+    ) -> Option<ConnectionId> {
         if self.tcp.len() >= self.cfg.max_tcp_connections {
             self.stats.tcp_refused += 1;
             return None;
@@ -641,7 +699,7 @@ impl IceAgent {
         let max = usize::from(self.cfg.max_tcp_frame) + 20;
         self.tcp.conns.push(Conn {
             id,
-            purpose: Purpose::Turn { relay },
+            purpose,
             local: from,
             remote: to,
             state: ConnState::Connecting { nominate: false },
@@ -675,13 +733,20 @@ impl IceAgent {
     fn tcp_forget(&mut self, now: Instant, i: usize, lost: bool) {
         let c = self.tcp.conns.remove(i);
         let id = c.id;
-        if let Purpose::Turn { relay } = c.purpose {
-            let reason = match c.state {
-                ConnState::Connecting { .. } => TurnFailure::ConnectFailed,
-                ConnState::Connected => TurnFailure::ConnectionClosed,
-            };
-            self.relay_connection_lost(now, relay, reason);
-            return;
+        match c.purpose {
+            Purpose::Turn { relay } => {
+                let reason = match c.state {
+                    ConnState::Connecting { .. } => TurnFailure::ConnectFailed,
+                    ConnState::Connected => TurnFailure::ConnectionClosed,
+                };
+                self.relay_connection_lost(now, relay, reason);
+                return;
+            }
+            Purpose::Gather { gather } => {
+                self.gather_connection_lost(gather);
+                return;
+            }
+            Purpose::Ice { .. } => {}
         }
         let on_it: Vec<u32> = self
             .pairs

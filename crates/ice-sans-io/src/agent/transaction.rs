@@ -93,12 +93,21 @@ impl IceAgent {
                         consent: false,
                         ..
                     } if !tx.cancelled => self.pair_failed(now, pair),
-                    TxKind::Gather { gather } => {
-                        if let Some(g) = self.gathers.get_mut(gather) {
-                            g.done = true;
+                    // A check stopped by a nomination (RFC 8445 §8.1.2) whose pair has no
+                    // other check in flight: see `Pair::check_abandoned`.
+                    TxKind::Check {
+                        pair,
+                        consent: false,
+                        ..
+                    } if !self.transactions.iter().any(|t| {
+                        matches!(t.kind, TxKind::Check { pair: p, consent: false, .. } if p == pair)
+                    }) =>
+                    {
+                        if let Some(p) = self.pair_mut(pair) {
+                            p.check_abandoned();
                         }
-                        self.maybe_gathering_complete();
                     }
+                    TxKind::Gather { gather } => self.gather_timed_out(now, gather),
                     _ => {}
                 }
                 continue;

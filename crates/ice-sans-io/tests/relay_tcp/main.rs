@@ -210,13 +210,18 @@ fn connect_unanswered_times_out() {
 }
 
 /// The connection closes under a working session: the allocation is gone with it (RFC 8656
-/// §2.2), `RelayFailed` says so, and the pairs on the relayed candidate fail: with nothing
-/// else valid, no pair carries A's data.
+/// §2.2), `RelayFailed` says so, and the pairs on the relayed candidate fail. The component
+/// lost its selected pair: it goes back to the pairs the nomination set aside (RFC 8445
+/// §8.1.2 stopped their checks), here A's host pair, checked again over UDP; A's firewall
+/// drops it, so that pair fails too and, nothing being left, the component fails (after the
+/// peer's end-of-candidates: at once), instead of staying in Checking forever.
 #[test]
 fn connection_closed_loses_the_allocation_and_its_pairs() {
     let mut n = connected(TurnTransport::Tcp, Chunking::Whole);
     let id = n.open.take().unwrap();
     let now = n.now;
+    let lost_at = n.elapsed();
+    let checks_before = n.a.stats().checks_sent;
     n.a.handle_closed(now, id);
     n.drain();
     assert_eq!(relay_failed(&n), Some(TurnFailure::ConnectionClosed));
@@ -230,8 +235,89 @@ fn connection_closed_loses_the_allocation_and_its_pairs() {
     );
     // The relayed pair failed and nothing else is valid: no pair carries data.
     assert_eq!(n.a.selected_pair(1), None);
-    assert_ne!(n.a.state(), State::Completed);
+    assert_eq!(n.a.state(), State::Checking);
     assert!(n.a.send(n.now, 1, b"x").is_err());
+    // The host pair is checked again (RFC 8489 §6.2.1: 7 requests, 15.5 s here), fails, and
+    // the component with it.
+    assert!(
+        n.run_until(secs(30), |n| n.a.state() == State::Failed),
+        "A stuck in {:?}",
+        n.a.state()
+    );
+    assert!(
+        n.a.stats().checks_sent > checks_before,
+        "the host pair checked again"
+    );
+    let failed_at = n
+        .events_a
+        .iter()
+        .find_map(|(t, e)| match e {
+            Event::ComponentFailed {
+                component: 1,
+                reason,
+            } => Some((*t, *reason)),
+            _ => None,
+        })
+        .expect("ComponentFailed");
+    assert_eq!(failed_at.1, ice_sans_io::FailReason::AllPairsFailed);
+    let took = failed_at.0 - lost_at;
+    assert!(took >= secs(15) && took < secs(17), "failed after {took:?}");
+    assert_eq!(n.a.selected_pair(1), None);
+}
+
+/// The same end when the allocation is lost to a failed Refresh (RFC 8656 §7.5, 437): the
+/// relayed pair fails, the host pair is checked again and fails, and so does the component.
+#[test]
+fn failed_refresh_loses_the_pair_and_the_component_fails() {
+    let mut n = connected(TurnTransport::Tcp, Chunking::Whole);
+    n.server.refuse_refresh = true;
+    // The client refreshes a minute before the 600 s lifetime runs out.
+    assert!(n.run_until(secs(600), |n| relay_failed(n).is_some()));
+    assert_eq!(relay_failed(&n), Some(TurnFailure::AllocationMismatch));
+    let lost_at = n.elapsed();
+    assert_eq!(n.a.selected_pair(1), None);
+    assert!(
+        n.run_until(lost_at + secs(20), |n| n.a.state() == State::Failed),
+        "A stuck in {:?}",
+        n.a.state()
+    );
+}
+
+/// The same loss when the host pair can work (A's firewall opened meanwhile): A checks it,
+/// nominates it, and both agents are on it, Completed again, and data crosses directly.
+#[test]
+fn connection_closed_another_pair_takes_over() {
+    let mut n = connected(TurnTransport::Tcp, Chunking::Whole);
+    n.udp_a_open = true;
+    let id = n.open.take().unwrap();
+    let now = n.now;
+    n.a.handle_closed(now, id);
+    n.drain();
+    assert_eq!(n.a.state(), State::Checking);
+    assert!(
+        n.run_until(secs(10), |n| n.both(State::Completed)
+            && n.a
+                .selected_pair(1)
+                .is_some_and(|p| p.local.kind == CandidateKind::Host)
+            && n.b
+                .selected_pair(1)
+                .is_some_and(|p| p.remote.kind == CandidateKind::Host)),
+        "A {:?}, B {:?}",
+        n.a.state(),
+        n.b.state()
+    );
+    let b = n.b.selected_pair(1).unwrap();
+    assert_eq!(
+        b.remote.kind,
+        CandidateKind::Host,
+        "B moved to the host pair too"
+    );
+    assert!(b.nominated);
+    n.send(true, b"direct");
+    n.send(false, b"direct back");
+    n.run_for(secs(1));
+    assert_eq!(n.received_b, vec![b"direct".to_vec()]);
+    assert_eq!(n.received_a, vec![b"direct back".to_vec()]);
 }
 
 /// Bytes that are no STUN and no ChannelData on the server's stream break it: dropped and

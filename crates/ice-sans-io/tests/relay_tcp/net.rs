@@ -93,6 +93,8 @@ pub(crate) struct Net {
     pub(crate) received_b: Vec<Vec<u8>>,
     /// Connections A asked to close.
     pub(crate) closed_by_a: Vec<ConnectionId>,
+    /// A's firewall lets its UDP through (both ways) when set; it drops it by default.
+    pub(crate) udp_a_open: bool,
     wire: Vec<(Instant, u64, Wire)>,
     seq: u64,
     spins: u32,
@@ -125,6 +127,7 @@ impl Net {
             received_a: Vec::new(),
             received_b: Vec::new(),
             closed_by_a: Vec::new(),
+            udp_a_open: false,
             wire: Vec::new(),
             seq: 0,
             spins: 0,
@@ -177,10 +180,12 @@ impl Net {
                             self.put(Wire::ToServer(id, data));
                         }
                     }
-                    // A's firewall drops its UDP.
+                    // A's firewall drops its UDP, unless the test opened it.
                     None => {
                         assert_eq!(from.ip(), host_a().ip());
-                        let _ = to;
+                        if self.udp_a_open {
+                            self.put(Wire::Udp { from, to, data });
+                        }
                     }
                 }
             }
@@ -301,8 +306,18 @@ impl Net {
                     if let Received::Data { data, .. } = self.b.handle_receive(now, d) {
                         self.received_b.push(data.to_vec());
                     }
+                } else if to == host_a() && self.udp_a_open {
+                    let d = Datagram {
+                        local: to,
+                        remote: from,
+                        protocol: Protocol::Udp,
+                        data: &data,
+                    };
+                    if let Received::Data { data, .. } = self.a.handle_receive(now, d) {
+                        self.received_a.push(data.to_vec());
+                    }
                 }
-                // Anything to A's host is dropped by its firewall.
+                // Anything else to A's host is dropped by its firewall.
             }
         }
         self.drain();
@@ -382,7 +397,7 @@ impl Net {
                 }
             }
             None => {
-                if !from_a {
+                if !from_a || self.udp_a_open {
                     self.put(Wire::Udp {
                         from,
                         to,

@@ -41,6 +41,9 @@ pub(crate) struct TurnOverStream {
     pub(crate) channels: Vec<(u16, SocketAddr)>,
     /// Answer every Allocate with this error instead (a code, and ALTERNATE-SERVER for 300).
     pub(crate) refuse_allocate: Option<(u16, Option<SocketAddr>)>,
+    /// Answer every Refresh (but a release) 437 Allocation Mismatch (RFC 8656 §7.5: the
+    /// allocation is gone).
+    pub(crate) refuse_refresh: bool,
 }
 
 impl TurnOverStream {
@@ -56,6 +59,7 @@ impl TurnOverStream {
             permissions: Vec::new(),
             channels: Vec::new(),
             refuse_allocate: None,
+            refuse_refresh: false,
         }
     }
 
@@ -153,6 +157,14 @@ impl TurnOverStream {
                     Some(Attribute::Lifetime(l)) => l,
                     _ => 600,
                 };
+                if lifetime != 0 && self.refuse_refresh {
+                    let attrs = [Attribute::ErrorCode(ErrorCode {
+                        code: 437,
+                        reason: "Allocation Mismatch",
+                    })];
+                    back.extend(build(&m, Class::Error, &attrs, Some(&key)));
+                    return;
+                }
                 if lifetime == 0 {
                     self.released = true;
                     self.allocated = false;

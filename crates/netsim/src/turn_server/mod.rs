@@ -26,7 +26,7 @@
 //! ([`Node::poll_tcp`] gives the [`TcpCommand::Listen`]s at once) and owns the connections
 //! accepted there ([`Node::handle_tcp`]); the stream is cut into STUN messages (by their
 //! length, RFC 8489 §6.2.2) and ChannelData (padded to a multiple of 4, RFC 8656 §12.5) by the
-//! module `framing`, and each goes through the same handling as a datagram. What differs is
+//! crate's `stream_framing` (shared with the STUN server's TCP), and each goes through the same handling as a datagram. What differs is
 //! only where a 5-tuple's state lives and how bytes leave: an allocation made over a
 //! connection is that connection's (RFC 8656 §2: the connection is the 5-tuple), its
 //! responses, Data indications and ChannelData (padded) go back on it, and it is deleted when
@@ -58,7 +58,6 @@
 
 mod allocation;
 mod auth;
-mod framing;
 mod relay;
 mod requests;
 mod stream;

@@ -10,9 +10,9 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::framing::{Deframer, MAX_FRAME};
 use super::{FiveTuple, MAX_STREAMS, TurnServer, TurnTransport, Via};
 use crate::node::{TcpCommand, TcpConnId, TcpEvent};
+use crate::stream_framing::{Deframer, MAX_FRAME};
 
 /// The certificate and key the server presents over TLS.
 #[cfg(feature = "tls")]

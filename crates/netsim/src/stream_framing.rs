@@ -1,7 +1,9 @@
-//! The messages of a TURN stream (TCP, and later what TLS decrypts): a client's byte stream cut
-//! into STUN messages and ChannelData, written from the RFCs for this server alone (the
-//! project's TURN client has a splitter of its own; they share no code, so each is tested
-//! against the other's reading of the RFCs).
+//! The messages of a client's stream to the simulator's servers (TCP, and what TLS decrypts):
+//! a byte stream cut into STUN messages and ChannelData, written from the RFCs for netsim's
+//! servers alone (the project's ICE agent and TURN client have a splitter of their own; they
+//! share no code, so each is tested against the other's reading of the RFCs). The TURN server
+//! (`turn_server/stream.rs`) and the STUN server's TCP (`stun_server.rs`, which takes STUN
+//! messages only and treats ChannelData as bytes that do not belong) both use it.
 //!
 //! - RFC 8489 §6.2.2: over a stream, a STUN message is delimited by the length field of its
 //!   header (20 bytes, the first two bits 00, the length a multiple of 4: RFC 8489 §5).
@@ -20,11 +22,11 @@
 
 /// The largest frame on a stream: ChannelData with 65 535 bytes of data and its padding
 /// (4 + 65 535 + 1); a STUN message is at most 20 + 65 532.
-pub(super) const MAX_FRAME: usize = 4 + 65_535 + 1;
+pub(crate) const MAX_FRAME: usize = 4 + 65_535 + 1;
 
 /// Why a stream is not TURN (see the [module docs](self)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Garbage {
+pub(crate) enum Garbage {
     /// The first two bits are 10 or 11: neither STUN (00) nor ChannelData (01).
     NotTurn(u8),
     /// A STUN header whose length is not a multiple of 4 (RFC 8489 §5).
@@ -35,7 +37,7 @@ pub(super) enum Garbage {
 
 /// A stream's bytes, cut into frames.
 #[derive(Debug, Default)]
-pub(super) struct Deframer {
+pub(crate) struct Deframer {
     buf: Vec<u8>,
     /// Bytes of `buf` already returned.
     at: usize,
@@ -70,7 +72,7 @@ fn frame_size(head: &[u8]) -> Option<Result<(usize, usize), Garbage>> {
 
 impl Deframer {
     /// Appends bytes of the stream (ignored once it broke).
-    pub(super) fn push(&mut self, data: &[u8]) {
+    pub(crate) fn push(&mut self, data: &[u8]) {
         if self.broken.is_some() {
             return;
         }
@@ -84,7 +86,7 @@ impl Deframer {
     /// The next whole frame (STUN message, or ChannelData without its padding); `Ok(None)`
     /// while its bytes have not all arrived; `Err` once the stream is not TURN (and from then
     /// on).
-    pub(super) fn next_frame(&mut self) -> Result<Option<Vec<u8>>, Garbage> {
+    pub(crate) fn next_frame(&mut self) -> Result<Option<Vec<u8>>, Garbage> {
         if let Some(g) = self.broken {
             return Err(g);
         }
@@ -113,7 +115,7 @@ impl Deframer {
     }
 
     /// Bytes held (of a frame not yet whole).
-    pub(super) fn buffered(&self) -> usize {
+    pub(crate) fn buffered(&self) -> usize {
         self.buf.len() - self.at
     }
 }
