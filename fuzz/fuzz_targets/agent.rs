@@ -335,12 +335,14 @@ impl Rig {
                         // RFC 6544 §5.2: from a passive or so candidate's own address.
                         assert!(tls.is_none());
                         assert!(
-                            self.agent.local_candidates().any(|c| c.kind == CandidateKind::Host
-                                && c.addr == from
-                                && matches!(
-                                    c.tcp_type,
-                                    Some(TcpType::Passive | TcpType::SimultaneousOpen)
-                                )),
+                            self.agent
+                                .local_candidates()
+                                .any(|c| c.kind == CandidateKind::Host
+                                    && c.addr == from
+                                    && matches!(
+                                        c.tcp_type,
+                                        Some(TcpType::Passive | TcpType::SimultaneousOpen)
+                                    )),
                             "a gathering connection from a passive or so candidate's address"
                         );
                     }
@@ -425,9 +427,11 @@ impl Rig {
                 Some(TcpType::Passive | TcpType::SimultaneousOpen)
             ));
             assert!(
-                self.agent.local_candidates().any(|h| h.kind == CandidateKind::Host
-                    && h.tcp_type == c.tcp_type
-                    && Some(h.addr) == c.related),
+                self.agent
+                    .local_candidates()
+                    .any(|h| h.kind == CandidateKind::Host
+                        && h.tcp_type == c.tcp_type
+                        && Some(h.addr) == c.related),
                 "a server-reflexive TCP candidate is related to its host"
             );
         }

@@ -263,7 +263,9 @@ impl Turn {
             };
             assert!(
                 self.alive(a, now),
-                "ChannelData through an allocation the server no longer holds"
+                "ChannelData through an allocation the server no longer holds (expires {:?}, now {:?})",
+                self.allocs[a].expires,
+                now
             );
             return Outgoing::Relayed {
                 peer,

@@ -334,7 +334,9 @@ impl TurnClient {
         peer: SocketAddr,
         data: &[u8],
     ) -> Result<Transmit<'_>, TurnError> {
-        if self.state != TurnState::Allocated {
+        // RFC 8656 §7: past its lifetime the server holds no allocation, even when the timer
+        // that notices it (`handle_timeout`) has not run yet.
+        if self.state != TurnState::Allocated || self.expires_at.is_some_and(|e| e <= now) {
             return Err(TurnError::NotAllocated);
         }
         let channel = self

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ice_sans_io::stun::{Attribute, AttributeType, Class, Message, MessageBuilder, Method};
-use ice_sans_io::turn::{TurnConfig, TurnError, TurnEvent, TurnFailure};
+use ice_sans_io::turn::{TurnConfig, TurnError, TurnEvent, TurnFailure, TurnState};
 
 use crate::script::*;
 
@@ -323,6 +323,28 @@ fn rfc8656_12_5_stream_from_the_server_cut_into_messages() {
         );
         assert_eq!(d.finish(), Ok(()));
     }
+}
+
+/// Found by the agent's fuzz target: an input that arrives after the allocation's lifetime but
+/// before the timer that notices it must not send through it (RFC 8656 §7: the server no longer
+/// holds it), neither as ChannelData nor as a Send indication.
+#[test]
+fn rfc8656_7_nothing_is_sent_through_an_allocation_past_its_lifetime() {
+    let mut h = permitted();
+    h.c.bind_channel(h.now, peer()).unwrap();
+    for (_, b) in h.sent() {
+        h.deliver(&ok(&b, &[]));
+    }
+    assert!(h.c.send_to(h.now, peer(), b"in time").is_ok());
+    // 600 s granted: at the lifetime's end, with no handle_timeout since.
+    let late = h.t0 + secs(600);
+    assert_eq!(
+        h.c.send_to(late, peer(), b"too late")
+            .map(|t| t.data.to_vec()),
+        Err(TurnError::NotAllocated)
+    );
+    h.c.handle_timeout(late);
+    assert_eq!(h.c.state(), TurnState::Failed);
 }
 
 #[test]
