@@ -658,3 +658,36 @@ impl Driver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A connection's write queue holds at most `MAX_WRITE_QUEUE` bytes: a transmit that does
+    /// not fit is refused whole (the driver drops and counts it), never half queued.
+    #[test]
+    fn a_full_write_queue_refuses_a_transmit_whole() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let stream = TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let mut tcp = Tcp::new();
+            let id = crate::ConnectionId(7);
+            tcp.insert(id, Stream::Plain(stream));
+            let frame = vec![0u8; MAX_WRITE_QUEUE / 4];
+            for _ in 0..4 {
+                assert!(tcp.enqueue(id, &frame));
+            }
+            assert!(!tcp.enqueue(id, b"one byte more"));
+            assert_eq!(tcp.conns[0].queue.len(), MAX_WRITE_QUEUE);
+            assert!(!tcp.enqueue(crate::ConnectionId(8), b"no such connection"));
+        });
+    }
+}
