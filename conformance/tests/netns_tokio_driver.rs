@@ -3,17 +3,22 @@
 //! both behind port-restricted cone NATs (nftables) with coturn as STUN server. The candidates
 //! and credentials cross between the threads as Jingle transport-info would carry them.
 //!
-//! Ignored in a plain `cargo test` (root, nftables, coturn); `cargo xtask ci` runs it in its
-//! netns step with `--ignored`, where it fails loudly when any is missing.
+//! A second test has the driver reach the lab's coturn over TLS (RFC 8656 §3.1, feature `tls`
+//! of ice-sans-io) from behind a NAT, trusting the run's simulated authority only.
+//!
+//! Ignored in a plain `cargo test` (root, nftables, coturn); `cargo xtask ci` runs them in its
+//! netns step with `--ignored`, where they fail loudly when any is missing.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used)]
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use ice_netsim::Topology;
 use ice_netsim::netns::Lab;
-use ice_sans_io::driver::{Driver, DriverEvent};
+use ice_netsim::tls::SimCa;
+use ice_netsim::{Topology, tls_ca_seed};
+use ice_sans_io::driver::{Driver, DriverEvent, DriverTlsConfig};
+use ice_sans_io::turn::{TurnCredentials, TurnFailure, TurnTransport};
 use ice_sans_io::{CandidateKind, Config, Event, IceAgent, Role, State};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -171,4 +176,129 @@ fn the_tokio_driver_connects_across_two_nats_one_runtime_per_namespace() {
         );
         assert!(s.base.ip().to_string().starts_with("10.0."), "{s:?}");
     }
+}
+
+/// A client behind an EIM/APDF NAT, and coturn on turn1 listening for TLS on 5349 with a
+/// certificate for `turn1` of the run's simulated authority (`netns_turn_tls.rs` in ice-netsim
+/// checks the lab side).
+const TURN_TLS_SCRIPT: &str = r#"
+format = 1
+name = "the tokio driver to coturn over TLS from behind a NAT"
+[[network]]
+name = "internet"
+cidr = "198.51.100.0/24"
+[[network]]
+name = "lan"
+cidr = "10.0.1.0/24"
+[[nat]]
+name = "nat"
+inside = "lan"
+outside = "internet"
+public_ip = "198.51.100.10"
+mapping = "endpoint-independent"
+filtering = "address-and-port-dependent"
+port_preservation = true
+[[host]]
+name = "client"
+network = "lan"
+ip = "10.0.1.1"
+[[host]]
+name = "peer"
+network = "internet"
+ip = "198.51.100.2"
+[[host]]
+name = "turn1"
+network = "internet"
+ip = "198.51.100.200"
+service = { kind = "turn", port = 3478, realm = "example", username = "user", password = "pass", transports = ["udp", "tls"], tls_port = 5349 }
+[[agent]]
+host = "client"
+impl = "any"
+role = "initiator"
+[[agent]]
+host = "peer"
+impl = "any"
+role = "responder"
+[expect]
+outcome = "connected"
+"#;
+
+/// A driver on `ip` with coturn at `server` over TLS as `name`, trusting the authority of
+/// `ca_seed` only: the relayed address, or why the relay failed.
+async fn allocate_over_tls(
+    ip: IpAddr,
+    server: SocketAddr,
+    name: &'static str,
+    ca_seed: [u8; 32],
+) -> Result<Result<SocketAddr, TurnFailure>, String> {
+    let mut agent = IceAgent::new(Config::new(Role::Controlling), [3; 32]);
+    let tls = TurnTransport::Tls {
+        server_name: name.into(),
+    };
+    agent
+        .add_turn_server_over(server, TurnCredentials::new("user", "pass"), tls)
+        .map_err(|e| format!("turn server: {e}"))?;
+    let roots = SimCa::new(ca_seed)
+        .and_then(|ca| ca.roots())
+        .map_err(|e| format!("roots: {e}"))?;
+    let mut driver = Driver::new(agent);
+    driver.set_tls_config(DriverTlsConfig::with_roots(roots).map_err(|e| e.to_string())?);
+    driver
+        .add_udp_host(1, SocketAddr::new(ip, 0))
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    driver.gather();
+    loop {
+        match driver.next().await.map_err(|e| format!("socket: {e}"))? {
+            DriverEvent::Ice(Event::RelayAllocated { relayed, .. }) => {
+                // Release the allocation (Refresh with LIFETIME 0, RFC 8656 §7.2) and close
+                // with close_notify; coturn's answer is not waited for.
+                let now = driver.now();
+                driver.agent_mut().close(now);
+                driver.flush();
+                let _ = tokio::time::timeout(Duration::from_millis(300), driver.next()).await;
+                return Ok(Ok(relayed));
+            }
+            DriverEvent::Ice(Event::RelayFailed { reason, .. }) => return Ok(Err(reason)),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs root, nftables and coturn: run by `cargo xtask ci` (netns step)"]
+fn the_tokio_driver_allocates_on_coturn_over_tls_from_behind_a_nat() {
+    let topology = Topology::parse("turn-tls.toml", TURN_TLS_SCRIPT).unwrap();
+    let lab = Lab::build(&topology).unwrap();
+    let server: SocketAddr = "198.51.100.200:5349".parse().unwrap();
+    let ca_seed = tls_ca_seed(topology.seed);
+    let host = lab.host("client").unwrap();
+    let ip = host.ips[0];
+    let run = |name: &'static str| {
+        lab.spawn_in(&host.namespace, move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                tokio::time::timeout(
+                    Duration::from_secs(15),
+                    allocate_over_tls(ip, server, name, ca_seed),
+                )
+                .await
+                .map_err(|_| format!("{name}: no outcome within 15 s"))?
+            })
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+        .unwrap()
+    };
+    // The certificate names turn1: the handshake succeeds, the agent allocates over it
+    // (401, then the signed Allocate), and coturn relays from its public address.
+    let relayed = run("turn1").unwrap().unwrap();
+    assert_eq!(relayed.ip(), server.ip());
+    // A client expecting another name refuses the certificate: the connect fails.
+    assert_eq!(run("turn2").unwrap(), Err(TurnFailure::ConnectFailed));
+    drop(lab);
 }

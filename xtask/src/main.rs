@@ -124,8 +124,9 @@ fn project_root() -> PathBuf {
 }
 
 /// Optional features that CI builds, lints, documents and tests, so that no code behind a
-/// feature goes unchecked (the tokio driver of ice-sans-io, its example and its test).
-const CI_FEATURES: &str = "ice-sans-io/tokio";
+/// feature goes unchecked (the tokio driver of ice-sans-io, its example and its tests; its
+/// TLS to TURN servers, `tls`, and tests/driver_tls.rs).
+const CI_FEATURES: &str = "ice-sans-io/tokio,ice-sans-io/tls";
 
 /// `cargo xtask ci`: each step under a header, stopping at the first failure.
 fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result<()> {
@@ -146,7 +147,7 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
             Box::new(|| tidy::run(root)),
         ),
         (
-            "clippy: cargo clippy --workspace --all-targets --features ice-sans-io/tokio -- -D warnings",
+            "clippy: cargo clippy --workspace --all-targets --features ice-sans-io/tokio,ice-sans-io/tls -- -D warnings",
             // Warnings are denied here, not in the source (house style). `-D warnings` after
             // `--` reaches only the workspace's crates, so dependencies stay built as for the
             // other steps (RUSTFLAGS would rebuild them all).
@@ -159,7 +160,7 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
             }),
         ),
         (
-            "test: cargo test --workspace --all-targets --features ice-sans-io/tokio",
+            "test: cargo test --workspace --all-targets --features ice-sans-io/tokio,ice-sans-io/tls",
             Box::new(|| {
                 Ok(cmd!(
                     sh,
@@ -169,11 +170,23 @@ fn ci_all(sh: &Shell, root: &Path, with_fuzz: bool, fuzz_seconds: u64) -> Result
             }),
         ),
         (
-            "doctest: cargo test --workspace --doc --features ice-sans-io/tokio",
+            // The workspace run has `tls` on everywhere; the driver without it (a TLS connect
+            // fails at once) is tested here.
+            "test: cargo test -p ice-sans-io --features tokio --test driver_tcp (the driver without tls)",
+            Box::new(|| {
+                Ok(cmd!(
+                    sh,
+                    "cargo test -p ice-sans-io --features tokio --test driver_tcp"
+                )
+                .run()?)
+            }),
+        ),
+        (
+            "doctest: cargo test --workspace --doc --features ice-sans-io/tokio,ice-sans-io/tls",
             Box::new(|| Ok(cmd!(sh, "cargo test --workspace --doc --features {features}").run()?)),
         ),
         (
-            "doc: cargo doc --workspace --no-deps --features ice-sans-io/tokio (RUSTDOCFLAGS=-D warnings)",
+            "doc: cargo doc --workspace --no-deps --features ice-sans-io/tokio,ice-sans-io/tls (RUSTDOCFLAGS=-D warnings)",
             Box::new(|| {
                 Ok(
                     cmd!(sh, "cargo doc --workspace --no-deps --features {features}")

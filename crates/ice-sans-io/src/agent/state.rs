@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use crate::candidate::{CandidateKind, ComponentId, TcpType};
 use crate::event::{Event, FailReason, State};
 
 use super::IceAgent;
@@ -35,13 +36,18 @@ impl IceAgent {
                 self.remote_end_of_candidates || self.remotes.iter().any(|c| c.component == id);
             let stuck =
                 heard && !any_valid && !live && self.remote_creds.is_some() && !old_selected;
+            // RFC 6544 §6.2, §7.1: pairs on a local passive candidate are not checked by us;
+            // they form from the peer's checks (and an so pair's connection may be the peer's).
+            // While the peer may still connect to one of ours, its end-of-candidates is no
+            // failure yet: the component waits as it would without it.
+            let awaiting = self.awaits_incoming_tcp(id);
             let c = &mut self.components[ci];
             if !stuck {
                 c.idle_since = None;
             }
             let failed = stuck
                 && (prev == State::Failed
-                    || self.remote_end_of_candidates
+                    || (self.remote_end_of_candidates && !awaiting)
                     || now
                         >= *c.idle_since.get_or_insert(now)
                             + self.cfg.no_end_of_candidates_timeout);
@@ -106,5 +112,27 @@ impl IceAgent {
             self.state = overall;
             self.events.push_back(Event::StateChanged(overall));
         }
+    }
+
+    /// Whether component `id` has a TCP host candidate that the peer may still connect to: a
+    /// passive one and a remote active one (RFC 6544 §6.2: only the peer checks those pairs),
+    /// or two simultaneous-open ones (§7.1: either side's connection may be the one that
+    /// opens; ours may fail because the peer's got through first), of the same family.
+    fn awaits_incoming_tcp(&self, id: ComponentId) -> bool {
+        self.locals.iter().any(|l| {
+            l.cand.kind == CandidateKind::Host
+                && l.cand.component == id
+                && self.remotes.iter().any(|r| {
+                    let meets = matches!(
+                        (l.tcp_type(), r.tcp_type),
+                        (Some(TcpType::Passive), Some(TcpType::Active))
+                            | (
+                                Some(TcpType::SimultaneousOpen),
+                                Some(TcpType::SimultaneousOpen)
+                            )
+                    );
+                    meets && r.component == id && r.addr.is_ipv4() == l.cand.addr.is_ipv4()
+                })
+        })
     }
 }

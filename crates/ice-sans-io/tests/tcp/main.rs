@@ -95,6 +95,14 @@ fn rfc6544_active_connects_to_passive_and_carries_data() {
     assert_eq!(sel_b.remote.tcp_type, Some(Active));
     assert_ne!(sel_b.remote.addr.port(), 9);
     assert_eq!(n.links.len(), 1);
+    // The passive side's check list is empty until the connection comes (RFC 6544 §6.2): the
+    // peer's end-of-candidates, which comes first, is no failure while the peer's active
+    // candidate may still connect.
+    assert!(
+        !n.b.saw(|e| matches!(e, Event::StateChanged(State::Failed))),
+        "{:?}",
+        n.b.events
+    );
     assert_tcp_session(&mut n, Active, Passive);
 }
 
@@ -134,6 +142,42 @@ fn rfc6544_simultaneous_open_connects() {
         0
     );
     assert_eq!(n.links.len(), 1, "{:?}", n.links);
+}
+
+/// RFC 6544 §6.2: a passive-only side whose peer has an active candidate waits for the
+/// peer's connection after its end-of-candidates (its check list is empty until then), and
+/// fails only after `no_end_of_candidates_timeout` when none comes.
+#[test]
+fn rfc6544_passive_side_waits_for_the_peers_connection_then_fails() {
+    let mut agent = IceAgent::new(Config::new(Role::Controlled), [30; 32]);
+    agent
+        .add_local_tcp_host(1, addr("10.0.0.2:8000"), Passive)
+        .unwrap();
+    #[allow(clippy::disallowed_methods)]
+    let now = Instant::now(); // a base for the agent's virtual time
+    agent
+        .set_remote_credentials(now, "peer", "peerpasswordpeerpassword")
+        .unwrap();
+    let mut active = ice_sans_io::Candidate::host(1, addr("10.0.0.1:9"), "1");
+    active.protocol = Protocol::Tcp;
+    active.tcp_type = Some(Active);
+    agent.add_remote_candidate(now, active).unwrap();
+    agent.gather(now);
+    agent.end_of_remote_candidates(now);
+    let failed = |agent: &mut IceAgent| {
+        let mut failed = false;
+        while let Some(e) = agent.poll_event() {
+            failed |= matches!(e, Event::StateChanged(State::Failed));
+        }
+        failed
+    };
+    assert!(!failed(&mut agent), "no failure while the peer may connect");
+    assert_eq!(agent.state(), State::Checking);
+    let wait = Config::new(Role::Controlled).no_end_of_candidates_timeout;
+    let deadline = agent.poll_timeout().expect("the wait's deadline");
+    assert_eq!(deadline, now + wait);
+    agent.handle_timeout(deadline);
+    assert!(failed(&mut agent));
 }
 
 /// RFC 6544 §6.2: two passive candidates never pair (nobody connects).
