@@ -54,24 +54,23 @@ pub const TURN_STREAM_IMPLS: &[&str] = &["ice-sans-io"];
 /// `transport=tcp` or `turns:`) that its implementation is not given here, or asks
 /// `expect.relay_transport` of such a side.
 pub fn agent_turn_beyond_udp(topology: &ice_netsim::Topology) -> Option<String> {
-    let what: Vec<String> = topology
-        .agent_turn_transports()
-        .into_iter()
-        .map(|(_, what)| what)
-        .collect();
     let foreign = topology.agents.iter().find(|a| {
         !TURN_STREAM_IMPLS.contains(&a.implementation.as_str())
             && a.turn
                 .iter()
                 .any(|t| t.transport != ice_netsim::topology::TurnTransport::Udp)
-    });
-    foreign.map(|a| {
-        format!(
-            "the {} side is given no TURN over TCP or TLS by this runner: {}",
-            a.implementation,
-            what.join(", ")
-        )
-    })
+    })?;
+    // Listed only for the skip reason, so only when there is one.
+    let what: Vec<String> = topology
+        .agent_turn_transports()
+        .into_iter()
+        .map(|(_, what)| what)
+        .collect();
+    Some(format!(
+        "the {} side is given no TURN over TCP or TLS by this runner: {}",
+        foreign.implementation,
+        what.join(", ")
+    ))
 }
 
 /// Implementations the runner gives a script's `turn` servers to.
